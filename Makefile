@@ -1,0 +1,68 @@
+# trailguard: one gate, the same locally and in CI.
+#   make demo   the main job on the embedded default (local end-to-end demo)
+#   make test   lint, types, tests (incl. cdk-nag, cfn-lint, checkov)
+#   make bench  benchmark suite -> docs/benchmarks.md
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LAYER := build/lambda-layer
+
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_DEPRECATED := quiet
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: setup demo synth test lint typecheck pytest bench docs schema clean
+
+setup: $(VENV)/.stamp node_modules/.stamp $(LAYER)/.stamp
+
+$(VENV)/.stamp: requirements.txt lambdas/requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "trailguard needs Python 3.11+"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Lambda runtime dependencies, pure-Python wheels for the Lambda platform (no Docker needed).
+$(LAYER)/.stamp: lambdas/requirements.txt $(VENV)/.stamp
+	rm -rf $(LAYER) && mkdir -p $(LAYER)/python
+	$(PY) -m pip install --quiet --disable-pip-version-check --target $(LAYER)/python \
+	  --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.12 --implementation cp \
+	  -r lambdas/requirements.txt
+	touch $@
+
+synth: setup
+	npx cdk synth --quiet
+	@echo "templates: $$(pwd)/cdk.out/*.template.json"
+
+demo: setup
+	$(VENV)/bin/trailguard demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+test: lint typecheck pytest
+
+bench: setup
+	$(PY) -m bench
+
+docs: setup
+	$(VENV)/bin/trailguard docs
+	$(VENV)/bin/trailguard validate-config --write-schema config/trailguard.schema.json
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,87 @@
+"""Decide what to do with an event: the code path shared by the engine, the
+reconciliation function and ``trailguard replay``.
+
+``Evaluator.evaluate(obj)`` normalises the input, finds the matching rules
+through the pattern index, runs each rule's decision function and applies the
+generic safety policy (failed calls, loop guard, exemptions, modes). It makes
+no AWS calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from trailguard_engine.catalog import load_catalog
+from trailguard_engine.decisions import registry
+from trailguard_engine.events import CloudTrailEvent, to_envelope
+from trailguard_engine.matcher import PatternIndex
+from trailguard_engine.model import Assessment, EventResult, Finding, Rule, overall_verdict
+from trailguard_engine.runtime_config import RuntimeConfig
+
+
+def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
+    """The decision for one event and one matching rule."""
+
+    def skip(reason: str, a: Assessment | None = None) -> Finding:
+        return Finding(rule.id, rule.severity, "skip", None, reason, a.resource if a else {}, a.params if a else {})
+
+    mode = cfg.mode_for(rule)
+    if mode == "off":
+        return skip("rule is off")
+    if event.error_code and not rule.matches_failed_calls:
+        return skip(f"call failed ({event.error_code}); nothing changed")
+    if cfg.is_engine_principal(event.principal_arn, event.session_issuer_arn):
+        return skip("loop guard: made by trailguard's own role")
+    if event.account and event.account in cfg.exempt_accounts:
+        return skip(f"exempt account {event.account}")
+    if event.region and event.region in cfg.exempt_regions:
+        return skip(f"exempt region {event.region}")
+    pat = cfg.exempt_principal(event.principal_arn)
+    if pat:
+        return skip(f"exempt principal (matches {pat})")
+
+    fn = registry().get(rule.decision)
+    if fn is None:  # caught by the catalog meta-tests; never silently pass
+        return Finding(rule.id, rule.severity, "alert", None, f"unknown decision function {rule.decision!r}")
+    a = fn(event, rule, cfg)
+    if not a.risky:
+        return skip(a.reason, a)
+
+    cidr = cfg.exempt_source(event.source_ip)
+    can_remediate = mode == "remediate" and rule.remediation is not None and a.remediable and not cidr
+    if can_remediate and rule.remediation is not None:
+        return Finding(rule.id, rule.severity, "remediate", rule.remediation.action, a.reason, a.resource, a.params)
+    reason = a.reason
+    if cidr:
+        reason += f" (source {event.source_ip} is in exempt network {cidr}: alert only)"
+    return Finding(rule.id, rule.severity, "alert", None, reason, a.resource, a.params)
+
+
+class Evaluator:
+    """Matches events against the catalog and decides. Build once, reuse."""
+
+    def __init__(self, rules: Iterable[Rule] | None = None, cfg: RuntimeConfig | None = None) -> None:
+        self.rules: tuple[Rule, ...] = tuple(load_catalog() if rules is None else rules)
+        self.cfg = cfg or RuntimeConfig()
+        self.by_id = {r.id: r for r in self.rules}
+        self.index: PatternIndex[Rule] = PatternIndex((r.event_pattern, r) for r in self.rules)
+
+    def matching_rules(self, envelope: Mapping[str, Any]) -> list[Rule]:
+        seen: set[str] = set()
+        out = []
+        for r in self.index.match(envelope):
+            if r.id not in seen:
+                seen.add(r.id)
+                out.append(r)
+        return out
+
+    def evaluate(self, obj: Any, only_rule: str | None = None) -> EventResult:
+        """Judge one input. Raises :class:`~trailguard_engine.exceptions.RejectedEvent` for bad input."""
+        envelope = to_envelope(obj)
+        event = CloudTrailEvent(envelope)
+        rules = self.matching_rules(envelope)
+        if only_rule is not None:
+            rules = [r for r in rules if r.id == only_rule]
+        findings = tuple(decide(event, r, self.cfg) for r in rules)
+        return EventResult(event.event_id, event.event_name, overall_verdict(findings), findings)

@@ -1,0 +1,275 @@
+"""Normalise input into EventBridge envelopes and read CloudTrail fields safely.
+
+Input can be an EventBridge envelope (what a rule delivers) or a bare CloudTrail
+record (one entry of a log file's ``Records``). Bare records are wrapped the way
+EventBridge wraps them. Anything else is a :class:`RejectedEvent` with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from trailguard_engine.exceptions import RejectedEvent
+
+SIGNIN_DETAIL_TYPE = "AWS Console Sign In via CloudTrail"
+SIGNIN_DETAIL_TYPES = ("AWS Console Sign In via CloudTrail", "AWS Console Signin via CloudTrail")
+
+_DETAIL_TYPE = {
+    "AwsApiCall": "AWS API Call via CloudTrail",
+    "AwsConsoleSignIn": SIGNIN_DETAIL_TYPE,
+    "AwsConsoleAction": "AWS Console Action via CloudTrail",
+    "AwsServiceEvent": "AWS Service Event via CloudTrail",
+    "AwsCloudTrailInsight": "AWS Insight via CloudTrail",
+    "AwsVpceEvent": "AWS Network Activity Event via CloudTrail",
+}
+_SUFFIX = re.compile(r"\.amazonaws\.com(\.cn)?$")
+_MAX_ID = 256
+
+
+def source_for(event_source: str) -> str:
+    """EventBridge ``source`` for a CloudTrail ``eventSource`` (s3.amazonaws.com -> aws.s3)."""
+    prefix = _SUFFIX.sub("", event_source.strip())
+    return "aws." + prefix if prefix else "aws.unknown"
+
+
+def detail_type_for(record: Mapping[str, Any]) -> str:
+    et = record.get("eventType")
+    if isinstance(et, str) and et in _DETAIL_TYPE:
+        return _DETAIL_TYPE[et]
+    if record.get("eventName") == "ConsoleLogin":
+        return SIGNIN_DETAIL_TYPE
+    if "serviceEventDetails" in record:
+        return _DETAIL_TYPE["AwsServiceEvent"]
+    return _DETAIL_TYPE["AwsApiCall"]
+
+
+def _is_record(obj: Mapping[str, Any]) -> bool:
+    return isinstance(obj.get("eventName"), str) and isinstance(obj.get("eventSource"), str)
+
+
+def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Wrap a bare CloudTrail record in the envelope EventBridge would deliver."""
+    ui = record.get("userIdentity")
+    account = record.get("recipientAccountId")
+    if not isinstance(account, str) and isinstance(ui, Mapping):
+        account = ui.get("accountId")
+    seed = record.get("eventID")
+    env_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudtrail-event:{seed}")) if isinstance(seed, str) else str(
+        uuid.uuid4()
+    )
+    return {
+        "version": "0",
+        "id": env_id,
+        "detail-type": detail_type_for(record),
+        "source": source_for(str(record.get("eventSource", ""))),
+        "account": account if isinstance(account, str) else "",
+        "time": record.get("eventTime") if isinstance(record.get("eventTime"), str) else "",
+        "region": record.get("awsRegion") if isinstance(record.get("awsRegion"), str) else "",
+        "resources": [],
+        "detail": dict(record),
+    }
+
+
+def to_envelope(obj: Any) -> dict[str, Any]:
+    """Return an EventBridge envelope for ``obj`` or raise :class:`RejectedEvent`."""
+    if not isinstance(obj, Mapping):
+        raise RejectedEvent(f"expected a JSON object, got {type(obj).__name__}")
+    if "detail" in obj and "detail-type" in obj:
+        detail = obj.get("detail")
+        if not isinstance(detail, Mapping):
+            raise RejectedEvent("envelope 'detail' is not an object")
+        if not _is_record(detail):
+            raise RejectedEvent("envelope 'detail' is not a CloudTrail record (no eventName/eventSource)")
+        _check_record(detail)
+        return dict(obj)
+    if _is_record(obj):
+        _check_record(obj)
+        return wrap_record(obj)
+    raise RejectedEvent("not a CloudTrail record or EventBridge envelope (no eventName/eventSource)")
+
+
+def _check_record(record: Mapping[str, Any]) -> None:
+    event_id = record.get("eventID")
+    if event_id is not None and (not isinstance(event_id, str) or len(event_id) > _MAX_ID):
+        raise RejectedEvent("eventID is not a string of at most 256 characters")
+    for key in ("userIdentity", "requestParameters", "responseElements"):
+        value = record.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise RejectedEvent(f"{key} is a {type(value).__name__}, expected an object or null")
+
+
+class CloudTrailEvent:
+    """Read-only, type-safe view of an envelope and its CloudTrail record.
+
+    Every accessor returns a value of the declared type, never raises on
+    missing or mistyped fields: decision functions can stay simple.
+    """
+
+    __slots__ = ("detail", "envelope")
+
+    def __init__(self, envelope: Mapping[str, Any]) -> None:
+        self.envelope = envelope
+        detail = envelope.get("detail")
+        self.detail: Mapping[str, Any] = detail if isinstance(detail, Mapping) else {}
+
+    # --- scalar fields ----------------------------------------------------- #
+    def _str(self, key: str) -> str:
+        v = self.detail.get(key)
+        return v if isinstance(v, str) else ""
+
+    @property
+    def envelope_id(self) -> str:
+        v = self.envelope.get("id")
+        return v if isinstance(v, str) else ""
+
+    @property
+    def event_id(self) -> str:
+        return self._str("eventID")
+
+    @property
+    def event_name(self) -> str:
+        return self._str("eventName")
+
+    @property
+    def event_source(self) -> str:
+        return self._str("eventSource")
+
+    @property
+    def event_time(self) -> str:
+        return self._str("eventTime")
+
+    @property
+    def event_type(self) -> str:
+        return self._str("eventType")
+
+    @property
+    def error_code(self) -> str:
+        return self._str("errorCode")
+
+    @property
+    def error_message(self) -> str:
+        return self._str("errorMessage")
+
+    @property
+    def source_ip(self) -> str:
+        return self._str("sourceIPAddress")
+
+    @property
+    def user_agent(self) -> str:
+        return self._str("userAgent")
+
+    @property
+    def account(self) -> str:
+        v = self.envelope.get("account")
+        if isinstance(v, str) and v:
+            return v
+        return self._str("recipientAccountId") or self.identity_str("accountId")
+
+    @property
+    def region(self) -> str:
+        v = self.envelope.get("region")
+        if isinstance(v, str) and v:
+            return v
+        return self._str("awsRegion")
+
+    @property
+    def read_only(self) -> bool:
+        v = self.detail.get("readOnly")
+        return v is True or (isinstance(v, str) and v.lower() == "true")
+
+    # --- nested objects ---------------------------------------------------- #
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        v = self.detail.get("userIdentity")
+        return v if isinstance(v, Mapping) else {}
+
+    def identity_str(self, key: str) -> str:
+        v = self.identity.get(key)
+        return v if isinstance(v, str) else ""
+
+    @property
+    def identity_type(self) -> str:
+        return self.identity_str("type")
+
+    @property
+    def principal_arn(self) -> str:
+        """Caller ARN; for assumed roles, the session ARN (``...:assumed-role/Role/session``)."""
+        return self.identity_str("arn")
+
+    @property
+    def session_issuer_arn(self) -> str:
+        ctx = self.identity.get("sessionContext")
+        if isinstance(ctx, Mapping):
+            issuer = ctx.get("sessionIssuer")
+            if isinstance(issuer, Mapping):
+                arn = issuer.get("arn")
+                return arn if isinstance(arn, str) else ""
+        return ""
+
+    @property
+    def mfa_authenticated(self) -> bool:
+        ctx = self.identity.get("sessionContext")
+        if isinstance(ctx, Mapping):
+            attrs = ctx.get("attributes")
+            if isinstance(attrs, Mapping):
+                v = attrs.get("mfaAuthenticated")
+                return v is True or v == "true"
+        return False
+
+    @property
+    def invoked_by(self) -> str:
+        return self.identity_str("invokedBy")
+
+    @property
+    def access_key_id(self) -> str:
+        return self.identity_str("accessKeyId")
+
+    @property
+    def request(self) -> Mapping[str, Any]:
+        v = self.detail.get("requestParameters")
+        return v if isinstance(v, Mapping) else {}
+
+    @property
+    def response(self) -> Mapping[str, Any]:
+        v = self.detail.get("responseElements")
+        return v if isinstance(v, Mapping) else {}
+
+    @property
+    def additional(self) -> Mapping[str, Any]:
+        v = self.detail.get("additionalEventData")
+        return v if isinstance(v, Mapping) else {}
+
+    def req(self, *path: str | int) -> Any:
+        """Walk ``requestParameters`` by keys/indices; ``None`` when any step is missing."""
+        return dig(self.request, *path)
+
+    def resp(self, *path: str | int) -> Any:
+        return dig(self.response, *path)
+
+
+def dig(obj: Any, *path: str | int) -> Any:
+    """Walk nested dicts/lists; return ``None`` on any missing key, bad index or wrong type."""
+    cur = obj
+    for step in path:
+        if isinstance(step, int):
+            if isinstance(cur, list) and -len(cur) <= step < len(cur):
+                cur = cur[step]
+            else:
+                return None
+        elif isinstance(cur, Mapping):
+            cur = cur.get(step)
+        else:
+            return None
+    return cur
+
+
+def as_list(value: Any) -> list[Any]:
+    """CloudTrail often renders one-element lists as a bare object: normalise to a list."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]

@@ -1,0 +1,120 @@
+"""Plain data classes shared by the catalog, the decisions and the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
+Mode = Literal["remediate", "alert", "off"]
+DecisionKind = Literal["remediate", "alert", "skip"]
+Verdict = Literal["remediate", "alert", "none"]
+
+SEVERITIES: tuple[Severity, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
+MODES: tuple[Mode, ...] = ("remediate", "alert", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationSpec:
+    """What a rule's remediation does and the IAM actions it needs (read and write)."""
+
+    action: str
+    permissions: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Runbook:
+    triage: tuple[str, ...]
+    queries: tuple[str, ...]
+    undo: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One catalog rule, loaded from ``rules/<id>.json``."""
+
+    id: str
+    title: str
+    description: str
+    severity: Severity
+    category: str
+    mitre: tuple[str, ...]
+    references: dict[str, tuple[str, ...]]
+    event_pattern: dict[str, Any]
+    read_only_events: bool
+    decision: str
+    params: dict[str, Any]
+    remediation: RemediationSpec | None
+    default_mode: Mode
+    runbook: Runbook
+    examples_positive: tuple[dict[str, Any], ...]
+    examples_negative: tuple[dict[str, Any], ...]
+    matches_failed_calls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What a decision function concluded about one event, before modes apply.
+
+    ``risky`` False means the pattern matched but the event is fine (for
+    example a security group opened to the world on an allowed port).
+    ``resource`` names the resource the remediation would touch and
+    ``params`` carries what the remediation needs from the event.
+    """
+
+    risky: bool
+    reason: str
+    resource: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    remediable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """The decision for one (event, rule) pair: the unit the engine acts on."""
+
+    rule: str
+    severity: Severity
+    decision: DecisionKind
+    action: str | None
+    reason: str
+    resource: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "decision": self.decision,
+            "action": self.action,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    """Every finding for one input event and the overall verdict."""
+
+    event_id: str
+    event_name: str
+    verdict: Verdict
+    findings: tuple[Finding, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "eventID": self.event_id,
+            "eventName": self.event_name,
+            "verdict": self.verdict,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def overall_verdict(findings: tuple[Finding, ...] | list[Finding]) -> Verdict:
+    """``remediate`` if any finding remediates, else ``alert`` if any alerts, else ``none``."""
+    kinds = {f.decision for f in findings}
+    if "remediate" in kinds:
+        return "remediate"
+    if "alert" in kinds:
+        return "alert"
+    return "none"

@@ -1,0 +1,153 @@
+"""Run-time configuration of the engine, read from an SSM parameter.
+
+The document is written at deploy time by ``TrailguardConfig.runtime_document``
+(``trailguard/config.py``) and can be edited in SSM to flip ``dry_run`` or a
+rule's mode without redeploying. Parsing is plain Python (no pydantic) to keep
+the cold start low; a bad document raises :class:`RuntimeConfigError`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from trailguard_engine.exceptions import RuntimeConfigError
+from trailguard_engine.model import MODES, Mode, Rule
+
+#: Role names the engine and its member roles use. Events made by sessions of
+#: these roles are never acted on: the loop guard.
+ENGINE_ROLE_NAMES: tuple[str, ...] = ("trailguard-engine", "trailguard-remediation", "trailguard-drift", "trailguard-reconcile")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    dry_run: bool = False
+    rule_modes: Mapping[str, Mode] = field(default_factory=dict)
+    allowed_public_ports: frozenset[int] = frozenset({80, 443})
+    exempt_accounts: frozenset[str] = frozenset()
+    exempt_regions: frozenset[str] = frozenset()
+    exempt_principal_patterns: tuple[str, ...] = ()
+    exempt_resource_tags: Mapping[str, str] = field(default_factory=lambda: {"trailguard:exempt": "true"})
+    exempt_source_cidrs: tuple[str, ...] = ()
+    org_id: str | None = None
+    max_actions_per_resource_per_hour: int = 3
+    protected_key_tag: Mapping[str, str] = field(default_factory=lambda: {"trailguard:protected": "true"})
+    protected_key_arns: frozenset[str] = frozenset()
+    security_hub_findings: bool = True
+    engine_role_names: tuple[str, ...] = ENGINE_ROLE_NAMES
+    mode_override: Mode | None = None
+
+    # ------------------------------------------------------------------ #
+    def mode_for(self, rule: Rule) -> Mode:
+        """Effective mode: the override (replay's --mode-override) > config > rule default.
+
+        An override never switches on a rule that config turned off.
+        """
+        configured = self.rule_modes.get(rule.id, rule.default_mode)
+        if self.mode_override is not None and configured != "off":
+            return self.mode_override
+        return configured
+
+    def is_engine_principal(self, arn: str, issuer_arn: str = "") -> bool:
+        for candidate in (arn, issuer_arn):
+            if not candidate:
+                continue
+            for name in self.engine_role_names:
+                if f":assumed-role/{name}/" in candidate or candidate.endswith(f":role/{name}"):
+                    return True
+        return False
+
+    def exempt_principal(self, arn: str) -> str | None:
+        for pat in self.exempt_principal_patterns:
+            if arn and fnmatch.fnmatchcase(arn, pat):
+                return pat
+        return None
+
+    def exempt_source(self, ip: str) -> str | None:
+        if not self.exempt_source_cidrs or not ip:
+            return None
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        for cidr in self.exempt_source_cidrs:
+            if addr in ipaddress.ip_network(cidr, strict=False):
+                return cidr
+        return None
+
+    def tags_exempt(self, tags: Mapping[str, str]) -> str | None:
+        """The first exemption tag ``key=value`` found in ``tags``, or None."""
+        for k, v in self.exempt_resource_tags.items():
+            if tags.get(k) == v:
+                return f"{k}={v}"
+        return None
+
+    def with_override(self, mode: Mode | None) -> RuntimeConfig:
+        return replace(self, mode_override=mode)
+
+    # ------------------------------------------------------------------ #
+    @classmethod
+    def from_document(cls, doc: Any) -> RuntimeConfig:
+        """Parse the SSM document; raise :class:`RuntimeConfigError` naming the bad field."""
+        if not isinstance(doc, Mapping):
+            raise RuntimeConfigError("runtime config: expected a JSON object")
+        ex = doc.get("exemptions", {})
+        if not isinstance(ex, Mapping):
+            raise RuntimeConfigError("runtime config: exemptions: expected an object")
+        modes = doc.get("rule_modes", {})
+        if not isinstance(modes, Mapping) or any(m not in MODES for m in modes.values()):
+            raise RuntimeConfigError(f"runtime config: rule_modes: each value must be one of {MODES}")
+        cidrs = _str_list(ex, "source_cidrs")
+        for c in cidrs:
+            try:
+                ipaddress.ip_network(c, strict=False)
+            except ValueError as exc:
+                raise RuntimeConfigError(f"runtime config: exemptions.source_cidrs: bad CIDR {c!r}") from exc
+        ports = doc.get("allowed_public_ports", [80, 443])
+        if not isinstance(ports, list) or not all(isinstance(p, int) and 0 <= p <= 65535 for p in ports):
+            raise RuntimeConfigError("runtime config: allowed_public_ports: expected a list of ports")
+        limit = doc.get("max_actions_per_resource_per_hour", 3)
+        if not isinstance(limit, int) or limit < 1:
+            raise RuntimeConfigError("runtime config: max_actions_per_resource_per_hour: expected a positive integer")
+        org_id = doc.get("org_id")
+        return cls(
+            dry_run=_bool(doc, "dry_run", False),
+            rule_modes=dict(modes),
+            allowed_public_ports=frozenset(ports),
+            exempt_accounts=frozenset(_str_list(ex, "accounts")),
+            exempt_regions=frozenset(_str_list(ex, "regions")),
+            exempt_principal_patterns=tuple(_str_list(ex, "principal_arn_patterns")),
+            exempt_resource_tags=_str_map(ex, "resource_tags", {"trailguard:exempt": "true"}),
+            exempt_source_cidrs=tuple(cidrs),
+            org_id=org_id if isinstance(org_id, str) and org_id else None,
+            max_actions_per_resource_per_hour=limit,
+            protected_key_tag=_str_map(doc, "protected_key_tag", {"trailguard:protected": "true"}),
+            protected_key_arns=frozenset(_str_list(doc, "protected_key_arns")),
+            security_hub_findings=_bool(doc, "security_hub_findings", True),
+        )
+
+
+def _bool(doc: Mapping[str, Any], key: str, default: bool) -> bool:
+    v = doc.get(key, default)
+    if not isinstance(v, bool):
+        raise RuntimeConfigError(f"runtime config: {key}: expected true or false")
+    return v
+
+
+def _str_list(doc: Mapping[str, Any], key: str) -> list[str]:
+    v = doc.get(key, [])
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise RuntimeConfigError(f"runtime config: {key}: expected a list of strings")
+    return list(v)
+
+
+def _str_map(doc: Mapping[str, Any], key: str, default: dict[str, str]) -> dict[str, str]:
+    v = doc.get(key, default)
+    if not isinstance(v, Mapping) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+        raise RuntimeConfigError(f"runtime config: {key}: expected a map of strings")
+    return dict(v)

@@ -1,0 +1,1 @@
+"""CDK stacks: one per deployable unit. Reusable pieces live in ``stacks.constructs``."""

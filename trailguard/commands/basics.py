@@ -1,0 +1,46 @@
+"""``trailguard version`` and ``trailguard validate-config``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trailguard import __version__
+from trailguard.cli import app
+from trailguard.config import json_schema, load_config
+from trailguard.exceptions import ConfigError
+
+
+@app.command()
+def version() -> None:
+    """Print the trailguard version."""
+    typer.echo(f"trailguard {__version__}")
+
+
+@app.command("validate-config")
+def validate_config(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Config files to check (none: the built-in defaults).")] = None,
+    write_schema: Annotated[
+        Path | None, typer.Option(help="Also write the JSON Schema of the config file to this path.")
+    ] = None,
+) -> None:
+    """Validate config files; print one line per problem and exit 1 if any is invalid."""
+    if write_schema is not None:
+        write_schema.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {write_schema}")
+    failed = False
+    for path in paths or [None]:
+        label = str(path) if path else "<built-in defaults>"
+        try:
+            cfg = load_config(path)
+        except ConfigError as exc:
+            failed = True
+            for line in exc.problems:
+                typer.echo(f"error: {line}", err=True)
+            continue
+        typer.echo(f"ok: {label} (mode {cfg.mode}, {len(cfg.governed_regions)} governed regions)")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,385 @@
+"""Deployment configuration: a YAML file validated with pydantic.
+
+The same model is used by ``app.py`` (``cdk synth -c config=path``) and by
+``trailguard validate-config``. With no file at all the defaults describe a
+standalone deployment, so ``cdk synth`` works out of the box.
+
+The Lambda functions never import this module (pydantic is too slow to import
+on a cold start). The subset they need at run time is serialised by
+:meth:`TrailguardConfig.runtime_document` into an SSM parameter and read by
+``trailguard_engine.runtime_config``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from trailguard.exceptions import ConfigError
+
+# --------------------------------------------------------------------------- #
+# Constrained scalar types
+# --------------------------------------------------------------------------- #
+
+#: Every public commercial region (opt-in ones included). GovCloud and China
+#: are separate partitions and are not supported by this release.
+KNOWN_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+    "af-south-1",
+    "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-southeast-5", "ap-southeast-7",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ca-central-1", "ca-west-1",
+    "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3",
+    "eu-south-1", "eu-south-2", "eu-north-1",
+    "il-central-1", "me-south-1", "me-central-1",
+    "mx-central-1", "sa-east-1",
+)  # fmt: skip
+
+#: The 17 regions enabled by default in every account: the default set of
+#: governed regions.
+DEFAULT_GOVERNED_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-southeast-1", "ap-southeast-2", "ca-central-1",
+    "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1",
+    "sa-east-1",
+)  # fmt: skip
+
+#: Retention values CloudWatch Logs accepts (days).
+CLOUDWATCH_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+_OU_RE = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
+_ARN_PATTERN_RE = re.compile(r"^arn:(aws|\*):[a-z0-9*-]*:[a-z0-9*-]*:(\d{12}|\*)?:.+$")
+
+
+def _account_id(value: str) -> str:
+    if not _ACCOUNT_RE.match(value):
+        raise ValueError(f"expected a 12-digit AWS account ID, got {value!r}")
+    return value
+
+
+def _region(value: str) -> str:
+    if value not in KNOWN_REGIONS:
+        raise ValueError(f"expected an AWS region such as 'us-east-1', got {value!r}")
+    return value
+
+
+def _org_id(value: str) -> str:
+    if not _ORG_ID_RE.match(value):
+        raise ValueError(f"expected an organization ID like 'o-a1b2c3d4e5', got {value!r}")
+    return value
+
+
+def _ou_id(value: str) -> str:
+    if not _OU_RE.match(value):
+        raise ValueError(
+            f"expected a root ID 'r-xxxx' or an OU ID 'ou-xxxx-xxxxxxxx', got {value!r}"
+        )
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL_RE.match(value):
+        raise ValueError(f"expected an email address, got {value!r}")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"expected a CIDR block such as '10.0.0.0/8', got {value!r} ({exc})") from exc
+
+
+def _arn_pattern(value: str) -> str:
+    if not _ARN_PATTERN_RE.match(value):
+        raise ValueError(
+            "expected an ARN or ARN glob such as 'arn:aws:iam::*:role/BreakGlass*', "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"expected a TCP/UDP port between 0 and 65535, got {value}")
+    return value
+
+
+def _cw_retention(value: int) -> int:
+    if value not in CLOUDWATCH_RETENTION_DAYS:
+        raise ValueError(
+            f"expected a CloudWatch Logs retention in days, one of {list(CLOUDWATCH_RETENTION_DAYS)}, "
+            f"got {value}"
+        )
+    return value
+
+
+AccountId = Annotated[str, AfterValidator(_account_id)]
+Region = Annotated[str, AfterValidator(_region)]
+OrgId = Annotated[str, AfterValidator(_org_id)]
+OuId = Annotated[str, AfterValidator(_ou_id)]
+Email = Annotated[str, AfterValidator(_email)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+ArnPattern = Annotated[str, AfterValidator(_arn_pattern)]
+Port = Annotated[int, AfterValidator(_port)]
+RuleMode = Literal["remediate", "alert", "off"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- #
+# Sections
+# --------------------------------------------------------------------------- #
+
+
+class OrganizationSettings(_Strict):
+    """Accounts and scope of an AWS Organization deployment."""
+
+    org_id: OrgId
+    management_account_id: AccountId
+    log_archive_account_id: AccountId
+    security_tooling_account_id: AccountId
+    target_ous: list[OuId] = Field(min_length=1, description="Root or OU IDs the member StackSet deploys to.")
+    delegated_admin_account_id: AccountId | None = Field(
+        default=None,
+        description="CloudTrail delegated administrator. When set, the trail stack is deployed there.",
+    )
+
+
+class Exemptions(_Strict):
+    """Events and resources the engine never acts on (it still records them)."""
+
+    accounts: list[AccountId] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+    principal_arn_patterns: list[ArnPattern] = Field(
+        default_factory=list, description="fnmatch-style globs matched against the caller ARN."
+    )
+    resource_tags: dict[str, str] = Field(
+        default_factory=lambda: {"trailguard:exempt": "true"},
+        description="A resource carrying any of these tag key/value pairs is never remediated (read live).",
+    )
+    source_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="Calls whose sourceIPAddress is inside one of these networks are alerted, never remediated.",
+    )
+
+
+class Retention(_Strict):
+    cloudwatch_logs_days: Annotated[int, AfterValidator(_cw_retention)] = 400
+    archive_days: int = Field(default=2557, ge=365, le=36500, description="Expire log objects after this many days.")
+    transition_to_infrequent_access_days: int = Field(default=90, ge=30)
+    transition_to_glacier_days: int = Field(default=365, ge=90)
+    athena_results_days: int = Field(default=30, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Retention:
+        if not (
+            self.transition_to_infrequent_access_days
+            < self.transition_to_glacier_days
+            < self.archive_days
+        ):
+            raise ValueError(
+                "expected transition_to_infrequent_access_days < transition_to_glacier_days < archive_days"
+            )
+        return self
+
+
+class DataEvents(_Strict):
+    s3: bool = False
+    lambda_: bool = Field(default=False, alias="lambda")
+    network_activity: bool = False
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CloudTrailLake(_Strict):
+    enabled: bool = False
+    retention_days: int = Field(default=2557, ge=7, le=3653)
+
+
+class ObjectLock(_Strict):
+    enabled: bool = False
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    days: int = Field(default=365, ge=1, le=36500)
+
+
+class Features(_Strict):
+    data_events: DataEvents = Field(default_factory=DataEvents)
+    insights: bool = False
+    cloudtrail_lake: CloudTrailLake = Field(default_factory=CloudTrailLake)
+    object_lock: ObjectLock = Field(default_factory=ObjectLock)
+    scps: bool = Field(default=False, description="Organization mode only: attach the guardrail SCPs.")
+    sns_delivery_notifications: bool = False
+    security_hub_findings: bool = True
+    tracing: bool = Field(default=False, description="X-Ray tracing in the engine (about +0.5 s cold start).")
+
+
+class Remediation(_Strict):
+    max_actions_per_resource_per_hour: int = Field(default=3, ge=1, le=100)
+    protected_key_tag: dict[str, str] = Field(default_factory=lambda: {"trailguard:protected": "true"})
+    idempotency_ttl_hours: int = Field(default=72, ge=1, le=720)
+
+
+class Notifications(_Strict):
+    emails: list[Email] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- #
+# Root
+# --------------------------------------------------------------------------- #
+
+
+class TrailguardConfig(_Strict):
+    """Root of ``trailguard.yaml``."""
+
+    mode: Literal["standalone", "organization"] = "standalone"
+    organization: OrganizationSettings | None = None
+    home_region: Region = "us-east-1"
+    governed_regions: list[Region] = Field(default_factory=lambda: list(DEFAULT_GOVERNED_REGIONS), min_length=1)
+    trail_name: str = Field(default="trailguard", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")
+    notifications: Notifications = Field(default_factory=Notifications)
+    rule_modes: dict[str, RuleMode] = Field(
+        default_factory=dict, description="Per-rule mode overrides, keyed by rule id."
+    )
+    exemptions: Exemptions = Field(default_factory=Exemptions)
+    allowed_public_ports: list[Port] = Field(default_factory=lambda: [80, 443])
+    dry_run: bool = False
+    break_glass_role_pattern: ArnPattern = "arn:aws:iam::*:role/trailguard-break-glass"
+    reader_role_arns: list[ArnPattern] = Field(
+        default_factory=list, description="Roles allowed to decrypt the trail logs (for example your SIEM)."
+    )
+    retention: Retention = Field(default_factory=Retention)
+    features: Features = Field(default_factory=Features)
+    remediation: Remediation = Field(default_factory=Remediation)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrailguardConfig:
+        if self.mode == "organization" and self.organization is None:
+            raise ValueError(
+                "mode 'organization' needs an 'organization' section with org_id, "
+                "management_account_id, log_archive_account_id, security_tooling_account_id and target_ous"
+            )
+        if self.mode == "standalone" and self.organization is not None:
+            raise ValueError("the 'organization' section is only valid with mode 'organization'")
+        if self.home_region not in self.governed_regions:
+            raise ValueError(f"home_region {self.home_region!r} must be one of governed_regions")
+        if len(set(self.governed_regions)) != len(self.governed_regions):
+            raise ValueError("governed_regions lists a region twice")
+        for rule_id in self.rule_modes:
+            if not _RULE_ID_RE.match(rule_id):
+                raise ValueError(f"rule_modes: {rule_id!r} is not a rule id (lowercase letters, digits, dashes)")
+        return self
+
+    # ----------------------------------------------------------------------- #
+
+    @property
+    def org(self) -> OrganizationSettings:
+        """The organization section; only valid in organization mode."""
+        if self.organization is None:
+            raise ConfigError(["<config>: organization: not set (standalone mode)"])
+        return self.organization
+
+    def runtime_document(self) -> dict[str, Any]:
+        """The subset the Lambda functions read at run time (stored in SSM).
+
+        Keys are stable: ``trailguard_engine.runtime_config`` parses them.
+        """
+        return {
+            "version": 1,
+            "dry_run": self.dry_run,
+            "rule_modes": dict(sorted(self.rule_modes.items())),
+            "allowed_public_ports": sorted(set(self.allowed_public_ports)),
+            "exemptions": {
+                "accounts": list(self.exemptions.accounts),
+                "regions": list(self.exemptions.regions),
+                "principal_arn_patterns": list(self.exemptions.principal_arn_patterns),
+                "resource_tags": dict(self.exemptions.resource_tags),
+                "source_cidrs": list(self.exemptions.source_cidrs),
+            },
+            "org_id": self.organization.org_id if self.organization else None,
+            "max_actions_per_resource_per_hour": self.remediation.max_actions_per_resource_per_hour,
+            "protected_key_tag": dict(self.remediation.protected_key_tag),
+            "security_hub_findings": self.features.security_hub_findings,
+        }
+
+
+# --------------------------------------------------------------------------- #
+# Loading
+# --------------------------------------------------------------------------- #
+
+
+def _format_errors(source: str, exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see config/trailguard.schema.json)"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        elif err["type"] == "literal_error":
+            msg = f"{msg}, got {err.get('input')!r}"
+        lines.append(f"{source}: {loc}: {msg}")
+    return lines
+
+
+def parse_config(data: Any, source: str = "<config>") -> TrailguardConfig:
+    """Validate an already-parsed document; raise :class:`ConfigError` with one line per problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: <root>: expected a mapping of settings, got {type(data).__name__}"])
+    try:
+        return TrailguardConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from exc
+
+
+def load_config(path: str | Path | None) -> TrailguardConfig:
+    """Load and validate a config file. ``None`` means the built-in standalone defaults."""
+    if path is None:
+        return TrailguardConfig()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read config file ({exc.strerror or exc})"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        raise ConfigError([f"{p}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from exc
+    return parse_config(data, str(p))
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the config file, for editors (``config/trailguard.schema.json``)."""
+    schema = TrailguardConfig.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "trailguard configuration"
+    return schema
