@@ -269,6 +269,11 @@ class TrailguardConfig(_Strict):
     allowed_public_ports: list[Port] = Field(default_factory=lambda: [80, 443])
     dry_run: bool = False
     break_glass_role_pattern: ArnPattern = "arn:aws:iam::*:role/trailguard-break-glass"
+    runbook_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https://\S+$",
+        description="Where the generated runbooks are published; alert messages link <base>/<rule-id>.md.",
+    )
     reader_role_arns: list[ArnPattern] = Field(
         default_factory=list, description="Roles allowed to decrypt the trail logs (for example your SIEM)."
     )
@@ -324,6 +329,7 @@ class TrailguardConfig(_Strict):
             "max_actions_per_resource_per_hour": self.remediation.max_actions_per_resource_per_hour,
             "protected_key_tag": dict(self.remediation.protected_key_tag),
             "security_hub_findings": self.features.security_hub_findings,
+            "runbook_base_url": self.runbook_base_url,
         }
 
 

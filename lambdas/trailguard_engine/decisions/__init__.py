@@ -11,6 +11,8 @@ applied by :func:`trailguard_engine.evaluate.decide`, not here.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -21,6 +23,7 @@ from trailguard_engine.runtime_config import RuntimeConfig
 DecisionFn: TypeAlias = Callable[[CloudTrailEvent, Rule, RuntimeConfig], Assessment]
 
 _REGISTRY: dict[str, DecisionFn] = {}
+_LOADED: list[bool] = []
 
 
 def decision(name: str) -> Callable[[DecisionFn], DecisionFn]:
@@ -37,9 +40,8 @@ def decision(name: str) -> Callable[[DecisionFn], DecisionFn]:
 
 def registry() -> dict[str, DecisionFn]:
     """Every registered decision function, importing the topic modules on first use."""
-    from trailguard_engine.decisions import (  # noqa: F401, PLC0415  (import registers)
-        cloudtrail,
-        common,
-    )
-
+    if not _LOADED:
+        for mod in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{mod.name}")
+        _LOADED.append(True)
     return _REGISTRY

@@ -1,0 +1,61 @@
+"""Deterministic physical names shared across stacks and accounts.
+
+Stacks in different accounts cannot reference each other, so every name that
+crosses an account boundary is derived here from the config, in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+
+from trailguard.config import TrailguardConfig
+
+ENGINE_ROLE_NAME = "trailguard-engine"
+REMEDIATION_ROLE_NAME = "trailguard-remediation"
+CENTRAL_BUS_NAME = "trailguard-central"
+RUNTIME_CONFIG_PARAMETER = "/trailguard/runtime-config"
+TRAIL_KEY_ALIAS = "alias/trailguard-trail"
+LOGS_KEY_ALIAS = "alias/trailguard-logs"
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """Which account each piece lands in. In standalone mode every field is the deploying account."""
+
+    management: str
+    log_archive: str
+    trail: str
+    security: str
+    home_region: str
+
+    @staticmethod
+    def for_config(cfg: TrailguardConfig) -> Accounts:
+        if cfg.mode == "organization":
+            o = cfg.org
+            return Accounts(
+                management=o.management_account_id,
+                log_archive=o.log_archive_account_id,
+                trail=o.delegated_admin_account_id or o.management_account_id,
+                security=o.security_tooling_account_id,
+                home_region=cfg.home_region,
+            )
+        acct = cdk.Aws.ACCOUNT_ID
+        return Accounts(acct, acct, acct, acct, cfg.home_region)
+
+
+def archive_bucket_name(accounts: Accounts) -> str:
+    return f"trailguard-archive-{accounts.log_archive}-{accounts.home_region}"
+
+
+def access_log_bucket_name(accounts: Accounts) -> str:
+    return f"trailguard-access-logs-{accounts.log_archive}-{accounts.home_region}"
+
+
+def trail_arn(cfg: TrailguardConfig, accounts: Accounts) -> str:
+    return f"arn:{cdk.Aws.PARTITION}:cloudtrail:{cfg.home_region}:{accounts.trail}:trail/{cfg.trail_name}"
+
+
+def central_bus_arn(accounts: Accounts) -> str:
+    return f"arn:{cdk.Aws.PARTITION}:events:{accounts.home_region}:{accounts.security}:event-bus/{CENTRAL_BUS_NAME}"
