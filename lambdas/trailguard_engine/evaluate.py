@@ -9,6 +9,7 @@ no AWS calls.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +19,35 @@ from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.matcher import PatternIndex
 from trailguard_engine.model import Assessment, EventResult, Finding, Rule, overall_verdict
 from trailguard_engine.runtime_config import RuntimeConfig
+
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9-]{8,128}$")
+
+
+def remediation_blocker(event: CloudTrailEvent) -> str | None:
+    """Why this event is too malformed to act on (it can still be alerted), or None.
+
+    The remediation assumes a role in ``account`` and acts in ``region``; the
+    idempotency key is the ``eventID``. If any of them is missing or not
+    well-formed, acting could hit the wrong place or act twice.
+    """
+    if not _EVENT_ID.match(event.event_id):
+        return "eventID missing or malformed"
+    if not _ACCOUNT.match(event.account):
+        return "account missing or not a 12-digit ID"
+    if not _REGION.match(event.region):
+        return "region missing or malformed"
+    detail_region = event.detail.get("awsRegion")
+    if isinstance(detail_region, str) and detail_region and detail_region != event.region:
+        return f"envelope region {event.region} disagrees with awsRegion {detail_region}"
+    recipient = event.detail.get("recipientAccountId")
+    if isinstance(recipient, str) and recipient and recipient != event.account:
+        return f"envelope account {event.account} disagrees with recipientAccountId {recipient}"
+    if not event.identity:
+        return "userIdentity missing"
+    return None
 
 
 def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
@@ -49,12 +79,15 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
         return skip(a.reason, a)
 
     cidr = cfg.exempt_source(event.source_ip)
-    can_remediate = mode == "remediate" and rule.remediation is not None and a.remediable and not cidr
+    blocker = remediation_blocker(event) if mode == "remediate" and rule.remediation is not None else None
+    can_remediate = mode == "remediate" and rule.remediation is not None and a.remediable and not cidr and not blocker
     if can_remediate and rule.remediation is not None:
         return Finding(rule.id, rule.severity, "remediate", rule.remediation.action, a.reason, a.resource, a.params)
     reason = a.reason
     if cidr:
         reason += f" (source {event.source_ip} is in exempt network {cidr}: alert only)"
+    if blocker:
+        reason += f" (not remediated: {blocker})"
     return Finding(rule.id, rule.severity, "alert", None, reason, a.resource, a.params)
 
 

@@ -52,10 +52,9 @@ def _is_record(obj: Mapping[str, Any]) -> bool:
 
 def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Wrap a bare CloudTrail record in the envelope EventBridge would deliver."""
-    ui = record.get("userIdentity")
+    # The account the event happened in. Never the caller's userIdentity.accountId:
+    # for cross-account calls that is a different account.
     account = record.get("recipientAccountId")
-    if not isinstance(account, str) and isinstance(ui, Mapping):
-        account = ui.get("accountId")
     seed = record.get("eventID")
     env_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudtrail-event:{seed}")) if isinstance(seed, str) else str(
         uuid.uuid4()
@@ -164,16 +163,16 @@ class CloudTrailEvent:
     @property
     def account(self) -> str:
         v = self.envelope.get("account")
-        if isinstance(v, str) and v:
-            return v
-        return self._str("recipientAccountId") or self.identity_str("accountId")
+        if v is None or v == "":
+            return self._str("recipientAccountId")
+        return v if isinstance(v, str) else ""
 
     @property
     def region(self) -> str:
         v = self.envelope.get("region")
-        if isinstance(v, str) and v:
-            return v
-        return self._str("awsRegion")
+        if v is None or v == "":
+            return self._str("awsRegion")
+        return v if isinstance(v, str) else ""
 
     @property
     def read_only(self) -> bool:
