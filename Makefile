@@ -17,7 +17,15 @@ export AWS_EC2_METADATA_DISABLED := true
 
 .PHONY: setup demo synth test lint typecheck pytest bench docs schema clean
 
-setup: $(VENV)/.stamp node_modules/.stamp $(LAYER)/.stamp
+CHECKOV_VENV := $(VENV)/tools-checkov
+
+setup: $(VENV)/.stamp node_modules/.stamp $(LAYER)/.stamp $(CHECKOV_VENV)/.stamp
+
+# checkov pins boto3/botocore/packaging versions that conflict with ours: it gets its own venv.
+$(CHECKOV_VENV)/.stamp: $(VENV)/.stamp
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+	touch $@
 
 $(VENV)/.stamp: requirements.txt lambdas/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "trailguard needs Python 3.11+"'

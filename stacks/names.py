@@ -18,6 +18,10 @@ CENTRAL_BUS_NAME = "trailguard-central"
 RUNTIME_CONFIG_PARAMETER = "/trailguard/runtime-config"
 TRAIL_KEY_ALIAS = "alias/trailguard-trail"
 LOGS_KEY_ALIAS = "alias/trailguard-logs"
+LAKE_KEY_ALIAS = "alias/trailguard-lake"
+NOTIFICATIONS_KEY_ALIAS = "alias/trailguard-notifications"
+CIS_ALARM_TOPIC_NAME = "trailguard-cis-alarms"
+TRAIL_DELIVERY_TOPIC_NAME = "trailguard-trail-delivery"
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,28 @@ def access_log_bucket_name(accounts: Accounts) -> str:
     return f"trailguard-access-logs-{accounts.log_archive}-{accounts.home_region}"
 
 
+def trail_owner_account(accounts: Accounts) -> str:
+    """The account that owns the trail ARN.
+
+    An organization trail created by the CloudTrail delegated administrator is
+    still owned by the management account, so its ARN (and every ``aws:SourceArn``
+    condition on it) names the management account, not the deploying account.
+    """
+    return accounts.management
+
+
 def trail_arn(cfg: TrailguardConfig, accounts: Accounts) -> str:
-    return f"arn:{cdk.Aws.PARTITION}:cloudtrail:{cfg.home_region}:{accounts.trail}:trail/{cfg.trail_name}"
+    owner = trail_owner_account(accounts)
+    return f"arn:{cdk.Aws.PARTITION}:cloudtrail:{cfg.home_region}:{owner}:trail/{cfg.trail_name}"
+
+
+def trail_key_alias_arn(accounts: Accounts) -> str:
+    """Alias ARN of the trail key in the log-archive account (key IDs are random; the alias is not)."""
+    return f"arn:{cdk.Aws.PARTITION}:kms:{accounts.home_region}:{accounts.log_archive}:{TRAIL_KEY_ALIAS}"
+
+
+def trail_log_group_name(cfg: TrailguardConfig) -> str:
+    return f"/trailguard/cloudtrail/{cfg.trail_name}"
 
 
 def central_bus_arn(accounts: Accounts) -> str:

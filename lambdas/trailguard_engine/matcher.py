@@ -74,6 +74,8 @@ def _only_absent(sub: Mapping[str, Any]) -> bool:
 
 def _match_leaf(filters: Sequence[Any], value: Any) -> bool:
     values: list[Any]
+    if isinstance(value, Mapping):
+        value = _MISSING  # an object is not a leaf: EventBridge flattens it, the leaf path does not exist
     if value is _MISSING:
         return any(isinstance(f, Mapping) and f.get("exists") is False for f in filters)
     values = value if isinstance(value, list) else [value]
@@ -100,7 +102,7 @@ def _match_filter(f: Mapping[str, Any], raw: Any, values: list[Any]) -> bool:
     if len(f) != 1:
         # numeric is the only filter with one key but many operands; others are single-key objects.
         raise PatternError(f"content filter must have exactly one key: {dict(f)!r}")
-    (op, arg), = f.items()
+    ((op, arg),) = f.items()
     if op == "exists":
         return bool(arg)  # the field is present here (missing handled by the caller)
     if op == "anything-but":
@@ -134,7 +136,7 @@ def _string_op(op: str, arg: Any, v: Any) -> bool:
 
 def _anything_but(arg: Any, v: Any) -> bool:
     if isinstance(arg, Mapping):
-        (op, inner), = arg.items()
+        ((op, inner),) = arg.items()
         if op in ("prefix", "suffix", "equals-ignore-case", "wildcard"):
             if not isinstance(v, str):
                 return True
@@ -232,7 +234,9 @@ class PatternIndex(Generic[T]):
             return
         sources = _literal_strings(pattern.get("source"))
         detail = pattern.get("detail")
-        names = _literal_strings(detail.get("eventName")) if isinstance(detail, Mapping) and "$or" not in detail else None
+        names = (
+            _literal_strings(detail.get("eventName")) if isinstance(detail, Mapping) and "$or" not in detail else None
+        )
         if sources is None:
             self._anywhere.append(entry)
         elif names is None:

@@ -22,7 +22,9 @@ def version() -> None:
 
 @app.command("validate-config")
 def validate_config(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Config files to check (none: the built-in defaults).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Config files to check (none: the built-in defaults).")
+    ] = None,
     write_schema: Annotated[
         Path | None, typer.Option(help="Also write the JSON Schema of the config file to this path.")
     ] = None,

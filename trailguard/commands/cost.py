@@ -23,14 +23,19 @@ def cost(
     data_events_per_day: Annotated[
         float | None, typer.Option(help="Data events per account per day (default: 4 x events-per-day).")
     ] = None,
-    cloudwatch_logs: Annotated[bool, typer.Option("--cloudwatch-logs", help="The trail also delivers to CloudWatch Logs.")] = False,
+    cloudwatch_logs: Annotated[
+        bool, typer.Option("--cloudwatch-logs", help="The trail also delivers to CloudWatch Logs.")
+    ] = False,
     cloudwatch_retention_days: Annotated[int, typer.Option(help="CloudWatch Logs retention.")] = 400,
     insights: Annotated[bool, typer.Option("--insights", help="CloudTrail Insights (both types).")] = False,
     existing_trail: Annotated[
-        bool, typer.Option("--existing-trail", help="Another trail already logs management events (ours is a paid copy).")
+        bool,
+        typer.Option("--existing-trail", help="Another trail already logs management events (ours is a paid copy)."),
     ] = False,
     archive_days: Annotated[int, typer.Option(help="Days log files are kept.")] = 2557,
-    forward_ratio: Annotated[float | None, typer.Option(help="Share of events that match a rule (default: measured).")] = None,
+    forward_ratio: Annotated[
+        float | None, typer.Option(help="Share of events that match a rule (default: measured).")
+    ] = None,
     athena_queries: Annotated[int, typer.Option(help="Athena queries per month.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from trailguard_engine.decisions import decision
-from trailguard_engine.events import CloudTrailEvent
+from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
 
@@ -28,4 +31,122 @@ def trail_target(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Asse
         f"{event.event_name} on trail {arn} by {event.principal_arn or 'unknown principal'}",
         resource={"type": "AWS::CloudTrail::Trail", "id": arn},
         params={"trail": arn},
+    )
+
+
+def _str_list(value: object) -> list[str]:
+    return [v for v in as_list(value) if isinstance(v, str)]
+
+
+def _starts_with_any(name: str, prefixes: list[str]) -> bool:
+    return any(name.startswith(p) for p in prefixes)
+
+
+@decision("trail_weakened")
+def trail_weakened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """UpdateTrail: risky when any setting moves to a weaker value (see the rule description)."""
+    trusted = _str_list(rule.params.get("trusted_bucket_prefixes")) or ["trailguard-archive-"]
+    req = event.request
+    found: list[str] = []
+    for key, label in (
+        ("isMultiRegionTrail", "single-region"),
+        ("enableLogFileValidation", "log file validation off"),
+        ("includeGlobalServiceEvents", "global service events excluded"),
+        ("isOrganizationTrail", "no longer an organization trail"),
+    ):
+        if req.get(key) is False:
+            found.append(label)
+    if req.get("kmsKeyId") == "":
+        found.append("KMS encryption removed")
+    bucket = req.get("s3BucketName")
+    if isinstance(bucket, str) and not _starts_with_any(bucket, trusted):
+        found.append(f"bucket changed to {bucket or '<empty>'}")
+    if "cloudWatchLogsLogGroupArn" in req:
+        group = req.get("cloudWatchLogsLogGroupArn")
+        found.append(f"log group changed to {group}" if isinstance(group, str) and group else "log group removed")
+    arn = _trail_arn(event)
+    if not found:
+        return Assessment(False, f"UpdateTrail on {arn or 'a trail'} does not weaken it")
+    return Assessment(
+        True,
+        f"UpdateTrail weakened {arn or 'a trail'}: {', '.join(found)}",
+        resource={"type": "AWS::CloudTrail::Trail", "id": arn} if arn else {},
+        remediable=False,
+    )
+
+
+_MGMT_FILTER_FIELDS = frozenset(
+    {"readOnly", "eventSource", "eventName", "eventType", "userIdentity.arn", "sessionCredentialFromConsole"}
+)
+
+
+def _basic_selectors_weak(selectors: list[Any]) -> list[str]:
+    mgmt = [s for s in selectors if isinstance(s, Mapping) and s.get("includeManagementEvents") is not False]
+    if not mgmt:
+        return ["no selector includes management events"]
+    if not any(s.get("readWriteType", "All") == "All" for s in mgmt):
+        kinds = sorted({str(s.get("readWriteType")) for s in mgmt})
+        return [f"management events limited to {'/'.join(kinds)}"]
+    full = [s for s in mgmt if s.get("readWriteType", "All") == "All"]
+    if all(_str_list(s.get("excludeManagementEventSources")) for s in full):
+        excluded = sorted({x for s in full for x in _str_list(s.get("excludeManagementEventSources"))})
+        return [f"management events from {', '.join(excluded)} excluded"]
+    return []
+
+
+def _advanced_selectors_weak(selectors: list[Any]) -> list[str]:
+    mgmt_filters: list[list[str]] = []
+    for sel in selectors:
+        if not isinstance(sel, Mapping):
+            continue
+        fields = [f for f in as_list(sel.get("fieldSelectors")) if isinstance(f, Mapping)]
+        category = next((f for f in fields if f.get("field") == "eventCategory"), None)
+        if category is None or "Management" not in _str_list(category.get("equals")):
+            continue
+        mgmt_filters.append(sorted({str(f.get("field")) for f in fields if f.get("field") in _MGMT_FILTER_FIELDS}))
+    if not mgmt_filters:
+        return ["no advanced selector records management events"]
+    if all(mgmt_filters):
+        return [f"management events filtered by {', '.join(mgmt_filters[0])}"]
+    return []
+
+
+@decision("event_selectors_weakened")
+def event_selectors_weakened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutEventSelectors / PutInsightSelectors: risky when management events (or all Insights) are dropped."""
+    trail = event.req("trailName")
+    trail_id = trail if isinstance(trail, str) else ""
+    resource = {"type": "AWS::CloudTrail::Trail", "id": trail_id} if trail_id else {}
+    if event.event_name == "PutInsightSelectors":
+        kept = [s for s in as_list(event.req("insightSelectors")) if isinstance(s, Mapping) and s.get("insightType")]
+        if kept:
+            return Assessment(False, f"Insights still enabled on {trail_id}: {len(kept)} type(s)", resource)
+        return Assessment(True, f"all CloudTrail Insights types removed from {trail_id}", resource, remediable=False)
+    basic = event.req("eventSelectors")
+    advanced = event.req("advancedEventSelectors")
+    if isinstance(advanced, list) and advanced:
+        weak = _advanced_selectors_weak(advanced)
+    elif isinstance(basic, list):
+        weak = _basic_selectors_weak(basic)
+    else:
+        return Assessment(False, "no event selectors in the request")
+    if not weak:
+        return Assessment(False, f"{trail_id} still records all management events", resource)
+    return Assessment(True, f"PutEventSelectors on {trail_id}: {'; '.join(weak)}", resource, remediable=False)
+
+
+@decision("trail_bucket_tampered")
+def trail_bucket_tampered(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """S3 change on a trail archive bucket (name prefix from the rule's params)."""
+    prefixes = _str_list(rule.params.get("trail_bucket_prefixes")) or ["trailguard-archive-"]
+    bucket = event.req("bucketName")
+    if not isinstance(bucket, str) or not _starts_with_any(bucket, prefixes):
+        return Assessment(False, f"bucket {bucket!r} is not a trail archive bucket")
+    if event.event_name == "PutBucketVersioning" and event.req("VersioningConfiguration", "Status") != "Suspended":
+        return Assessment(False, f"versioning on {bucket} not suspended")
+    return Assessment(
+        True,
+        f"{event.event_name} on trail archive bucket {bucket}",
+        resource={"type": "AWS::S3::Bucket", "id": bucket},
+        remediable=False,
     )

@@ -1,0 +1,179 @@
+"""Decisions for detective controls, log sources, KMS keys and trailguard's own resources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from trailguard_engine.decisions import decision
+from trailguard_engine.events import CloudTrailEvent, as_list
+from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.runtime_config import RuntimeConfig
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in as_list(value) if isinstance(v, str) and v]
+
+
+def _who(event: CloudTrailEvent) -> str:
+    return event.principal_arn or event.identity_type or "unknown principal"
+
+
+def _where(event: CloudTrailEvent) -> str:
+    return f"{event.account or '?'}/{event.region or '?'}"
+
+
+@decision("request_resource")
+def request_resource(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Risky whenever it happened; names the resource from ``requestParameters``.
+
+    Rule params: ``resource_type``; ``id_fields`` (request keys, first found wins; the
+    account/region when none); ``remediation_params`` ({param: request key}, all
+    required for the finding to be remediable); ``ignore_service_callers`` (calls an
+    AWS service made on its own behalf, ``userIdentity.invokedBy``, are not risky).
+    """
+    p = rule.params
+    if p.get("ignore_service_callers") and event.invoked_by.endswith(".amazonaws.com"):
+        return Assessment(False, f"{event.event_name} made by {event.invoked_by} for its own resources")
+    rid = ""
+    for key in _strings(p.get("id_fields")):
+        values = _strings(event.req(key))
+        if values:
+            rid = ",".join(values)
+            break
+    rid = rid or _where(event)
+    rtype = p.get("resource_type")
+    resource = {"type": rtype if isinstance(rtype, str) else "", "id": rid}
+    params: dict[str, Any] = {}
+    remediable = True
+    rp = p.get("remediation_params")
+    if isinstance(rp, Mapping):
+        for name, key in rp.items():
+            value = event.req(str(key))
+            if isinstance(value, str) and value:
+                params[str(name)] = value
+            else:
+                remediable = False
+    return Assessment(True, f"{event.event_name} on {rid} by {_who(event)}", resource, params, remediable)
+
+
+@decision("flow_logs_deleted")
+def flow_logs_deleted(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """DeleteFlowLogs: lists the flow log ids (EC2 query-API shape or the flat list)."""
+    ids = _strings(event.req("flowLogIds"))
+    for item in as_list(event.req("DeleteFlowLogsRequest", "FlowLogId")):
+        if isinstance(item, Mapping):
+            ids.extend(_strings(item.get("content")))
+        elif isinstance(item, str) and item:
+            ids.append(item)
+    rid = ",".join(ids) or _where(event)
+    return Assessment(True, f"flow logs deleted: {rid} by {_who(event)}", {"type": "AWS::EC2::FlowLog", "id": rid})
+
+
+@decision("security_log_group")
+def security_log_group(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Log group deletions: risky only for groups whose name holds a security marker (case-insensitive)."""
+    group = event.req("logGroupName")
+    if not isinstance(group, str) or not group:
+        return Assessment(False, f"{event.event_name} without a log group name")
+    lowered = group.lower()
+    hit = next((m for m in _strings(rule.params.get("name_markers")) if m.lower() in lowered), None)
+    if hit is None:
+        return Assessment(False, f"log group {group} is not a security log group")
+    what = "subscription filter deleted from" if event.event_name == "DeleteSubscriptionFilter" else "deleted:"
+    return Assessment(
+        True,
+        f"security log group {what} {group} (matches {hit!r}) by {_who(event)}",
+        {"type": "AWS::Logs::LogGroup", "id": group},
+    )
+
+
+@decision("kms_key")
+def kms_key(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ScheduleKeyDeletion / DisableKey: names the key (ARN from the response when present).
+
+    Whether the key may be touched (tagged protected, or a trail key) is checked
+    live by the remediation; keys listed in ``protected_key_arns`` are named in the reason.
+    """
+    key = event.resp("keyId")
+    if not isinstance(key, str) or not key:
+        key = event.req("keyId")
+    if not isinstance(key, str) or not key:
+        return Assessment(True, f"{event.event_name} without a key id in the request", remediable=False)
+    if not key.startswith("arn:") and event.region and event.account and not key.startswith("alias/"):
+        key = f"arn:aws:kms:{event.region}:{event.account}:key/{key}"
+    protected = " (a protected trail key)" if key in cfg.protected_key_arns else ""
+    window = event.req("pendingWindowInDays")
+    when = f", deletion in {window} days" if isinstance(window, int) else ""
+    return Assessment(
+        True,
+        f"{event.event_name} on {key}{protected}{when} by {_who(event)}",
+        {"type": "AWS::KMS::Key", "id": key},
+        {"key_id": key},
+    )
+
+
+@decision("guardduty_suppression")
+def guardduty_suppression(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Archive filters and trusted IP lists; NOOP filters are not risky."""
+    detector = event.req("detectorId")
+    det = detector if isinstance(detector, str) else ""
+    if event.event_name in ("CreateFilter", "UpdateFilter"):
+        if event.req("action") != "ARCHIVE":
+            return Assessment(False, "filter does not archive findings")
+        name = event.req("filterName") or event.req("name")
+        return Assessment(
+            True,
+            f"GuardDuty suppression rule {name!s} on detector {det}",
+            {"type": "AWS::GuardDuty::Filter", "id": str(name)},
+        )
+    location = event.req("location")
+    ipset = event.req("ipSetId") or event.resp("ipSetId") or event.req("name")
+    return Assessment(
+        True,
+        f"GuardDuty trusted IP list {ipset!s} ({location or 'location unchanged'}) on detector {det}",
+        {"type": "AWS::GuardDuty::IPSet", "id": str(ipset)},
+    )
+
+
+@decision("eventbridge_self_protection")
+def eventbridge_self_protection(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Changes to trailguard's rules or central bus; CloudFormation deployments are not risky."""
+    if event.invoked_by == "cloudformation.amazonaws.com":
+        return Assessment(False, "made by CloudFormation (a stack deployment)")
+    prefixes = _strings(rule.params.get("name_prefixes")) or ["trailguard"]
+    buses = _strings(rule.params.get("bus_names")) or ["trailguard-central"]
+    name = event.req("name") or event.req("rule")
+    bus = event.req("eventBusName")
+    bus_name = bus.rsplit("/", 1)[-1] if isinstance(bus, str) else ""
+    if event.event_name in ("DeleteEventBus", "RemovePermission"):
+        target = name if event.event_name == "DeleteEventBus" else bus_name
+        if isinstance(target, str) and target in buses:
+            return Assessment(
+                True,
+                f"{event.event_name} on the central bus {target} by {_who(event)}",
+                {"type": "AWS::Events::EventBus", "id": target},
+            )
+        return Assessment(False, f"{event.event_name} on another bus")
+    if (isinstance(name, str) and any(name.startswith(p) for p in prefixes)) or bus_name in buses:
+        return Assessment(
+            True,
+            f"{event.event_name} on rule {name!s} (bus {bus_name or 'default'}) by {_who(event)}",
+            {"type": "AWS::Events::Rule", "id": str(name)},
+        )
+    return Assessment(False, f"rule {name!s} is not a trailguard rule")
+
+
+@decision("trailguard_parameter")
+def trailguard_parameter(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """SSM changes to parameters under trailguard's prefix."""
+    prefix = rule.params.get("prefix")
+    pfx = prefix if isinstance(prefix, str) and prefix else "/trailguard/"
+    names = [n for n in _strings(event.req("name")) + _strings(event.req("names")) if n.startswith(pfx)]
+    if not names:
+        return Assessment(False, f"no parameter under {pfx}")
+    return Assessment(
+        True,
+        f"{event.event_name} on {', '.join(names)} by {_who(event)}",
+        {"type": "AWS::SSM::Parameter", "id": ",".join(names)},
+    )

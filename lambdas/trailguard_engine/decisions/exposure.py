@@ -1,0 +1,701 @@
+"""Decisions for public-exposure rules: S3, security groups, network ACLs, snapshots, AMIs and Lambda.
+
+Each function reads the CloudTrail record defensively (records come in several
+historical shapes; one-element lists are often rendered as bare objects) and
+never raises: odd input gives an :class:`Assessment` whose reason says what was
+missing, with ``remediable=False`` when the remediation could not be aimed.
+
+Design choices worth knowing (also in the rules' runbooks):
+
+* Security groups: ICMP/ICMPv6 from the internet is **not** flagged. It exposes
+  no service port, and revoking it breaks path-MTU discovery: an automatic
+  revoke there would be the kind of over-remediation we must avoid. Any other
+  protocol number without ports (GRE, ESP, SCTP ...) is flagged: it opens the
+  whole protocol.
+* Shares with a specific account (snapshots, AMIs, RDS snapshots) alert but are
+  not remediated: whether that account belongs to the organization cannot be
+  known offline. A "share" with the event's own account is not a share.
+* Bucket policies are judged by policyuniverse statement by statement, with a
+  supplement for what it gets wrong (see :func:`public_statements`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from trailguard_engine.decisions import decision
+from trailguard_engine.events import CloudTrailEvent, as_list, dig
+from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.runtime_config import RuntimeConfig
+
+WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+ALL_USERS_URI = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTH_USERS_URI = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+BPA_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+_GRANT_HEADERS = (
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+)
+_PROTO_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+_ICMP = frozenset({"icmp", "icmpv6"})
+ADMIN_PORTS = (22, 3389)
+
+
+# --------------------------------------------------------------------------- #
+# small readers
+# --------------------------------------------------------------------------- #
+
+
+def _first_str(value: Any) -> str:
+    """A string, or the first string of a list (S3 renders headers as one-element lists)."""
+    for v in as_list(value):
+        if isinstance(v, str):
+            return v
+    return ""
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _is_false(value: Any) -> bool:
+    """A Block Public Access flag that is off. Missing counts as off: the API default is false."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str):
+        return value.strip().lower() != "true"
+    return True
+
+
+def _items(value: Any) -> list[Any]:
+    """EC2 query-API lists render as ``{"items": [...]}``; accept a bare list or object too."""
+    if isinstance(value, Mapping):
+        if "items" in value:
+            return as_list(value.get("items"))
+        return [value] if value else []
+    return as_list(value)
+
+
+def _principal(event: CloudTrailEvent) -> str:
+    return event.principal_arn or event.identity_type or "unknown principal"
+
+
+# --------------------------------------------------------------------------- #
+# S3 Block Public Access
+# --------------------------------------------------------------------------- #
+
+
+def _bpa_weakened(event: CloudTrailEvent) -> tuple[bool, str]:
+    if event.event_name.startswith("Delete"):
+        return True, "deleted the configuration (all four settings revert to off)"
+    cfg = event.req("PublicAccessBlockConfiguration")
+    if not isinstance(cfg, Mapping):
+        return True, "sent no readable PublicAccessBlockConfiguration (treated as all off)"
+    off = [name for name in BPA_SETTINGS if _is_false(cfg.get(name))]
+    if not off:
+        return False, "all four settings are on"
+    return True, "turned off " + ", ".join(off)
+
+
+@decision("s3_bucket_public_access_block")
+def s3_bucket_public_access_block(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Bucket-level Block Public Access deleted, or put with any of the four settings off."""
+    weakened, what = _bpa_weakened(event)
+    bucket = _first_str(event.req("bucketName"))
+    if not weakened:
+        return Assessment(False, f"{event.event_name} on {bucket or 'a bucket'}: {what}")
+    reason = f"{event.event_name} on bucket {bucket or '<unknown>'} {what} by {_principal(event)}"
+    if not bucket:
+        return Assessment(True, reason + "; no bucketName in the request", remediable=False)
+    return Assessment(True, reason, resource={"type": "AWS::S3::Bucket", "id": bucket}, params={"bucket": bucket})
+
+
+@decision("s3_account_public_access_block")
+def s3_account_public_access_block(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Account-level Block Public Access deleted or weakened (alert only)."""
+    weakened, what = _bpa_weakened(event)
+    account = _first_str(event.req("accountId")) or event.account
+    if not weakened:
+        return Assessment(False, f"{event.event_name} on account {account}: {what}")
+    return Assessment(
+        True,
+        f"{event.event_name} on account {account} {what} by {_principal(event)}",
+        resource={"type": "AWS::S3::AccountPublicAccessBlock", "id": account},
+        params={"account": account},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# S3 ACLs
+# --------------------------------------------------------------------------- #
+
+
+def _public_acl_grants(request: Mapping[str, Any]) -> list[str]:
+    found: list[str] = []
+    canned = _first_str(request.get("x-amz-acl")).strip().lower()
+    if canned in PUBLIC_CANNED_ACLS:
+        found.append(f"canned ACL {canned}")
+    for header in _GRANT_HEADERS:
+        for value in as_list(request.get(header)):
+            if isinstance(value, str) and ("/global/AllUsers" in value or "/global/AuthenticatedUsers" in value):
+                group = "AllUsers" if "AllUsers" in value else "AuthenticatedUsers"
+                found.append(f"{header} to {group}")
+    grants = dig(request, "AccessControlPolicy", "AccessControlList", "Grant")
+    for grant in as_list(grants):
+        uri = dig(grant, "Grantee", "URI")
+        if isinstance(uri, str) and uri.strip() in (ALL_USERS_URI, AUTH_USERS_URI):
+            perm = dig(grant, "Permission")
+            group = uri.rsplit("/", 1)[-1]
+            found.append(f"grant {perm if isinstance(perm, str) else '?'} to {group}")
+    return found
+
+
+@decision("s3_bucket_acl_public")
+def s3_bucket_acl_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutBucketAcl/CreateBucket with a public canned ACL or a grant to AllUsers/AuthenticatedUsers."""
+    bucket = _first_str(event.req("bucketName"))
+    found = _public_acl_grants(event.request)
+    if not found:
+        return Assessment(False, f"{event.event_name} on {bucket or 'a bucket'}: no public grant")
+    reason = f"{event.event_name} on bucket {bucket or '<unknown>'}: {'; '.join(found)} by {_principal(event)}"
+    if not bucket:
+        return Assessment(True, reason + "; no bucketName in the request", remediable=False)
+    return Assessment(True, reason, resource={"type": "AWS::S3::Bucket", "id": bucket}, params={"bucket": bucket})
+
+
+# --------------------------------------------------------------------------- #
+# S3 bucket policies
+# --------------------------------------------------------------------------- #
+
+#: Condition keys that restrict who can use a wildcard principal (compared lower-case).
+_RESTRICTING_KEYS = frozenset(
+    {
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:sourcevpce",
+        "aws:sourcevpc",
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceowner",
+        "aws:sourceip",
+        "aws:userid",
+    }
+)
+#: An aws:SourceIp range wider than this still means "a large part of the internet".
+_MIN_PREFIX = {4: 8, 6: 32}
+
+
+def _wide_cidr(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        net = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return True
+    return net.prefixlen < _MIN_PREFIX[net.version]
+
+
+def _supplemented_condition(condition: Mapping[str, Any]) -> dict[str, Any]:
+    """The condition block as it restricts an anonymous caller, for policyuniverse to judge.
+
+    policyuniverse treats these as restricting, wrongly:
+
+    * ``...IfExists`` operators and ``ForAllValues:`` qualifiers on the keys
+      above: they evaluate to true when the key is absent, and an anonymous
+      internet request carries no aws:PrincipalOrgID / SourceVpce / SourceArn.
+    * aws:SourceIp ranges broader than /8 (IPv4) or /32 (IPv6): it only flags /0.
+    * values with IAM policy variables (``${...}``): they are not fixed values.
+
+    Those entries are dropped (or widened to /0), which can only make the
+    statement more permissive; every other entry is kept as written.
+    """
+    out: dict[str, Any] = {}
+    for op, block in condition.items():
+        if not isinstance(op, str) or not isinstance(block, Mapping):
+            continue
+        op_l = op.lower()
+        kept: dict[str, Any] = {}
+        for key, value in block.items():
+            key_l = key.lower() if isinstance(key, str) else ""
+            if key_l in _RESTRICTING_KEYS:
+                if op_l.endswith("ifexists") or op_l.startswith("forallvalues:"):
+                    continue
+                values = as_list(value)
+                if any(isinstance(v, str) and "${" in v for v in values):
+                    continue
+                if key_l == "aws:sourceip" and any(_wide_cidr(v) for v in values):
+                    kept[key] = "0.0.0.0/0"
+                    continue
+            kept[key] = value
+        if kept:
+            out[op] = kept
+    return out
+
+
+def load_policy(value: Any) -> Mapping[str, Any] | None:
+    """A policy document from CloudTrail: an object, a JSON string, or a URL-encoded JSON string."""
+    if isinstance(value, Mapping):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        return None
+    from urllib.parse import unquote  # noqa: PLC0415 - rarely needed, keep the import lazy
+
+    for text in (value, unquote(value)):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(doc, Mapping):
+            return doc
+    return None
+
+
+def statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The policy's statements as a list; non-object entries are dropped."""
+    return [s for s in as_list(policy.get("Statement")) if isinstance(s, Mapping)]
+
+
+def statement_internet_accessible(stmt: Mapping[str, Any]) -> bool:
+    """policyuniverse's verdict on one statement, after :func:`_supplemented_condition`."""
+    from policyuniverse.statement import Statement  # noqa: PLC0415 - keep it off the import path of the handler
+
+    candidate = dict(stmt)
+    cond = stmt.get("Condition")
+    if isinstance(cond, Mapping):
+        candidate["Condition"] = _supplemented_condition(cond)
+        if not candidate["Condition"]:
+            del candidate["Condition"]
+    elif cond is not None:
+        del candidate["Condition"]  # unreadable condition: judge the statement without it
+    try:
+        return bool(Statement(candidate).is_internet_accessible())
+    except (AttributeError, TypeError, ValueError, KeyError):
+        # Malformed statement (e.g. a principal of the wrong type): IAM would reject
+        # it, so S3 never stored it. Say not public rather than crash.
+        return False
+
+
+def public_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Index and Sid of each statement that is internet-accessible (Allow, conditions considered)."""
+    out = []
+    for i, stmt in enumerate(statements(policy)):
+        if statement_internet_accessible(stmt):
+            sid = stmt.get("Sid")
+            out.append({"index": i, "sid": sid if isinstance(sid, str) else ""})
+    return out
+
+
+@decision("s3_bucket_policy_public")
+def s3_bucket_policy_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutBucketPolicy whose policy has at least one internet-accessible statement."""
+    bucket = _first_str(event.req("bucketName"))
+    policy = load_policy(event.req("bucketPolicy"))
+    if policy is None:
+        policy = load_policy(event.req("policy"))
+    if policy is None:
+        return Assessment(
+            True,
+            f"PutBucketPolicy on {bucket or '<unknown>'}: the policy is not in the record; check it live",
+            resource={"type": "AWS::S3::Bucket", "id": bucket} if bucket else {},
+            remediable=False,
+        )
+    public = public_statements(policy)
+    if not public:
+        return Assessment(False, f"PutBucketPolicy on {bucket or 'a bucket'}: no internet-accessible statement")
+    names = ", ".join(p["sid"] or f"#{p['index']}" for p in public)
+    reason = f"PutBucketPolicy on bucket {bucket or '<unknown>'}: public statement(s) {names} by {_principal(event)}"
+    if not bucket:
+        return Assessment(True, reason + "; no bucketName in the request", remediable=False)
+    return Assessment(
+        True,
+        reason,
+        resource={"type": "AWS::S3::Bucket", "id": bucket},
+        params={"bucket": bucket, "public_statements": public},
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Security groups
+# --------------------------------------------------------------------------- #
+
+
+def _protocol(value: Any) -> str:
+    p = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    return _PROTO_NAMES.get(p, p)
+
+
+def _port_span(proto: str, from_port: Any, to_port: Any) -> tuple[int, int]:
+    if proto == "-1":
+        return -1, -1
+    lo, hi = _as_int(from_port), _as_int(to_port)
+    if proto not in ("tcp", "udp"):
+        return (lo if lo is not None else -1), (hi if hi is not None else -1)
+    if lo is None or hi is None or lo < 0 or hi < 0:
+        return 0, 65535  # tcp/udp without readable ports: assume every port
+    return min(lo, hi), max(lo, hi)
+
+
+def _opens_non_allowed(proto: str, lo: int, hi: int, allowed: frozenset[int]) -> bool:
+    if proto in _ICMP or not proto:
+        return False
+    if proto not in ("tcp", "udp"):
+        return True  # all traffic (-1) or a port-less protocol: the whole protocol is open
+    if hi - lo + 1 > len(allowed):
+        return True
+    return any(p not in allowed for p in range(lo, hi + 1))
+
+
+def _world_cidrs(perm: Mapping[str, Any]) -> list[str]:
+    cidrs: list[str] = []
+    for r in _items(perm.get("ipRanges")):
+        c = dig(r, "cidrIp")
+        if isinstance(c, str) and c.strip() in WORLD_CIDRS:
+            cidrs.append(c.strip())
+    for r in _items(perm.get("ipv6Ranges")):
+        c = dig(r, "cidrIpv6")
+        if isinstance(c, str) and c.strip() in WORLD_CIDRS:
+            cidrs.append(c.strip())
+    return cidrs
+
+
+def _requested_world_rules(event: CloudTrailEvent) -> list[dict[str, Any]]:
+    """(protocol, ports, cidr) opened to the world by the request, in every known shape."""
+    out: list[dict[str, Any]] = []
+    if event.event_name == "ModifySecurityGroupRules":
+        req = event.req("ModifySecurityGroupRulesRequest")
+        for upd in as_list(dig(req, "SecurityGroupRule")):
+            rule = dig(upd, "SecurityGroupRule")
+            if not isinstance(rule, Mapping):
+                continue
+            proto = _protocol(rule.get("IpProtocol"))
+            lo, hi = _port_span(proto, rule.get("FromPort"), rule.get("ToPort"))
+            rid = dig(upd, "SecurityGroupRuleId")
+            for key in ("CidrIpv4", "CidrIpv6"):
+                c = rule.get(key)
+                if isinstance(c, str) and c.strip() in WORLD_CIDRS:
+                    out.append({"protocol": proto, "from_port": lo, "to_port": hi, "cidr": c.strip(), "_rid": rid})
+        return out
+    for perm in _items(event.req("ipPermissions")):
+        if not isinstance(perm, Mapping):
+            continue
+        proto = _protocol(perm.get("ipProtocol"))
+        lo, hi = _port_span(proto, perm.get("fromPort"), perm.get("toPort"))
+        for cidr in _world_cidrs(perm):
+            out.append({"protocol": proto, "from_port": lo, "to_port": hi, "cidr": cidr})
+    # Legacy flat form: AuthorizeSecurityGroupIngress(CidrIp=..., IpProtocol=..., FromPort=..., ToPort=...)
+    legacy = event.req("cidrIp")
+    if isinstance(legacy, str) and legacy.strip() in WORLD_CIDRS:
+        proto = _protocol(event.req("ipProtocol"))
+        lo, hi = _port_span(proto, event.req("fromPort"), event.req("toPort"))
+        out.append({"protocol": proto, "from_port": lo, "to_port": hi, "cidr": legacy.strip()})
+    return out
+
+
+def _response_rule_ids(event: CloudTrailEvent, offending: list[dict[str, Any]]) -> list[str]:
+    """securityGroupRuleIds from the response that match an offending (protocol, ports, cidr)."""
+    wanted = {(o["protocol"], o["from_port"], o["to_port"], o["cidr"]) for o in offending}
+    ids: list[str] = []
+    for item in _items(event.resp("securityGroupRuleSet")):
+        if not isinstance(item, Mapping) or item.get("isEgress") in (True, "true"):
+            continue
+        rid = item.get("securityGroupRuleId")
+        proto = _protocol(item.get("ipProtocol"))
+        lo, hi = _port_span(proto, item.get("fromPort"), item.get("toPort"))
+        for key in ("cidrIpv4", "cidrIpv6"):
+            c = item.get(key)
+            if isinstance(rid, str) and isinstance(c, str) and (proto, lo, hi, c.strip()) in wanted:
+                ids.append(rid)
+    return sorted(set(ids))
+
+
+@decision("sg_ingress_public")
+def sg_ingress_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Ingress from 0.0.0.0/0 or ::/0 to any port outside ``cfg.allowed_public_ports``."""
+    if event.event_name == "ModifySecurityGroupRules":
+        group = event.req("ModifySecurityGroupRulesRequest", "GroupId")
+    else:
+        group = event.req("groupId")
+    group_id = group if isinstance(group, str) else ""
+    world = _requested_world_rules(event)
+    offending = [
+        w for w in world if _opens_non_allowed(w["protocol"], w["from_port"], w["to_port"], cfg.allowed_public_ports)
+    ]
+    where = group_id or _first_str(event.req("groupName")) or "<unknown group>"
+    if not offending:
+        if world:
+            return Assessment(
+                False, f"{event.event_name} on {where}: only allowed public ports or ICMP open to the world"
+            )
+        return Assessment(False, f"{event.event_name} on {where}: nothing opened to 0.0.0.0/0 or ::/0")
+    if event.event_name == "ModifySecurityGroupRules":
+        rule_ids = sorted({o["_rid"] for o in offending if isinstance(o.get("_rid"), str)})
+    else:
+        rule_ids = _response_rule_ids(event, offending)
+    clean = [{k: v for k, v in o.items() if not k.startswith("_")} for o in offending]
+    unique = [dict(t) for t in sorted({tuple(sorted(c.items())) for c in clean})]
+    desc = ", ".join(
+        f"{o['protocol']} {o['from_port']}-{o['to_port']} from {o['cidr']}"
+        if o["protocol"] != "-1"
+        else f"all traffic from {o['cidr']}"
+        for o in unique
+    )
+    reason = f"{event.event_name} on {where} opened {desc} to the internet by {_principal(event)}"
+    if event.event_name == "ModifySecurityGroupRules":
+        reason += " (ingress or egress is checked live before revoking)"
+    if not group_id:
+        return Assessment(True, reason + "; no groupId in the request (default-VPC groupName only)", remediable=False)
+    return Assessment(
+        True,
+        reason,
+        resource={"type": "AWS::EC2::SecurityGroup", "id": group_id},
+        params={"group_id": group_id, "rule_ids": rule_ids, "offending": unique},
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Network ACLs
+# --------------------------------------------------------------------------- #
+
+
+@decision("nacl_admin_ports_open")
+def nacl_admin_ports_open(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """An ingress allow entry from the internet that covers SSH (22) or RDP (3389)."""
+    acl = event.req("networkAclId")
+    acl_id = acl if isinstance(acl, str) else "<unknown acl>"
+    egress = event.req("egress")
+    if egress is True or (isinstance(egress, str) and egress.lower() == "true"):
+        return Assessment(False, f"{event.event_name} on {acl_id}: egress entry")
+    action = event.req("ruleAction")
+    if not (isinstance(action, str) and action.lower() == "allow"):
+        return Assessment(False, f"{event.event_name} on {acl_id}: not an allow entry")
+    cidr = ""
+    for key in ("cidrBlock", "ipv6CidrBlock"):
+        c = event.req(key)
+        if isinstance(c, str) and c.strip() in WORLD_CIDRS:
+            cidr = c.strip()
+    if not cidr:
+        return Assessment(False, f"{event.event_name} on {acl_id}: source is not 0.0.0.0/0 or ::/0")
+    proto = _protocol(event.req("aclProtocol"))
+    if proto == "-1":
+        covered = list(ADMIN_PORTS)
+    elif proto in ("tcp", "udp"):
+        lo, hi = _port_span(proto, event.req("portRange", "from"), event.req("portRange", "to"))
+        covered = [p for p in ADMIN_PORTS if lo <= p <= hi]
+    else:
+        covered = []
+    if not covered:
+        return Assessment(False, f"{event.event_name} on {acl_id}: protocol {proto or '?'} does not cover 22 or 3389")
+    rule_no = _as_int(event.req("ruleNumber"))
+    return Assessment(
+        True,
+        f"{event.event_name} on {acl_id} rule {rule_no}: allows {cidr} to port(s) "
+        f"{', '.join(map(str, covered))} ({'all traffic' if proto == '-1' else proto}) by {_principal(event)}",
+        resource={"type": "AWS::EC2::NetworkAcl", "id": acl_id},
+        params={"network_acl_id": acl_id, "rule_number": rule_no, "cidr": cidr, "ports": covered},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Snapshot / image sharing
+# --------------------------------------------------------------------------- #
+
+
+def _share_targets(add: Any) -> tuple[bool, list[str], list[str]]:
+    """(public, account ids, organization/OU ARNs) from an ``add`` block."""
+    public = False
+    accounts: list[str] = []
+    orgs: list[str] = []
+    for item in _items(add):
+        if not isinstance(item, Mapping):
+            continue
+        if str(item.get("group", "")).strip().lower() == "all":
+            public = True
+        uid = item.get("userId")
+        if isinstance(uid, (str, int)) and not isinstance(uid, bool) and str(uid).strip():
+            accounts.append(str(uid).strip())
+        for key in ("organizationArn", "organizationalUnitArn"):
+            arn = item.get(key)
+            if isinstance(arn, str) and arn:
+                orgs.append(arn)
+    return public, accounts, orgs
+
+
+def _share_assessment(
+    event: CloudTrailEvent,
+    cfg: RuntimeConfig,
+    *,
+    kind: str,
+    resource_type: str,
+    resource_id: str,
+    param_key: str,
+    public: bool,
+    accounts: list[str],
+    orgs: list[str] | None = None,
+) -> Assessment:
+    external = sorted({a for a in accounts if a != event.account})
+    foreign_orgs = sorted({o for o in orgs or [] if not (cfg.org_id and f"/{cfg.org_id}" in o)})
+    if not resource_id:
+        if public or external or foreign_orgs:
+            return Assessment(
+                True, f"{event.event_name}: {kind} shared, but no identifier in the request", remediable=False
+            )
+        return Assessment(False, f"{event.event_name}: no identifier and no share")
+    res = {"type": resource_type, "id": resource_id}
+    who = _principal(event)
+    if public:
+        return Assessment(True, f"{kind} {resource_id} made public by {who}", res, {param_key: resource_id})
+    if external or foreign_orgs:
+        targets = ", ".join(external + foreign_orgs)
+        return Assessment(
+            True,
+            f"{kind} {resource_id} shared with {targets} by {who}; organization membership cannot be checked "
+            "offline: verify and remove the share if it is not one of your accounts",
+            res,
+            {param_key: resource_id, "shared_with": external + foreign_orgs},
+            remediable=False,
+        )
+    return Assessment(False, f"{event.event_name} on {resource_id}: nothing shared outside this account")
+
+
+@decision("ebs_snapshot_shared")
+def ebs_snapshot_shared(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ModifySnapshotAttribute adding group ``all`` (public) or another account to createVolumePermission."""
+    snap = event.req("snapshotId")
+    public, accounts, _ = _share_targets(event.req("createVolumePermission", "add"))
+    # Query-API form: OperationType=add with UserId.N / Group.N
+    op = event.req("operationType")
+    if isinstance(op, str) and op.lower() == "add":
+        groups = [str(g).lower() for g in _items(event.req("groupNames")) + _items(event.req("groupSet"))]
+        public = public or "all" in groups
+        accounts += [str(u) for u in _items(event.req("userIds")) if isinstance(u, (str, int))]
+    return _share_assessment(
+        event,
+        cfg,
+        kind="EBS snapshot",
+        resource_type="AWS::EC2::Snapshot",
+        resource_id=snap if isinstance(snap, str) else "",
+        param_key="snapshot_id",
+        public=public,
+        accounts=accounts,
+    )
+
+
+@decision("ami_shared")
+def ami_shared(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ModifyImageAttribute adding group ``all`` (public), an account, or a foreign organization to launchPermission."""
+    image = event.req("imageId")
+    public, accounts, orgs = _share_targets(event.req("launchPermission", "add"))
+    return _share_assessment(
+        event,
+        cfg,
+        kind="AMI",
+        resource_type="AWS::EC2::Image",
+        resource_id=image if isinstance(image, str) else "",
+        param_key="image_id",
+        public=public,
+        accounts=accounts,
+        orgs=orgs,
+    )
+
+
+def _rds_share(event: CloudTrailEvent, cfg: RuntimeConfig, id_key: str, kind: str, rtype: str) -> Assessment:
+    ident = event.req(id_key)
+    attr = event.req("attributeName")
+    if not (isinstance(attr, str) and attr.lower() == "restore"):
+        return Assessment(False, f"{event.event_name}: attribute {attr!r} is not 'restore'")
+    values = [str(v).strip() for v in as_list(event.req("valuesToAdd")) if isinstance(v, (str, int))]
+    public = any(v.lower() == "all" for v in values)
+    accounts = [v for v in values if v.lower() != "all" and v]
+    return _share_assessment(
+        event,
+        cfg,
+        kind=kind,
+        resource_type=rtype,
+        resource_id=ident if isinstance(ident, str) else "",
+        param_key="snapshot_id",
+        public=public,
+        accounts=accounts,
+    )
+
+
+@decision("rds_snapshot_shared")
+def rds_snapshot_shared(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ModifyDBSnapshotAttribute restore += ``all`` (public) or another account."""
+    return _rds_share(event, cfg, "dBSnapshotIdentifier", "RDS DB snapshot", "AWS::RDS::DBSnapshot")
+
+
+@decision("rds_cluster_snapshot_shared")
+def rds_cluster_snapshot_shared(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ModifyDBClusterSnapshotAttribute restore += ``all`` (public) or another account."""
+    return _rds_share(event, cfg, "dBClusterSnapshotIdentifier", "RDS cluster snapshot", "AWS::RDS::DBClusterSnapshot")
+
+
+# --------------------------------------------------------------------------- #
+# Lambda
+# --------------------------------------------------------------------------- #
+
+_LAMBDA_SCOPING = ("sourceArn", "sourceAccount", "principalOrgID")
+
+
+@decision("lambda_permission_public")
+def lambda_permission_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """AddPermission for principal ``*`` without SourceArn, SourceAccount or PrincipalOrgID."""
+    fn = event.req("functionName")
+    fn_name = fn if isinstance(fn, str) else ""
+    principal = event.req("principal")
+    if not (isinstance(principal, str) and principal.strip() in ("*", "arn:aws:iam::*:root")):
+        return Assessment(False, f"AddPermission on {fn_name or 'a function'}: principal {principal!r} is not '*'")
+    scoped = [k for k in _LAMBDA_SCOPING if isinstance(event.req(k), str) and event.req(k) and event.req(k) != "*"]
+    if scoped:
+        return Assessment(False, f"AddPermission on {fn_name or 'a function'}: '*' is scoped by {', '.join(scoped)}")
+    action = event.req("action")
+    sid = event.req("statementId")
+    return Assessment(
+        True,
+        f"AddPermission lets anyone ('*') call {action if isinstance(action, str) else '?'} on function "
+        f"{fn_name or '<unknown>'} (statement {sid if isinstance(sid, str) else '?'}) by {_principal(event)}",
+        resource={"type": "AWS::Lambda::Function", "id": fn_name} if fn_name else {},
+        params={"function_name": fn_name, "statement_id": sid if isinstance(sid, str) else ""},
+        remediable=False,
+    )
+
+
+@decision("lambda_function_url_public")
+def lambda_function_url_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """A function URL created or updated with AuthType NONE."""
+    fn = event.req("functionName")
+    fn_name = fn if isinstance(fn, str) else ""
+    auth = event.req("authType")
+    if not (isinstance(auth, str) and auth.upper() == "NONE"):
+        return Assessment(False, f"{event.event_name} on {fn_name or 'a function'}: authType {auth!r}")
+    url = event.resp("functionUrl")
+    return Assessment(
+        True,
+        f"{event.event_name} gave function {fn_name or '<unknown>'} a URL without authentication"
+        f"{' (' + url + ')' if isinstance(url, str) else ''} by {_principal(event)}",
+        resource={"type": "AWS::Lambda::Function", "id": fn_name} if fn_name else {},
+        params={"function_name": fn_name},
+        remediable=False,
+    )

@@ -1,0 +1,442 @@
+"""Decisions for identity rules: root use, console sign-in, IAM privilege and trust changes.
+
+Design choices worth knowing (also in the rules' runbooks):
+
+* Console sign-in without MFA follows the SSO-friendly CIS variant: only
+  ``IAMUser`` sign-ins count. Federated and AssumedRole sign-ins carry
+  ``MFAUsed: No`` because MFA happened at the identity provider.
+* Inline policies: an Allow statement with ``NotAction`` on every resource is
+  treated as admin-like (it grants everything except a short list), and so is
+  ``iam:*`` on every resource (it can grant itself anything).
+* Role trust: org membership of another account cannot be checked offline, so
+  any trusted account other than the event's own is reported (alert only) unless
+  the statement is pinned with ``aws:PrincipalOrgID`` equal to the configured
+  organization. ``sts:ExternalId`` alone does not make ``*`` private: anyone who
+  learns the id can assume the role.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from trailguard_engine.decisions import decision
+from trailguard_engine.decisions.exposure import load_policy, statements
+from trailguard_engine.events import CloudTrailEvent, as_list, dig
+from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.runtime_config import RuntimeConfig
+
+ADMIN_POLICY_NAMES = frozenset({"AdministratorAccess", "IAMFullAccess"})
+_MANAGED_ARN = re.compile(r"^arn:aws[\w-]*:iam::aws:policy/(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]+)$")
+_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[\w-]*:(?:iam|sts)::(?P<acct>\d{12}):")
+_PRINCIPAL_TYPES = {"AttachUserPolicy": "user", "AttachGroupPolicy": "group", "AttachRolePolicy": "role"}
+_PRINCIPAL_KEYS = {"user": "userName", "group": "groupName", "role": "roleName"}
+_OIDC_PROVIDERS_NEEDING_SUB = ("token.actions.githubusercontent.com", "gitlab.com", "app.terraform.io")
+
+
+def _who(event: CloudTrailEvent) -> str:
+    return event.principal_arn or event.identity_type or "unknown principal"
+
+
+def _caller_user_name(event: CloudTrailEvent) -> str:
+    """userName of an IAMUser caller ('' for roles, root and others)."""
+    if event.identity_type != "IAMUser":
+        return ""
+    name = event.identity_str("userName")
+    if name:
+        return name
+    arn = event.principal_arn
+    return arn.rsplit("/", 1)[-1] if ":user/" in arn else ""
+
+
+def _str_list(value: Any) -> list[str]:
+    return [v for v in as_list(value) if isinstance(v, str)]
+
+
+# --------------------------------------------------------------------------- #
+# Root
+# --------------------------------------------------------------------------- #
+
+
+@decision("root_activity")
+def root_activity(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Any call by the root user, except AWS service events and calls a service made on root's behalf."""
+    if event.identity_type != "Root":
+        return Assessment(False, f"caller is {event.identity_type or 'unknown'}, not Root")
+    if event.event_type == "AwsServiceEvent":
+        return Assessment(False, "AWS service event, not a root action")
+    if event.invoked_by:
+        return Assessment(False, f"invoked by {event.invoked_by} on root's behalf")
+    return Assessment(
+        True,
+        f"root user called {event.event_source}:{event.event_name} from {event.source_ip or '?'} "
+        f"({event.user_agent[:80] or 'no user agent'})",
+        resource={"type": "AWS::::Account", "id": event.account},
+        remediable=False,
+    )
+
+
+@decision("root_access_key_created")
+def root_access_key_created(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """CreateAccessKey by the root user for itself."""
+    if event.identity_type != "Root":
+        return Assessment(False, f"caller is {event.identity_type or 'unknown'}, not Root")
+    target = event.req("userName")
+    if isinstance(target, str) and target:
+        return Assessment(False, f"root created a key for IAM user {target}, not for itself")
+    key = event.resp("accessKey", "accessKeyId")
+    res = {"type": "AWS::::Account", "id": event.account}
+    if not isinstance(key, str) or not key:
+        return Assessment(True, "root access key created; key id not in the response", res, remediable=False)
+    return Assessment(True, f"root access key {key} created from {event.source_ip or '?'}", res, {"access_key_id": key})
+
+
+def _login_result(event: CloudTrailEvent) -> str:
+    v = event.resp("ConsoleLogin")
+    return v if isinstance(v, str) else ""
+
+
+def _mfa_used(event: CloudTrailEvent) -> bool:
+    v = event.additional.get("MFAUsed")
+    return isinstance(v, str) and v.strip().lower() == "yes"
+
+
+@decision("root_console_login")
+def root_console_login(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Console sign-in by the root user, successful or not."""
+    if event.identity_type != "Root":
+        return Assessment(False, f"sign-in by {event.identity_type or 'unknown'}, not Root")
+    result = _login_result(event) or "unknown result"
+    mfa = "with MFA" if _mfa_used(event) else "WITHOUT MFA"
+    return Assessment(
+        True,
+        f"root console sign-in ({result}, {mfa}) from {event.source_ip or '?'}",
+        resource={"type": "AWS::::Account", "id": event.account},
+        remediable=False,
+    )
+
+
+@decision("console_login_without_mfa")
+def console_login_without_mfa(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Successful IAM-user console sign-in without MFA (SSO-friendly CIS 4.2 variant)."""
+    if event.identity_type != "IAMUser":
+        return Assessment(
+            False, f"{event.identity_type or 'unknown'} sign-in: MFA is enforced by the identity provider"
+        )
+    if _login_result(event) != "Success":
+        return Assessment(False, f"sign-in result is {_login_result(event) or 'unknown'}, not Success")
+    if _mfa_used(event):
+        return Assessment(False, "sign-in used MFA")
+    user = _caller_user_name(event) or event.principal_arn
+    return Assessment(
+        True,
+        f"IAM user {user or '<unknown>'} signed in to the console without MFA from {event.source_ip or '?'}",
+        resource={"type": "AWS::IAM::User", "id": user} if user else {},
+        remediable=False,
+    )
+
+
+@decision("mfa_device_removed")
+def mfa_device_removed(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """DeactivateMFADevice or DeleteVirtualMFADevice."""
+    user = event.req("userName")
+    serial = event.req("serialNumber")
+    user_s = user if isinstance(user, str) and user else (_caller_user_name(event) or "the caller")
+    serial_s = serial if isinstance(serial, str) else "?"
+    return Assessment(
+        True,
+        f"{event.event_name}: MFA device {serial_s} of {user_s} removed by {_who(event)}",
+        resource={"type": "AWS::IAM::User", "id": user_s} if isinstance(user, str) and user else {},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Privilege
+# --------------------------------------------------------------------------- #
+
+
+@decision("admin_policy_attached")
+def admin_policy_attached(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """AWS-managed AdministratorAccess or IAMFullAccess attached to a user, group or role."""
+    ptype = _PRINCIPAL_TYPES.get(event.event_name, "")
+    arn = event.req("policyArn")
+    m = _MANAGED_ARN.match(arn.strip()) if isinstance(arn, str) else None
+    if not ptype:
+        return Assessment(False, f"{event.event_name} is not an attach call")
+    if m is None or m.group("name") not in ADMIN_POLICY_NAMES:
+        return Assessment(False, f"{event.event_name}: {arn!r} is not AdministratorAccess or IAMFullAccess")
+    policy_arn = arn.strip() if isinstance(arn, str) else ""
+    name = event.req(_PRINCIPAL_KEYS[ptype])
+    reason = f"{m.group('name')} attached to {ptype} {name if isinstance(name, str) else '<unknown>'} by {_who(event)}"
+    if not isinstance(name, str) or not name:
+        return Assessment(True, reason + f"; no {_PRINCIPAL_KEYS[ptype]} in the request", remediable=False)
+    return Assessment(
+        True,
+        reason,
+        resource={"type": f"AWS::IAM::{ptype.capitalize()}", "id": name},
+        params={"principal_type": ptype, "principal_name": name, "policy_arn": policy_arn},
+    )
+
+
+def _is_star(values: list[str]) -> bool:
+    return any(v.strip() in ("*", "*:*") for v in values)
+
+
+def admin_like_statements(policy: Mapping[str, Any]) -> list[str]:
+    """Why each Allow statement is admin-like: ``*`` (or ``iam:*``) on ``*``, or NotAction on ``*``."""
+    found = []
+    for i, stmt in enumerate(statements(policy)):
+        effect = stmt.get("Effect")
+        if not (isinstance(effect, str) and effect.strip().lower() == "allow"):
+            continue
+        all_resources = _is_star(_str_list(stmt.get("Resource"))) or "NotResource" in stmt
+        if not all_resources:
+            continue
+        sid = stmt.get("Sid")
+        label = sid if isinstance(sid, str) and sid else f"#{i}"
+        actions = [a.strip().lower() for a in _str_list(stmt.get("Action"))]
+        if "NotAction" in stmt:
+            found.append(f"{label}: Allow NotAction on *")
+        elif _is_star(actions):
+            found.append(f"{label}: Allow * on *")
+        elif "iam:*" in actions:
+            found.append(f"{label}: Allow iam:* on * (can grant itself anything)")
+    return found
+
+
+@decision("inline_policy_admin")
+def inline_policy_admin(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutUserPolicy / PutGroupPolicy / PutRolePolicy whose document grants ``*`` on ``*``."""
+    target = next(
+        (f"{k[:-4]} {v}" for k in ("userName", "groupName", "roleName") if isinstance(v := event.req(k), str) and v),
+        "<unknown principal>",
+    )
+    doc = load_policy(event.req("policyDocument"))
+    if doc is None:
+        return Assessment(False, f"{event.event_name} on {target}: policy document missing or unreadable")
+    found = admin_like_statements(doc)
+    if not found:
+        return Assessment(False, f"{event.event_name} on {target}: no admin-like statement")
+    name = event.req("policyName")
+    return Assessment(
+        True,
+        f"{event.event_name} put inline policy {name if isinstance(name, str) else '?'} on {target}: "
+        f"{'; '.join(found)} by {_who(event)}",
+        resource={"type": "AWS::IAM::Policy", "id": f"{target}/{name if isinstance(name, str) else '?'}"},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Trust
+# --------------------------------------------------------------------------- #
+
+
+def _condition_values(cond: Any, key: str, *, fixed_only: bool = True) -> list[str]:
+    """Values of condition ``key`` under any non-negated, non-IfExists operator."""
+    out: list[str] = []
+    if not isinstance(cond, Mapping):
+        return out
+    for op, block in cond.items():
+        if not isinstance(op, str) or not isinstance(block, Mapping):
+            continue
+        op_l = op.lower()
+        if "not" in op_l.replace("forallvalues:", "").replace("foranyvalue:", "") or op_l.endswith("ifexists"):
+            continue
+        if op_l.startswith("forallvalues:"):
+            continue
+        for k, v in block.items():
+            if isinstance(k, str) and k.lower() == key.lower():
+                vals = _str_list(v)
+                out += [x for x in vals if not fixed_only or ("*" not in x and "?" not in x and "${" not in x)]
+    return out
+
+
+def _trust_problems(stmt: Mapping[str, Any], account: str, org_id: str | None) -> list[str]:
+    effect = stmt.get("Effect")
+    if not (isinstance(effect, str) and effect.strip().lower() == "allow"):
+        return []
+    cond = stmt.get("Condition")
+    org_ids = _condition_values(cond, "aws:PrincipalOrgID")
+    pinned_accounts = _condition_values(cond, "aws:PrincipalAccount")
+    pinned_arns = _condition_values(cond, "aws:PrincipalArn")
+    in_org = bool(org_ids) and (org_id is None or all(o == org_id for o in org_ids))
+    problems: list[str] = []
+    principal = stmt.get("Principal")
+    if "NotPrincipal" in stmt:
+        return ["NotPrincipal with Allow trusts everyone except the listed principals"]
+    aws: list[str] = []
+    federated: list[str] = []
+    if isinstance(principal, str):
+        aws = [principal]
+    elif isinstance(principal, Mapping):
+        aws = _str_list(principal.get("AWS"))
+        federated = _str_list(principal.get("Federated"))
+    for raw in aws:
+        p = raw.strip()
+        if p == "*" or (":" in p and "*" in p):
+            if org_ids and in_org:
+                continue
+            if pinned_accounts and all(a == account for a in pinned_accounts):
+                continue
+            if pinned_arns and all(_account_of(a) == account for a in pinned_arns):
+                continue
+            if org_ids:
+                problems.append(f"'*' limited to organization {', '.join(org_ids)} (not the configured {org_id})")
+            else:
+                problems.append(f"'{p}' without an aws:PrincipalOrgID condition (anyone with AWS credentials)")
+            continue
+        acct = _account_of(p)
+        if acct and acct != account and not in_org:
+            problems.append(f"account {acct} ({p}) outside this account; organization membership unverified")
+    for f in federated:
+        if any(f.endswith(provider) or f"/{provider}" in f for provider in _OIDC_PROVIDERS_NEEDING_SUB):
+            host = f.rsplit("/", 1)[-1] if "/" in f else f
+            subs = _condition_values(cond, f"{host}:sub", fixed_only=False)
+            if not subs or any(s.strip() in ("*", "repo:*") for s in subs):
+                problems.append(f"OIDC provider {host} without a {host}:sub condition (any repository/project)")
+    return problems
+
+
+def _account_of(principal: str) -> str:
+    p = principal.strip()
+    if re.fullmatch(r"\d{12}", p):
+        return p
+    m = _ACCOUNT_IN_ARN.match(p)
+    return m.group("acct") if m else ""
+
+
+@decision("role_trust_opened")
+def role_trust_opened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """CreateRole / UpdateAssumeRolePolicy trusting ``*``, another account, or an OIDC provider without ``sub``."""
+    role = event.req("roleName")
+    role_s = role if isinstance(role, str) and role else "<unknown role>"
+    raw = event.req("assumeRolePolicyDocument") if event.event_name == "CreateRole" else event.req("policyDocument")
+    doc = load_policy(raw)
+    if doc is None:
+        return Assessment(False, f"{event.event_name} on {role_s}: trust policy missing or unreadable")
+    problems: list[str] = []
+    for stmt in statements(doc):
+        problems += _trust_problems(stmt, event.account, cfg.org_id)
+    if not problems:
+        return Assessment(False, f"{event.event_name} on {role_s}: trust limited to this account, services or the org")
+    return Assessment(
+        True,
+        f"{event.event_name} on role {role_s} trusts {'; '.join(problems)}; by {_who(event)}",
+        resource={"type": "AWS::IAM::Role", "id": role_s},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Credentials for someone else
+# --------------------------------------------------------------------------- #
+
+
+@decision("login_profile_for_other_user")
+def login_profile_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Create/UpdateLoginProfile aimed at a user other than the caller."""
+    target = event.req("userName")
+    caller = _caller_user_name(event)
+    if not isinstance(target, str) or not target:
+        if event.identity_type == "IAMUser":
+            return Assessment(False, f"{event.event_name} without userName: the caller's own password")
+        return Assessment(
+            True,
+            f"{event.event_name} without userName by {event.identity_type or 'unknown'}: "
+            "targets the root user's password (AssumeRoot) or an unreadable request",
+            resource={"type": "AWS::::Account", "id": event.account},
+            remediable=False,
+        )
+    if caller and caller == target:
+        return Assessment(False, f"{event.event_name}: {caller} changed their own login profile")
+    return Assessment(
+        True,
+        f"{event.event_name}: console password set for user {target} by {_who(event)}",
+        resource={"type": "AWS::IAM::User", "id": target},
+        remediable=False,
+    )
+
+
+@decision("access_key_for_other_user")
+def access_key_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """CreateAccessKey for a user other than the caller (by an IAM user, a role or root)."""
+    target = event.req("userName")
+    if not isinstance(target, str) or not target:
+        return Assessment(False, "CreateAccessKey without userName: a key for the caller itself")
+    caller = _caller_user_name(event)
+    if caller and caller == target:
+        return Assessment(False, f"CreateAccessKey: {caller} created a key for themselves")
+    key = event.resp("accessKey", "accessKeyId")
+    return Assessment(
+        True,
+        f"access key {key if isinstance(key, str) else '?'} created for user {target} by {_who(event)}",
+        resource={"type": "AWS::IAM::User", "id": target},
+        params={"user_name": target, "access_key_id": key if isinstance(key, str) else ""},
+        remediable=False,
+    )
+
+
+@decision("federation_token_by_iam_user")
+def federation_token_by_iam_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """sts:GetFederationToken called with an IAM user's long-term key."""
+    if event.identity_type != "IAMUser":
+        return Assessment(False, f"GetFederationToken by {event.identity_type or 'unknown'}, not an IAM user")
+    name = event.req("name")
+    policy = load_policy(event.req("policy"))
+    wide = bool(policy and admin_like_statements(policy))
+    user = _caller_user_name(event) or event.principal_arn
+    return Assessment(
+        True,
+        f"IAM user {user or '<unknown>'} minted federation token {name if isinstance(name, str) else '?'}"
+        f"{' with an admin-like session policy' if wide else ''} (key {event.access_key_id or '?'}); "
+        "these sessions outlive key deactivation",
+        resource={"type": "AWS::IAM::User", "id": user} if user else {},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Identity providers
+# --------------------------------------------------------------------------- #
+
+
+@decision("identity_provider_changed")
+def identity_provider_changed(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """A SAML/OIDC identity provider or a Roles Anywhere trust anchor created or changed.
+
+    Providers that IAM Identity Center manages (invokedBy sso.amazonaws.com) are expected.
+    """
+    if event.invoked_by == "sso.amazonaws.com":
+        return Assessment(False, "managed by IAM Identity Center")
+    name = (
+        event.req("name")
+        or event.req("url")
+        or event.req("sAMLProviderArn")
+        or event.req("trustAnchorId")
+        or event.resp("sAMLProviderArn")
+        or event.resp("openIDConnectProviderArn")
+        or dig(event.response, "trustAnchor", "trustAnchorArn")
+    )
+    label = name if isinstance(name, str) and name else "<unnamed>"
+    return Assessment(
+        True,
+        f"{event.event_source.split('.')[0]}:{event.event_name} {label} by {_who(event)}",
+        resource={"type": "AWS::IAM::Provider", "id": label},
+        remediable=False,
+    )
+
+
+@decision("iam_user_created")
+def iam_user_created(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """CreateUser: informational, for correlation with keys, passwords and policies that follow."""
+    user = event.req("userName")
+    user_s = user if isinstance(user, str) and user else "<unknown>"
+    return Assessment(
+        True,
+        f"IAM user {user_s} created by {_who(event)}",
+        resource={"type": "AWS::IAM::User", "id": user_s},
+        remediable=False,
+    )

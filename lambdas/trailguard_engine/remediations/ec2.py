@@ -1,0 +1,214 @@
+"""EC2 remediations: security-group ingress, EBS snapshot and AMI sharing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from trailguard_engine.remediations import (
+    ActionResult,
+    ParamError,
+    RemediationContext,
+    error_code,
+    remediation,
+    tag_list_to_map,
+)
+
+PUBLIC_CIDRS = ("0.0.0.0/0", "::/0")
+_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1", "-1": "-1"}
+
+
+def _proto(p: Any) -> str:
+    s = str(p).lower()
+    return _PROTOCOLS.get(s, s)
+
+
+def _int(v: Any, default: int = -1) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+# --------------------------------------------------------------------------- #
+# Security groups
+# --------------------------------------------------------------------------- #
+
+
+def sg_tags(ctx: RemediationContext) -> Mapping[str, str]:
+    try:
+        groups = ctx.client("ec2").describe_security_groups(GroupIds=[ctx.param("group_id")])["SecurityGroups"]
+    except Exception as exc:
+        if error_code(exc) == "InvalidGroup.NotFound":
+            return {}
+        raise
+    return tag_list_to_map(groups[0].get("Tags")) if groups else {}
+
+
+def _ingress_rules(ec2: Any, group_id: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"Filters": [{"Name": "group-id", "Values": [group_id]}]}
+    while True:
+        resp = ec2.describe_security_group_rules(**kwargs)
+        rules.extend(r for r in resp.get("SecurityGroupRules", []) if not r.get("IsEgress"))
+        token = resp.get("NextToken")
+        if not token:
+            return rules
+        kwargs["NextToken"] = token
+
+
+def _cidr(rule: Mapping[str, Any]) -> str:
+    return str(rule.get("CidrIpv4") or rule.get("CidrIpv6") or "")
+
+
+def _allowed(rule: Mapping[str, Any], allowed_ports: Iterable[int]) -> bool:
+    """A public rule is allowed only for tcp/udp on exactly one allowed port."""
+    if _proto(rule.get("IpProtocol")) not in ("tcp", "udp"):
+        return False
+    lo, hi = _int(rule.get("FromPort")), _int(rule.get("ToPort"))
+    return lo == hi and lo in set(allowed_ports)
+
+
+def _matches_spec(rule: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    proto = _proto(spec.get("protocol", ""))
+    if _proto(rule.get("IpProtocol")) != proto or _cidr(rule) != str(spec.get("cidr", "")):
+        return False
+    if proto == "-1":
+        return True
+    return _int(rule.get("FromPort")) == _int(spec.get("from_port"), -2) and _int(rule.get("ToPort")) == _int(
+        spec.get("to_port"), -2
+    )
+
+
+def offending_rules(
+    rules: Iterable[Mapping[str, Any]],
+    rule_ids: Iterable[str],
+    offending: Iterable[Mapping[str, Any]],
+    allowed_ports: Iterable[int],
+) -> list[Mapping[str, Any]]:
+    """The live ingress rules to revoke.
+
+    A rule is revoked only if it is open to 0.0.0.0/0 or ::/0, is not an allowed
+    public port, and is either one of ``rule_ids`` (when given) or matches an
+    ``offending`` spec (when given). With both given, it must satisfy both.
+    """
+    ids = set(rule_ids)
+    specs = list(offending)
+    allowed = set(allowed_ports)
+    out = []
+    for r in rules:
+        if _cidr(r) not in PUBLIC_CIDRS or _allowed(r, allowed):
+            continue
+        if ids and r.get("SecurityGroupRuleId") not in ids:
+            continue
+        if specs and not any(_matches_spec(r, s) for s in specs):
+            continue
+        out.append(r)
+    return out
+
+
+def _describe(rule: Mapping[str, Any]) -> str:
+    proto = _proto(rule.get("IpProtocol"))
+    ports = "all" if proto == "-1" else f"{rule.get('FromPort')}-{rule.get('ToPort')}"
+    return f"{rule.get('SecurityGroupRuleId')} {proto}/{ports} from {_cidr(rule)}"
+
+
+@remediation("revoke_public_sg_ingress", resource="group_id", tags=sg_tags)
+def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
+    """Revoke exactly the offending public ingress rules, by rule id; keep every other rule."""
+    group_id = ctx.param("group_id")
+    raw_ids = ctx.finding.params.get("rule_ids") or []
+    raw_specs = ctx.finding.params.get("offending") or []
+    if not isinstance(raw_ids, list) or not isinstance(raw_specs, list):
+        raise ParamError("revoke_public_sg_ingress: rule_ids and offending must be lists")
+    rule_ids = [i for i in raw_ids if isinstance(i, str) and i]
+    specs = [s for s in raw_specs if isinstance(s, Mapping)]
+    if not rule_ids and not specs:
+        raise ParamError("revoke_public_sg_ingress: neither rule_ids nor offending given; refusing to guess")
+    ec2 = ctx.client("ec2")
+    try:
+        live = _ingress_rules(ec2, group_id)
+    except Exception as exc:
+        if error_code(exc) == "InvalidGroup.NotFound":
+            return ActionResult("already_safe", f"security group {group_id} no longer exists")
+        raise
+    targets = offending_rules(live, rule_ids, specs, ctx.cfg.allowed_public_ports)
+    if not targets:
+        return ActionResult("already_safe", f"security group {group_id}: the offending rules are already gone")
+    ids = [str(r["SecurityGroupRuleId"]) for r in targets]
+    ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=ids)
+    described = [_describe(r) for r in targets]
+    return ActionResult(
+        "remediated",
+        f"security group {group_id}: revoked {len(ids)} public rule(s); kept {len(live) - len(ids)} other ingress rule(s)",
+        tuple(f"ec2:RevokeSecurityGroupIngress {group_id} {d}" for d in described),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Snapshots and AMIs
+# --------------------------------------------------------------------------- #
+
+
+def snapshot_tags(ctx: RemediationContext) -> Mapping[str, str]:
+    try:
+        snaps = ctx.client("ec2").describe_snapshots(SnapshotIds=[ctx.param("snapshot_id")])["Snapshots"]
+    except Exception as exc:
+        if error_code(exc) == "InvalidSnapshot.NotFound":
+            return {}
+        raise
+    return tag_list_to_map(snaps[0].get("Tags")) if snaps else {}
+
+
+@remediation("make_snapshot_private", resource="snapshot_id", tags=snapshot_tags)
+def make_snapshot_private(ctx: RemediationContext) -> ActionResult:
+    """Remove the ``all`` group from the snapshot's createVolumePermission; keep account shares."""
+    snap = ctx.param("snapshot_id")
+    ec2 = ctx.client("ec2")
+    try:
+        perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+    except Exception as exc:
+        if error_code(exc) == "InvalidSnapshot.NotFound":
+            return ActionResult("already_safe", f"snapshot {snap} no longer exists")
+        raise
+    if not any(p.get("Group") == "all" for p in perms.get("CreateVolumePermissions", [])):
+        return ActionResult("already_safe", f"snapshot {snap} is not public")
+    # OperationType + GroupNames: the form every implementation honours (CreateVolumePermission.Remove is
+    # equivalent on AWS but ignored by some emulators).
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snap, Attribute="createVolumePermission", OperationType="remove", GroupNames=["all"]
+    )
+    return ActionResult(
+        "remediated", f"snapshot {snap}: removed public (all) create-volume permission",
+        (f"ec2:ModifySnapshotAttribute {snap} remove group all",),
+    )
+
+
+def image_tags(ctx: RemediationContext) -> Mapping[str, str]:
+    try:
+        images = ctx.client("ec2").describe_images(ImageIds=[ctx.param("image_id")])["Images"]
+    except Exception as exc:
+        if error_code(exc) in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+            return {}
+        raise
+    return tag_list_to_map(images[0].get("Tags")) if images else {}
+
+
+@remediation("make_ami_private", resource="image_id", tags=image_tags)
+def make_ami_private(ctx: RemediationContext) -> ActionResult:
+    """Remove the ``all`` group from the AMI's launchPermission; keep account and org shares."""
+    image = ctx.param("image_id")
+    ec2 = ctx.client("ec2")
+    try:
+        perms = ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")
+    except Exception as exc:
+        if error_code(exc) in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+            return ActionResult("already_safe", f"image {image} no longer exists")
+        raise
+    if not any(p.get("Group") == "all" for p in perms.get("LaunchPermissions", [])):
+        return ActionResult("already_safe", f"image {image} is not public")
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Remove": [{"Group": "all"}]})
+    return ActionResult(
+        "remediated", f"image {image}: removed public (all) launch permission",
+        (f"ec2:ModifyImageAttribute {image} remove group all",),
+    )

@@ -1,0 +1,76 @@
+"""Log-archive stack: the trail KMS key, the archive bucket and its access-log bucket.
+
+Organization mode: deployed in the log-archive account. Standalone: the one account.
+Everything is retained on delete and the stack has termination protection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from stacks import names
+from stacks.constructs.archive import LogArchiveBuckets
+from stacks.constructs.keys import trail_key
+from stacks.constructs.nag import NagAck, acknowledge
+from trailguard.config import TrailguardConfig
+
+
+class LogArchiveStack(cdk.Stack):
+    """Trail key + archive buckets, in the log-archive account (or the standalone account)."""
+
+    def __init__(self, scope: Construct, id: str, *, cfg: TrailguardConfig, accounts: names.Accounts, **kwargs: Any):
+        super().__init__(
+            scope,
+            id,
+            description="trailguard: CloudTrail log archive (trail KMS key, archive and access-log buckets)",
+            termination_protection=True,
+            **kwargs,
+        )
+        org_id = cfg.org.org_id if cfg.mode == "organization" else None
+        owner = names.trail_owner_account(accounts)
+        trail_arn = names.trail_arn(cfg, accounts)
+        self.trail_key = trail_key(
+            self,
+            "TrailKey",
+            cfg=cfg,
+            alias=names.TRAIL_KEY_ALIAS,
+            trail_arn=trail_arn,
+            trail_owner=owner,
+            reader_org_id=org_id,
+        )
+        self.archive = LogArchiveBuckets(
+            self,
+            "Buckets",
+            cfg=cfg,
+            key=self.trail_key,
+            bucket_name=names.archive_bucket_name(accounts),
+            access_log_bucket_name=names.access_log_bucket_name(accounts),
+            trail_arn=trail_arn,
+            trail_owner=owner,
+            org_id=org_id,
+        )
+        cdk.CfnOutput(self, "ArchiveBucketName", value=self.archive.bucket.bucket_name)
+        cdk.CfnOutput(self, "TrailKeyArn", value=self.trail_key.key_arn)
+        self._acknowledge_nag_findings()
+
+    def _acknowledge_nag_findings(self) -> None:
+        """Every cdk-nag acknowledgment of this stack, in one place (tests assert the count)."""
+        acknowledge(
+            self.archive.access_logs,
+            NagAck(
+                "NIST.800.53.R5-S3DefaultEncryptionKMS",
+                "S3 server access logging only delivers to SSE-S3 buckets, so the access-log bucket uses SSE-S3; "
+                "the CloudTrail archive itself is encrypted with the customer-managed trail key.",
+            ),
+        )
+        acknowledge(
+            self.archive,
+            NagAck(
+                "NIST.800.53.R5-S3BucketReplicationEnabled",
+                "Cross-Region replication of the archive is an operator choice (second bucket, key and role); "
+                "durability comes from versioning, optional Object Lock and the deletion denies in the policy.",
+            ),
+        )

@@ -1,0 +1,204 @@
+"""The member stack: deployed in every governed account and region.
+
+It holds two things, both generated from the catalog:
+
+* forwarding rules on the account's default bus (the compact union of the catalog patterns,
+  see :mod:`stacks.forwarding`) that send matching CloudTrail events to the central bus in the
+  security account's home region, with a retry policy and a dead-letter queue;
+* the remediation role ``trailguard-remediation`` the central engine assumes. IAM is global,
+  so the role is created only where ``AWS::Region`` is the home region (a CloudFormation
+  condition: the same template is deployed to every region by the StackSet).
+
+The stack must synthesize without assets: in organization mode its template is embedded in a
+StackSet (``TemplateBody``), and member accounts are not CDK-bootstrapped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks import names
+from stacks.forwarding import forwarding_patterns, remediation_statements
+from trailguard.config import TrailguardConfig
+from trailguard_engine.catalog import load_catalog
+
+#: Reads the drift sweep (issue 7) needs in the trail and log-archive accounts. They are not
+#: remediation permissions of any rule, so they live in their own, separately named statement.
+DRIFT_READ_ACTIONS: tuple[str, ...] = (
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetEventSelectors",
+    "cloudtrail:GetTrail",
+    "cloudtrail:GetTrailStatus",
+    "kms:DescribeKey",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPolicyStatus",
+    "s3:GetBucketPublicAccessBlock",
+)
+DRIFT_ROLE_NAME = "trailguard-drift"
+RECONCILE_ROLE_NAME = "trailguard-reconcile"
+FORWARD_RETRY_ATTEMPTS = 20
+FORWARD_MAX_EVENT_AGE = cdk.Duration.hours(6)
+
+
+class MemberStack(cdk.Stack):
+    """Forwarding rules + remediation role for one account and region."""
+
+    def __init__(self, scope: Construct, id: str, *, cfg: TrailguardConfig, **kwargs: object) -> None:
+        super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+        self.template_options.description = (
+            "trailguard member: forwards risky CloudTrail events to the central bus; remediation role (home region)"
+        )
+        accounts = names.Accounts.for_config(cfg)
+        if cfg.mode == "standalone":
+            accounts = names.Accounts(*(self.account,) * 4, home_region=cfg.home_region)
+        rules = load_catalog()
+
+        # ---- forwarding ---------------------------------------------------------------
+        dlq = sqs.Queue(
+            self,
+            "ForwardDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        central_bus = events.EventBus.from_event_bus_arn(self, "CentralBus", names.central_bus_arn(accounts))
+        forward_role = iam.Role(
+            self,
+            "ForwardRole",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description="Lets EventBridge put matching events on the trailguard central bus",
+        )
+        iam.ManagedPolicy(
+            self,
+            "ForwardPolicy",
+            description="trailguard: put events on the central bus",
+            roles=[forward_role],
+            statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[central_bus.event_bus_arn])],
+        )
+        self.forward_rules: list[events.CfnRule] = []
+        for i, fp in enumerate(forwarding_patterns(rules)):
+            rule = events.CfnRule(
+                self,
+                f"Forward{i}",
+                description=f"trailguard: forward catalog events to the central bus ({i})",
+                event_bus_name="default",
+                event_pattern=fp.pattern,
+                state="ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" if fp.read_only_events else "ENABLED",
+                targets=[
+                    events.CfnRule.TargetProperty(
+                        id="central-bus",
+                        arn=central_bus.event_bus_arn,
+                        role_arn=forward_role.role_arn,
+                        dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dlq.queue_arn),
+                        retry_policy=events.CfnRule.RetryPolicyProperty(
+                            maximum_retry_attempts=FORWARD_RETRY_ATTEMPTS,
+                            maximum_event_age_in_seconds=int(FORWARD_MAX_EVENT_AGE.to_seconds()),
+                        ),
+                    )
+                ],
+            )
+            self.forward_rules.append(rule)
+        dlq.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[dlq.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": [r.attr_arn for r in self.forward_rules]}},
+            )
+        )
+
+        # ---- remediation role (home region only) -------------------------------------
+        home = cdk.CfnCondition(
+            self, "IsHomeRegion", expression=cdk.Fn.condition_equals(cdk.Aws.REGION, cfg.home_region)
+        )
+        trusted = [
+            f"arn:{self.partition}:iam::{accounts.security}:role/{names.ENGINE_ROLE_NAME}",
+            f"arn:{self.partition}:iam::{accounts.security}:role/{DRIFT_ROLE_NAME}",
+        ]
+        trust_conditions: dict[str, dict[str, object]] = {"ArnEquals": {"aws:PrincipalArn": trusted}}
+        if cfg.mode == "organization":
+            trust_conditions["StringEquals"] = {"aws:PrincipalOrgID": cfg.org.org_id}
+        statements = remediation_statements(rules, partition=self.partition, account=self.account)
+        statements.append(
+            {
+                "Sid": "DriftSweepReads",
+                "Effect": "Allow",
+                "Action": list(DRIFT_READ_ACTIONS),
+                "Resource": "*",
+            }
+        )
+        role = iam.CfnRole(
+            self,
+            "RemediationRole",
+            role_name=names.REMEDIATION_ROLE_NAME,
+            description="Assumed by the central trailguard engine to remediate risky changes in this account",
+            max_session_duration=3600,
+            assume_role_policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        # The account principal + aws:PrincipalArn pin, rather than the role ARN as
+                        # principal: IAM rejects a trust policy naming a role that does not exist
+                        # yet, and silently breaks it if the engine role is ever recreated.
+                        "Sid": "CentralEngineOnly",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:{self.partition}:iam::{accounts.security}:root"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": trust_conditions,
+                    }
+                ],
+            },
+        )
+        role.cfn_options.condition = home
+        policy = iam.CfnManagedPolicy(
+            self,
+            "RemediationPolicy",
+            description="trailguard: union of the catalog's remediation permissions + drift sweep reads",
+            roles=[role.ref],
+            policy_document={"Version": "2012-10-17", "Statement": statements},
+        )
+        policy.cfn_options.condition = home
+        self.remediation_role = role
+        self.remediation_policy = policy
+        self.remediation_statements = statements
+        self._acknowledge(dlq, policy, statements)
+
+    def _acknowledge(self, dlq: sqs.Queue, policy: iam.CfnManagedPolicy, statements: list[dict[str, Any]]) -> None:
+        """Every cdk-nag acknowledgment of this stack, each with its reason."""
+        acks: list[tuple[Construct, str, str]] = [
+            (dlq, "AwsSolutions::AwsSolutions-SQS3", "This queue is the dead-letter queue of the forwarding targets."),
+        ]
+        wildcards = sorted({r for st in statements for r in _as_list(st["Resource"]) if "*" in r})
+        for resource in wildcards:
+            reason = (
+                "Describe/List/Get actions without resource-level permissions, and the drift sweep reads."
+                if resource == "*"
+                else "Resource names are only known at event time; scoped to this account and resource type."
+            )
+            acks.append((policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._spelled(resource)}]", reason))
+        for construct, rule, reason in acks:
+            cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+        self.acknowledgment_count = len(acks)
+
+    def _spelled(self, value: str) -> str:
+        """A string with pseudo-parameter tokens spelled the way cdk-nag prints them."""
+        for token, spelled in (
+            (self.account, "<AWS::AccountId>"),
+            (cdk.Aws.ACCOUNT_ID, "<AWS::AccountId>"),
+            (self.partition, "<AWS::Partition>"),
+            (cdk.Aws.PARTITION, "<AWS::Partition>"),
+        ):
+            if cdk.Token.is_unresolved(token):
+                value = value.replace(token, spelled)
+        return value
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)

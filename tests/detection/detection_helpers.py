@@ -1,0 +1,52 @@
+"""Template-walking helpers for the detection/remediation deployment tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _load_catalog_matcher() -> Callable[[dict[str, Any], dict[str, Any]], bool]:
+    """The catalog tests' matcher: moto's EventPattern plus EventBridge's array-of-objects semantics.
+
+    Shared (not copied) so both test areas judge patterns the same way.
+    """
+    path = Path(__file__).resolve().parents[1] / "catalog" / "catalog_helpers.py"
+    spec = importlib.util.spec_from_file_location("_tg_catalog_helpers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn: Callable[[dict[str, Any], dict[str, Any]], bool] = module.moto_matches
+    return fn
+
+
+moto_matches = _load_catalog_matcher()
+
+
+def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template.get("Resources", {}).items() if v.get("Type") == type_}
+
+
+def central_rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rules on the central bus, keyed by the trailguard rule id found in their input template."""
+    out = {}
+    for res in resources_of(template, "AWS::Events::Rule").values():
+        props = res["Properties"]
+        if props.get("EventBusName") is None or "EventPattern" not in props:
+            continue
+        (target,) = props["Targets"]
+        tpl = target["InputTransformer"]["InputTemplate"]
+        rule_id = json.loads(tpl.replace("<aws.events.event.json>", "null"))["trailguard_rule"]
+        out[rule_id] = props
+    return out
+
+
+def forwarding_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        r["Properties"]
+        for r in resources_of(template, "AWS::Events::Rule").values()
+        if r["Properties"].get("EventBusName") == "default"
+    ]

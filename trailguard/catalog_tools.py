@@ -1,0 +1,99 @@
+"""Maintenance of generated parts of the rule catalog.
+
+``python -m trailguard.catalog_tools sync-failed-attempts`` rewrites the event
+pattern of the ``failed-critical-action`` rule from the catalog: every action a
+CRITICAL or HIGH rule watches, with an access-denied ``errorCode``. Run it after
+adding or changing such a rule; ``tests/catalog`` fails while it is stale.
+``check-failed-attempts`` only reports (exit 1 when stale).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from trailguard_engine.catalog import RULES_DIR, load_rule_file
+from trailguard_engine.decisions.failed import (
+    ACCESS_DENIED_PREFIX,
+    API_CALL,
+    FAILED_RULE_ID,
+    UNAUTHORIZED_SUFFIX,
+    critical_actions,
+)
+from trailguard_engine.events import source_for
+from trailguard_engine.model import Rule
+
+
+class CatalogToolError(Exception):
+    """The catalog cannot be processed (missing rule file, bad JSON)."""
+
+
+def failed_attempts_pattern(rules: Iterable[Rule]) -> dict[str, Any]:
+    """The EventBridge pattern of the failed-attempt rule for ``rules`` (deterministic order).
+
+    Kept compact to stay under EventBridge's 2048-character pattern quota: sources x
+    names over-matches a little (a name watched in one service, refused in another),
+    and the ``failed_critical`` decision re-checks the exact eventSource/eventName pair.
+    """
+    actions = critical_actions(rules)
+    event_sources = sorted({a.event_source for a in actions})
+    literals = sorted({a.name for a in actions if not a.is_prefix})
+    prefixes = sorted({a.name for a in actions if a.is_prefix})
+    names: list[Any] = [*literals, *({"prefix": p} for p in prefixes)]
+    return {
+        "source": sorted({source_for(s) for s in event_sources}),
+        "detail-type": [API_CALL],
+        "detail": {
+            "eventName": names,
+            "errorCode": [{"prefix": ACCESS_DENIED_PREFIX}, {"suffix": UNAUTHORIZED_SUFFIX}],
+        },
+    }
+
+
+def _all_rules(rules_dir: Path) -> list[Rule]:
+    return [load_rule_file(p) for p in sorted(rules_dir.glob("*.json"))]
+
+
+def failed_attempts_stale(rules_dir: Path = RULES_DIR) -> bool:
+    """True when the failed-attempt rule's pattern differs from what the catalog implies."""
+    path = rules_dir / f"{FAILED_RULE_ID}.json"
+    if not path.is_file():
+        raise CatalogToolError(f"{path}: missing")
+    current = json.loads(path.read_text(encoding="utf-8")).get("event_pattern")
+    return bool(current != failed_attempts_pattern(_all_rules(rules_dir)))
+
+
+def sync_failed_attempts(rules_dir: Path = RULES_DIR) -> bool:
+    """Rewrite the failed-attempt rule's ``event_pattern``; return True if the file changed."""
+    path = rules_dir / f"{FAILED_RULE_ID}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CatalogToolError(f"{path}: cannot load ({exc})") from exc
+    wanted = failed_attempts_pattern(_all_rules(rules_dir))
+    if doc.get("event_pattern") == wanted:
+        return False
+    doc["event_pattern"] = wanted
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["sync-failed-attempts"]:
+        changed = sync_failed_attempts()
+        print(f"{FAILED_RULE_ID}: {'updated' if changed else 'already up to date'}")
+        return 0
+    if args == ["check-failed-attempts"]:
+        stale = failed_attempts_stale()
+        print(f"{FAILED_RULE_ID}: {'STALE (run sync-failed-attempts)' if stale else 'up to date'}")
+        return 1 if stale else 0
+    print("usage: python -m trailguard.catalog_tools sync-failed-attempts|check-failed-attempts", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,559 @@
+"""Replay CloudTrail events through the catalog, offline and in dry-run.
+
+The same code path as the engine: :class:`trailguard_engine.evaluate.Evaluator`
+(pattern index + decision functions + generic safety policy), fed with the
+patterns that are deployed. By default those are the catalog's
+``event_pattern`` (the CDK app deploys exactly those); ``patterns_from_cdk_out``
+reads them back from synthesized templates instead.
+
+Input is streamed: one file is decompressed and parsed at a time, events are
+judged one by one and nothing is accumulated but counters. Bad input never
+stops a run; it is reported as ``file:line: reason`` and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import sys
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from trailguard_engine.catalog import load_catalog
+from trailguard_engine.evaluate import Evaluator
+from trailguard_engine.exceptions import RejectedEvent
+from trailguard_engine.model import EventResult, Rule
+from trailguard_engine.runtime_config import RuntimeConfig
+
+from trailguard.exceptions import TrailguardError
+
+STDIN = "-"
+#: ``stacks.names.CENTRAL_BUS_NAME`` (not imported: it pulls in aws_cdk, seconds of start-up).
+CENTRAL_BUS_NAME = "trailguard-central"
+#: File names picked up when walking a directory (an ``AWSLogs/`` tree holds ``*.json.gz``).
+INPUT_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".gz")
+_GZIP_MAGIC = b"\x1f\x8b"
+_READ_CHUNK = 1 << 20
+
+
+class ReplayInputError(TrailguardError):
+    """A path cannot be read at all (missing, a permission problem, not a file or directory)."""
+
+
+class PatternSourceError(TrailguardError):
+    """Patterns could not be loaded from synthesized templates."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One skipped input: where it was and why."""
+
+    source: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}"
+
+
+class _Bad:
+    """Marker yielded by the readers in place of an object that could not be used."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- #
+# Reading
+# --------------------------------------------------------------------------- #
+
+#: (source label, line number, object or _Bad). Records of a ``{"Records": [...]}``
+#: document carry the document's line and their index in the reason if bad.
+Item = tuple[str, int, Any]
+
+
+def expand_paths(paths: Iterable[str]) -> list[str]:
+    """Check every path up front and expand directories (recursively, sorted).
+
+    Raises :class:`ReplayInputError` with a one-line message for the first
+    path that cannot be read.
+    """
+    out: list[str] = []
+    for raw in paths:
+        if raw == STDIN:
+            out.append(STDIN)
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            if not os.access(p, os.R_OK | os.X_OK):
+                raise ReplayInputError(f"{raw}: cannot read directory (permission denied)")
+            out.extend(_walk(p))
+        elif p.is_file():
+            if not os.access(p, os.R_OK):
+                raise ReplayInputError(f"{raw}: cannot read file (permission denied)")
+            out.append(str(p))
+        elif p.exists():
+            raise ReplayInputError(f"{raw}: not a regular file or directory")
+        else:
+            raise ReplayInputError(f"{raw}: no such file or directory")
+    return out
+
+
+def _walk(root: Path) -> list[str]:
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "CloudTrail-Digest")
+        for name in sorted(filenames):
+            if name.startswith(".") or "_CloudTrail-Digest_" in name:
+                continue
+            if name.endswith(INPUT_SUFFIXES):
+                found.append(os.path.join(dirpath, name))
+    return found
+
+
+def _walk_error(exc: OSError) -> None:
+    raise ReplayInputError(f"{exc.filename}: cannot read directory ({exc.strerror or exc})") from exc
+
+
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    """Decompress every gzip member of ``data``; on damage return what was read and why it stopped."""
+    parts: list[bytes] = []
+    while data:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            parts.append(d.decompress(data))
+        except zlib.error as exc:
+            parts.append(d.flush() if not d.eof else b"")
+            return b"".join(parts), f"corrupt gzip data ({exc}); kept what was read before it"
+        if not d.eof:
+            parts.append(d.flush())
+            return b"".join(parts), "truncated gzip file; kept what was read before the end"
+        data = d.unused_data
+        if data and not data.startswith(_GZIP_MAGIC):
+            break  # trailing garbage after the last member: gzip(1) ignores it too
+    return b"".join(parts), None
+
+
+def iter_file(path: str) -> Iterator[Item]:
+    """Objects in one file (plain or gzip; JSON Lines or a ``{"Records": [...]}`` document)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            if head == _GZIP_MAGIC:
+                yield from _iter_gzip(path, head + fh.read())
+                return
+            fh.seek(0)
+            yield from _iter_lines(path, iter(fh))
+    except OSError as exc:
+        raise ReplayInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def iter_stdin(stream: IO[bytes] | None = None) -> Iterator[Item]:
+    """Objects read from stdin (JSON Lines or a Records document, gzip accepted)."""
+    fh = stream if stream is not None else sys.stdin.buffer
+    head = fh.read(2)
+    if head == _GZIP_MAGIC:
+        yield from _iter_gzip("<stdin>", head + fh.read())
+        return
+    yield from _iter_lines("<stdin>", _chain_first(head + fh.readline(), fh))
+
+
+def _chain_first(first: bytes, fh: IO[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from fh
+
+
+def _iter_gzip(label: str, raw: bytes) -> Iterator[Item]:
+    data, damage = _gunzip(raw)
+    if damage is None:
+        yield from _iter_bytes(label, data)
+        return
+    body = data.rstrip()
+    cut = body.rfind(b"\n")
+    if cut < 0:
+        # A one-line file (every CloudTrail log file): keep the complete records.
+        if body:
+            yield from _salvage_records(label, body, report=False)
+        yield (label, 1, _Bad(damage))
+        return
+    complete = data[: cut + 1]  # the last, partial line is dropped
+    yield from _iter_bytes(label, complete)
+    yield (label, complete.count(b"\n") + 1, _Bad(damage))
+
+
+def _iter_bytes(label: str, data: bytes) -> Iterator[Item]:
+    # Fast path for CloudTrail log files: the whole (decompressed) file is one JSON document.
+    if data[:1] == b"{":
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            yield from _expand(label, 1, doc)
+            return
+    yield from _iter_lines(label, iter(data.splitlines()))
+
+
+def _iter_lines(label: str, lines: Iterator[bytes]) -> Iterator[Item]:
+    """JSON Lines; a first line that is not JSON may open one multi-line (pretty-printed) document."""
+    lineno = 0
+    first = True
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    for raw in lines:
+        lineno += 1
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            obj = loads(line)
+        except decode_error as exc:
+            if first and line[:1] in (b"{", b"["):
+                rest = b"\n".join([raw, *lines])
+                yield from _parse_document(label, lineno, rest, exc)
+                return
+            yield (label, lineno, _Bad(f"not valid JSON ({_short(exc)})"))
+            first = False
+            continue
+        first = False
+        yield from _expand(label, lineno, obj)
+
+
+def _parse_document(label: str, lineno: int, text: bytes, first_error: Exception) -> Iterator[Item]:
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        yield from _expand(label, lineno, doc)
+        return
+    if text.lstrip()[:1] == b"{" and b'"Records"' in text[:4096]:
+        yield from _salvage_records(label, text, lineno)
+        return
+    # Not one document either: treat it as JSON Lines whose first line is bad.
+    yield (label, lineno, _Bad(f"not valid JSON ({_short(first_error)})"))
+    for offset, raw in enumerate(text.splitlines()[1:], start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield (label, lineno + offset, _Bad(f"not valid JSON ({_short(exc)})"))
+            continue
+        yield from _expand(label, lineno + offset, obj)
+
+
+_RECORDS_OPEN = re.compile(rb'"Records"\s*:\s*\[')
+
+
+def _salvage_records(label: str, data: bytes, lineno: int = 1, *, report: bool = True) -> Iterator[Item]:
+    """Complete records of a damaged ``{"Records": [...]}`` document, then (if ``report``) one problem."""
+    text = data.decode("utf-8", errors="replace")
+    m = _RECORDS_OPEN.search(data)
+    if m is None:
+        if report:
+            yield (label, lineno, _Bad("not valid JSON and no Records array found"))
+        return
+    decoder = json.JSONDecoder()
+    pos = len(data[: m.end()].decode("utf-8", errors="replace"))
+    index = 0
+    ws = " \t\r\n,"
+    while True:
+        while pos < len(text) and text[pos] in ws:
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            break
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            if report:
+                yield (label, lineno, _Bad(f"Records[{index}]: incomplete JSON (damaged file); later records lost"))
+            return
+        yield (label, lineno, _record_or_bad(obj, index))
+        index += 1
+    if pos >= len(text) and report:
+        yield (label, lineno, _Bad(f"Records document ends early after {index} records"))
+
+
+def _record_or_bad(obj: Any, index: int) -> Any:
+    if isinstance(obj, dict):
+        return obj
+    return _Bad(f"Records[{index}]: expected a JSON object, got {type(obj).__name__}")
+
+
+def _expand(label: str, lineno: int, obj: Any) -> Iterator[Item]:
+    if isinstance(obj, dict) and "Records" in obj and "eventName" not in obj:
+        records = obj["Records"]
+        if not isinstance(records, list):
+            yield (label, lineno, _Bad("'Records' is not an array"))
+            return
+        for i, rec in enumerate(records):
+            yield (label, lineno, _record_or_bad(rec, i))
+        return
+    yield (label, lineno, obj)
+
+
+def _short(exc: Exception) -> str:
+    msg = str(exc)
+    return msg if len(msg) <= 120 else msg[:117] + "..."
+
+
+def iter_inputs(paths: Iterable[str], stdin: IO[bytes] | None = None) -> Iterator[Item]:
+    """Every object of every path, in order. Paths must come from :func:`expand_paths`."""
+    for p in paths:
+        if p == STDIN:
+            yield from iter_stdin(stdin)
+        else:
+            yield from iter_file(p)
+
+
+# --------------------------------------------------------------------------- #
+# Patterns
+# --------------------------------------------------------------------------- #
+
+_RULE_ID_IN_INPUT = re.compile(r'"?trailguard_rule"?\s*:\s*"([a-z0-9][a-z0-9-]{2,80})"')
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedRule:
+    """A central-bus EventBridge rule read from a synthesized template."""
+
+    rule_id: str
+    pattern: dict[str, Any]
+    input_template: str | None
+    input_paths: dict[str, str]
+    state: str
+    stack: str
+    logical_id: str
+
+
+def _bus_is_central(value: Any, resources: Mapping[str, Any], bus_name: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value == bus_name or value.endswith(f":event-bus/{bus_name}")
+    if isinstance(value, Mapping):
+        ref = value.get("Ref")
+        if ref is None and "Fn::GetAtt" in value:
+            ref = (value["Fn::GetAtt"] or [None])[0]
+        if isinstance(ref, str):
+            res = resources.get(ref, {})
+            return bool(
+                res.get("Type") == "AWS::Events::EventBus" and res.get("Properties", {}).get("Name") == bus_name
+            )
+        return bus_name in json.dumps(value)
+    return False
+
+
+def _flatten_token(value: Any) -> str | None:
+    """A CloudFormation string, or a Fn::Join of literal parts, as plain text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return str(sep).join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+    return None
+
+
+def deployed_rules(cdk_out: Path, bus_name: str = CENTRAL_BUS_NAME) -> list[DeployedRule]:
+    """The central-bus rules of every ``*.template.json`` under ``cdk_out``, in template order.
+
+    The rule id comes from the target's input transformer (``{"trailguard_rule": "<id>", ...}``),
+    else from the rule's Name or Description when it names exactly one catalog rule.
+    """
+    if not cdk_out.is_dir():
+        raise PatternSourceError(f"{cdk_out}: not a directory (run `npx cdk synth` first)")
+    catalog_ids = {r.id for r in load_catalog()}
+    out: list[DeployedRule] = []
+    for tpl_path in sorted(cdk_out.rglob("*.template.json")):
+        try:
+            tpl = json.loads(tpl_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PatternSourceError(f"{tpl_path}: cannot read template ({exc})") from exc
+        resources = tpl.get("Resources", {}) if isinstance(tpl, Mapping) else {}
+        for lid, res in resources.items():
+            if not isinstance(res, Mapping) or res.get("Type") != "AWS::Events::Rule":
+                continue
+            props = res.get("Properties", {})
+            if not _bus_is_central(props.get("EventBusName"), resources, bus_name):
+                continue
+            pattern = props.get("EventPattern")
+            if not isinstance(pattern, Mapping):
+                raise PatternSourceError(f"{tpl_path.name}: {lid}: EventPattern is not a literal object")
+            rule_id, template, paths = _rule_id_of(props, catalog_ids)
+            if rule_id is None:
+                raise PatternSourceError(
+                    f"{tpl_path.name}: {lid}: cannot tell which catalog rule this is "
+                    "(no trailguard_rule in the target input, no rule id in Name/Description)"
+                )
+            out.append(
+                DeployedRule(
+                    rule_id=rule_id,
+                    pattern=dict(pattern),
+                    input_template=template,
+                    input_paths=paths,
+                    state=str(props.get("State", "ENABLED")),
+                    stack=tpl_path.name.removesuffix(".template.json"),
+                    logical_id=lid,
+                )
+            )
+    return out
+
+
+def _rule_id_of(props: Mapping[str, Any], catalog_ids: set[str]) -> tuple[str | None, str | None, dict[str, str]]:
+    for target in props.get("Targets") or []:
+        if not isinstance(target, Mapping):
+            continue
+        tr = target.get("InputTransformer")
+        if isinstance(tr, Mapping):
+            template = _flatten_token(tr.get("InputTemplate"))
+            paths = tr.get("InputPathsMap") or {}
+            if template:
+                m = _RULE_ID_IN_INPUT.search(template)
+                if m:
+                    return m.group(1), template, {str(k): str(v) for k, v in paths.items()}
+        literal = _flatten_token(target.get("Input"))
+        if literal:
+            m = _RULE_ID_IN_INPUT.search(literal)
+            if m:
+                return m.group(1), None, {}
+    for key in ("Name", "Description"):
+        text = props.get(key)
+        if isinstance(text, str):
+            hits = [rid for rid in catalog_ids if re.search(rf"(^|[^a-z0-9-]){re.escape(rid)}($|[^a-z0-9-])", text)]
+            if len(hits) == 1:
+                return hits[0], None, {}
+    return None, None, {}
+
+
+def rules_with_deployed_patterns(cdk_out: Path, rules: Iterable[Rule] | None = None) -> tuple[list[Rule], list[str]]:
+    """Catalog rules with their patterns replaced by the deployed ones.
+
+    Returns the rules and warnings (catalog rules that are not deployed). A
+    deployed rule id that is not in the catalog is a :class:`PatternSourceError`.
+    Several deployed rules for one id (one per region or stack) must agree.
+    """
+    catalog = {r.id: r for r in (load_catalog() if rules is None else rules)}
+    found: dict[str, dict[str, Any]] = {}
+    for dep in deployed_rules(cdk_out):
+        if dep.rule_id not in catalog:
+            raise PatternSourceError(f"{dep.stack}: {dep.logical_id}: rule {dep.rule_id!r} is not in the catalog")
+        prev = found.get(dep.rule_id)
+        if prev is not None and prev != dep.pattern:
+            raise PatternSourceError(
+                f"{dep.stack}: {dep.logical_id}: two different deployed patterns for {dep.rule_id}"
+            )
+        found[dep.rule_id] = dep.pattern
+    if not found:
+        raise PatternSourceError(f"{cdk_out}: no trailguard rules on the central event bus in any template")
+    out = [dataclasses.replace(catalog[rid], event_pattern=pat) for rid, pat in sorted(found.items())]
+    warnings = [
+        f"rule {rid} is in the catalog but not deployed; replay leaves it out"
+        for rid in sorted(catalog)
+        if rid not in found
+    ]
+    return out, warnings
+
+
+# --------------------------------------------------------------------------- #
+# Running
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class ReplaySummary:
+    """Counters of one replay run (nothing else is kept in memory)."""
+
+    events: int = 0
+    rejected: int = 0
+    errors: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, decision)
+    severities: dict[str, str] = field(default_factory=dict)
+    actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, action)
+
+    def add(self, result: EventResult) -> None:
+        self.events += 1
+        self.verdicts[result.verdict] += 1
+        for f in result.findings:
+            self.decisions[(f.rule, f.decision)] += 1
+            self.severities[f.rule] = f.severity
+            if f.action:
+                self.actions[(f.rule, f.action)] += 1
+
+    def to_json(self) -> dict[str, Any]:
+        rules: dict[str, dict[str, Any]] = {}
+        for (rule, decision), n in sorted(self.decisions.items()):
+            entry = rules.setdefault(rule, {"severity": self.severities[rule], "remediate": 0, "alert": 0, "skip": 0})
+            entry[decision] += n
+        return {
+            "events": self.events,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "verdicts": {k: self.verdicts.get(k, 0) for k in ("remediate", "alert", "none")},
+            "rules": rules,
+        }
+
+
+def build_evaluator(
+    cfg: RuntimeConfig | None = None,
+    *,
+    mode_override: str | None = None,
+    patterns_from: Path | None = None,
+) -> tuple[Evaluator, list[str]]:
+    """The evaluator replay uses, and warnings to show the user."""
+    cfg = cfg or RuntimeConfig()
+    if mode_override is not None:
+        if mode_override not in ("remediate", "alert", "off"):
+            raise TrailguardError(f"--mode-override: expected remediate, alert or off, got {mode_override!r}")
+        cfg = cfg.with_override(mode_override)  # type: ignore[arg-type]
+    if patterns_from is None:
+        return Evaluator(None, cfg), []
+    rules, warnings = rules_with_deployed_patterns(patterns_from)
+    return Evaluator(rules, cfg), warnings
+
+
+def replay(
+    items: Iterable[Item],
+    evaluator: Evaluator,
+    *,
+    on_result: Callable[[EventResult], None] | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+    summary: ReplaySummary | None = None,
+) -> ReplaySummary:
+    """Judge every item; report results and problems through the callbacks as they come."""
+    summary = summary if summary is not None else ReplaySummary()
+    evaluate = evaluator.evaluate
+    add = summary.add
+    for label, lineno, obj in items:
+        if isinstance(obj, _Bad):
+            summary.rejected += 1
+            if on_problem:
+                on_problem(Problem(label, lineno, obj.reason))
+            continue
+        try:
+            result = evaluate(obj)
+        except RejectedEvent as exc:
+            summary.rejected += 1
+            if on_problem:
+                on_problem(Problem(label, lineno, str(exc)))
+            continue
+        except Exception as exc:  # a bug in a decision function: report it, never stop the run
+            summary.errors += 1
+            if on_problem:
+                on_problem(Problem(label, lineno, f"internal error judging the event: {type(exc).__name__}: {exc}"))
+            continue
+        add(result)
+        if on_result:
+            on_result(result)
+    return summary
