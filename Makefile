@@ -38,11 +38,11 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Lambda runtime dependencies, pure-Python wheels for the Lambda platform (no Docker needed).
+# Lambda runtime dependencies for python3.12 on arm64 (only pure-Python wheels are pinned, so no Docker is needed).
 $(LAYER)/.stamp: lambdas/requirements.txt $(VENV)/.stamp
 	rm -rf $(LAYER) && mkdir -p $(LAYER)/python
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(LAYER)/python \
-	  --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.12 --implementation cp \
+	  --only-binary=:all: --platform manylinux2014_aarch64 --python-version 3.12 --implementation cp \
 	  -r lambdas/requirements.txt
 	touch $@
 

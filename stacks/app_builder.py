@@ -13,6 +13,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 from stacks import names
+from stacks.constructs.archive_notifications import add_archive_notifications, reconcile_queue_arn
 from stacks.detection import DetectionStack
 from stacks.guardrails import GuardrailsStack
 from stacks.log_archive import LogArchiveStack
@@ -90,8 +91,10 @@ def add_detection(app: cdk.App, cfg: TrailguardConfig) -> None:
         env=cdk.Environment(account=accounts.security if org else None, region=cfg.home_region),
     )
     archive = app.node.try_find_child("TrailguardLogArchive")
-    if isinstance(archive, cdk.Stack):
-        # S3 validates the reconciliation queue when the archive bucket's notification is written.
+    if isinstance(archive, LogArchiveStack):
+        # New log files -> reconciliation queue (issue 7). S3 validates the queue when the
+        # notification is written, so the detection stack deploys first.
+        add_archive_notifications(archive.archive.bucket, reconcile_queue_arn(accounts))
         archive.add_dependency(detection, "the archive bucket notifies the reconciliation queue")
     if org:
         stackset = MemberStackSetStack(

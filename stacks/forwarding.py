@@ -105,8 +105,8 @@ def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = MAX_PATTERN_C
         group_names.update((_filter_key(f), f) for f in names or ())
 
     out: list[ForwardingPattern] = []
-    for (read_only, dtypes, by_name), (group_sources, group_names) in sorted(groups.items()):
-        base: dict[str, Any] = {"source": sorted(group_sources), "detail-type": list(dtypes)}
+    for (read_only, group_dtypes, by_name), (group_sources, group_names) in sorted(groups.items()):
+        base: dict[str, Any] = {"source": sorted(group_sources), "detail-type": list(group_dtypes)}
         if not by_name:
             out.append(ForwardingPattern(base, read_only))
             continue
@@ -114,7 +114,9 @@ def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = MAX_PATTERN_C
         out.extend(ForwardingPattern(p, read_only) for p in _split_names(base, ordered, max_chars))
     for fp in verbatim:
         if fp.size > max_chars:
-            raise ValueError(f"event pattern of {fp.size} characters exceeds the {max_chars}-character quota: {fp.pattern}")
+            raise ValueError(
+                f"event pattern of {fp.size} characters exceeds the {max_chars}-character quota: {fp.pattern}"
+            )
     out.extend(verbatim)
     return out
 

@@ -22,11 +22,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from trailguard_engine.catalog import load_catalog
 
 from stacks import names
 from stacks.forwarding import forwarding_patterns, remediation_statements
 from trailguard.config import TrailguardConfig
-from trailguard_engine.catalog import load_catalog
 
 #: Reads the drift sweep (issue 7) needs in the trail and log-archive accounts. They are not
 #: remediation permissions of any rule, so they live in their own, separately named statement.

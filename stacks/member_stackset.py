@@ -51,7 +51,9 @@ class MemberStackSetStack(cdk.Stack):
         self.member_template = synth_member_template(cfg, context)
         body = json.dumps(self.member_template, separators=(",", ":"), sort_keys=True)
         if len(body) > MAX_TEMPLATE_BODY:
-            raise ValueError(f"member template is {len(body)} bytes; a StackSet TemplateBody allows {MAX_TEMPLATE_BODY}")
+            raise ValueError(
+                f"member template is {len(body)} bytes; a StackSet TemplateBody allows {MAX_TEMPLATE_BODY}"
+            )
         org = cfg.org
         # This stack is deployed to the management account, so it calls as SELF (DELEGATED_ADMIN
         # is only for a StackSet created from a delegated administrator account).

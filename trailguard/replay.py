@@ -28,7 +28,10 @@ from typing import IO, Any
 import orjson
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.evaluate import Evaluator
+from trailguard_engine.events import _check_record as check_record
+from trailguard_engine.events import detail_type_for, source_for
 from trailguard_engine.exceptions import RejectedEvent
+from trailguard_engine.matcher import matches
 from trailguard_engine.model import EventResult, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
 
@@ -292,13 +295,13 @@ def _record_or_bad(obj: Any, index: int) -> Any:
 
 
 def _expand(label: str, lineno: int, obj: Any) -> Iterator[Item]:
-    if isinstance(obj, dict) and "Records" in obj and "eventName" not in obj:
+    if type(obj) is dict and "Records" in obj and "eventName" not in obj:
         records = obj["Records"]
-        if not isinstance(records, list):
+        if type(records) is not list:
             yield (label, lineno, _Bad("'Records' is not an array"))
             return
         for i, rec in enumerate(records):
-            yield (label, lineno, _record_or_bad(rec, i))
+            yield (label, lineno, rec if type(rec) is dict else _record_or_bad(rec, i))
         return
     yield (label, lineno, obj)
 
@@ -470,6 +473,248 @@ def rules_with_deployed_patterns(cdk_out: Path, rules: Iterable[Rule] | None = N
 # --------------------------------------------------------------------------- #
 
 
+_ABSENT = object()
+
+
+def _literal_set(value: Any) -> frozenset[str] | None:
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    return None
+
+
+def _name_filter(detail: Any) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """Names and prefixes ``detail.eventName`` must match (top level, or every ``$or`` alternative), or None."""
+    if not isinstance(detail, Mapping):
+        return None
+
+    def leaf(value: Any) -> tuple[frozenset[str], tuple[str, ...]] | None:
+        if not isinstance(value, list) or not value:
+            return None
+        names: set[str] = set()
+        prefixes: list[str] = []
+        for f in value:
+            if isinstance(f, str):
+                names.add(f)
+            elif isinstance(f, Mapping) and list(f) == ["prefix"] and isinstance(f["prefix"], str):
+                prefixes.append(f["prefix"])
+            else:
+                return None
+        return frozenset(names), tuple(prefixes)
+
+    if "eventName" in detail:
+        return leaf(detail["eventName"])
+    alts = detail.get("$or")
+    if not isinstance(alts, list) or not alts:
+        return None
+    names: set[str] = set()
+    prefixes: list[str] = []
+    for alt in alts:
+        got = leaf(alt.get("eventName")) if isinstance(alt, Mapping) else None
+        if got is None:
+            return None
+        names |= got[0]
+        prefixes += got[1]
+    return frozenset(names), tuple(prefixes)
+
+
+def _leaf_paths(pattern: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
+    """Every key path a pattern reads (``$or`` alternatives merged), shortest first, deduplicated."""
+    found: set[tuple[str, ...]] = set()
+
+    def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        for key, sub in node.items():
+            if key == "$or" and isinstance(sub, list):
+                for alt in sub:
+                    if isinstance(alt, Mapping):
+                        walk(alt, prefix)
+            elif isinstance(sub, Mapping):
+                walk(sub, (*prefix, key))
+            else:
+                found.add((*prefix, key))
+
+    walk(pattern, ())
+    return tuple(sorted(found, key=lambda p: (len(p), p)))
+
+
+def _leaf(root: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` as a hashable token; raises LookupError when a list is crossed."""
+    cur: Any = root
+    for step in path:
+        if type(cur) is not dict:
+            if isinstance(cur, list):
+                raise LookupError(step)
+            return _ABSENT
+        cur = cur.get(step, _ABSENT)
+        if cur is _ABSENT:
+            return _ABSENT
+    t = type(cur)
+    if t is str:
+        return cur
+    if cur is None or t in (int, float, bool):
+        return (t.__name__, cur)
+    return orjson.dumps(cur, option=orjson.OPT_SORT_KEYS)
+
+
+#: Envelope keys fixed by a group's key (source, detail-type) or not read from the record.
+_GROUP_KEYS = ("source", "detail-type")
+
+
+@dataclass
+class _Group:
+    """The candidate patterns for one (source, detail-type, eventName), and a memo of their verdict."""
+
+    patterns: tuple[Mapping[str, Any], ...]
+    detail_paths: tuple[tuple[str, ...], ...]
+    top_paths: tuple[tuple[str, ...], ...]
+    memo: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+
+
+class FastEvaluator:
+    """``Evaluator.evaluate`` with a shortcut for bare records that match no rule.
+
+    Most CloudTrail records match nothing. For a bare record, the candidate
+    patterns come from the engine's pattern index, keyed by (source,
+    detail-type, eventName); candidates whose literal ``source``,
+    ``detail-type`` or ``eventName`` filters exclude the event are dropped
+    once per key. The rest are tested on the values they read, memoized per
+    key (user agents, identities and event names repeat), on the envelope
+    EventBridge would deliver. When some candidate matches, and for anything
+    that is not a plain bare record, the engine's own ``Evaluator.evaluate``
+    runs. The verdict is the same by construction; tests/cli/test_replay.py
+    compares both on every catalog example, generated traffic and the corpus.
+    """
+
+    MEMO_LIMIT = 100_000
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self.cfg = evaluator.cfg
+        self._groups: dict[tuple[str, str, str], _Group] = {}
+        self._sources: dict[str, str] = {}
+        self.enabled = not any(_reads_top_key(r.event_pattern, "id") for r in evaluator.rules)
+
+    def _group(self, env: Mapping[str, Any], name: str) -> _Group:
+        key = (env["source"], env["detail-type"], name)
+        patterns = []
+        for pattern, _rule in self.evaluator.index.candidates(env):
+            names = _name_filter(pattern.get("detail"))
+            sources = _literal_set(pattern.get("source"))
+            dtypes = _literal_set(pattern.get("detail-type"))
+            if (sources is not None and key[0] not in sources) or (dtypes is not None and key[1] not in dtypes):
+                continue
+            if names is not None and name not in names[0] and not name.startswith(names[1]):
+                continue
+            patterns.append(pattern)
+        paths = sorted({p for pat in patterns for p in _leaf_paths(pat)})
+        group = _Group(
+            patterns=tuple(patterns),
+            # eventName is part of the group key; every other path the candidates read is in the memo key
+            detail_paths=tuple(p[1:] for p in paths if p[0] == "detail" and p != ("detail", "eventName")),
+            top_paths=tuple(p for p in paths if p[0] not in ("detail", *_GROUP_KEYS)),
+        )
+        self._groups[key] = group
+        return group
+
+    def light_envelope(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """``trailguard_engine.events.wrap_record(record)`` without ``id`` and without copying ``detail``."""
+        es = str(record.get("eventSource", ""))
+        source = self._sources.get(es)
+        if source is None:
+            source = self._sources[es] = source_for(es)
+        account = record.get("recipientAccountId")
+        t = record.get("eventTime")
+        region = record.get("awsRegion")
+        return {
+            "version": "0",
+            "detail-type": detail_type_for(record),
+            "source": source,
+            "account": account if isinstance(account, str) else "",
+            "time": t if isinstance(t, str) else "",
+            "region": region if isinstance(region, str) else "",
+            "resources": [],
+            "detail": record,
+        }
+
+    def _no_match(self, record: dict[str, Any]) -> bool:
+        es = record["eventSource"]
+        source = self._sources.get(es)
+        if source is None:
+            source = self._sources[es] = source_for(es)
+        name = record["eventName"]
+        group = self._groups.get((source, detail_type_for(record), name))
+        env: dict[str, Any] | None = None
+        if group is None:
+            env = self.light_envelope(record)
+            group = self._group(env, name)
+        if not group.patterns:
+            return True
+        try:
+            key = tuple(
+                [
+                    v if type(v := record.get(p[0], _ABSENT)) is str and len(p) == 1 else _leaf(record, p)
+                    for p in group.detail_paths
+                ]
+            )
+            if group.top_paths:
+                env = env or self.light_envelope(record)
+                key += tuple(_leaf(env, p) for p in group.top_paths)
+        except LookupError:
+            env = env or self.light_envelope(record)
+            return not any(matches(p, env) for p in group.patterns)
+        hit = group.memo.get(key)
+        if hit is None:
+            if len(group.memo) >= self.MEMO_LIMIT:
+                group.memo.clear()
+            env = env or self.light_envelope(record)
+            hit = group.memo[key] = not any(matches(p, env) for p in group.patterns)
+        return hit
+
+    def quick_none(self, obj: Any) -> bool:
+        """True when ``obj`` is a bare record that matches no rule (its verdict is ``none``).
+
+        Raises :class:`RejectedEvent` exactly as ``Evaluator.evaluate`` would for a
+        malformed bare record; False means "ask the Evaluator".
+        """
+        if not (
+            self.enabled
+            and type(obj) is dict
+            and type(obj.get("eventName")) is str
+            and type(obj.get("eventSource")) is str
+            and not ("detail" in obj and "detail-type" in obj)
+        ):
+            return False
+        eid = obj.get("eventID")
+        if (
+            (eid is not None and (type(eid) is not str or len(eid) > _MAX_EVENT_ID))
+            or _not_obj(obj.get("userIdentity"))
+            or _not_obj(obj.get("requestParameters"))
+            or _not_obj(obj.get("responseElements"))
+        ):
+            check_record(obj)  # the engine's own check: raises RejectedEvent with its reason
+        return self._no_match(obj)
+
+    def evaluate(self, obj: Any) -> EventResult:
+        """Same result as ``Evaluator.evaluate(obj)``; raises RejectedEvent the same way."""
+        if self.quick_none(obj):
+            eid = obj.get("eventID")
+            return EventResult(eid if isinstance(eid, str) else "", obj["eventName"], "none", ())
+        return self.evaluator.evaluate(obj)
+
+
+_MAX_EVENT_ID = 256
+
+
+def _not_obj(value: Any) -> bool:
+    return value is not None and type(value) is not dict
+
+
+def _reads_top_key(pattern: Mapping[str, Any], key: str) -> bool:
+    if key in pattern:
+        return True
+    alts = pattern.get("$or")
+    return isinstance(alts, list) and any(isinstance(a, Mapping) and _reads_top_key(a, key) for a in alts)
+
+
 @dataclass
 class ReplaySummary:
     """Counters of one replay run (nothing else is kept in memory)."""
@@ -525,7 +770,7 @@ def build_evaluator(
 
 def replay(
     items: Iterable[Item],
-    evaluator: Evaluator,
+    evaluator: Evaluator | FastEvaluator,
     *,
     on_result: Callable[[EventResult], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
@@ -533,15 +778,24 @@ def replay(
 ) -> ReplaySummary:
     """Judge every item; report results and problems through the callbacks as they come."""
     summary = summary if summary is not None else ReplaySummary()
-    evaluate = evaluator.evaluate
+    fast = evaluator if isinstance(evaluator, FastEvaluator) else FastEvaluator(evaluator)
+    evaluate = fast.evaluator.evaluate
+    quick_none = fast.quick_none
     add = summary.add
+    none = 0
     for label, lineno, obj in items:
-        if isinstance(obj, _Bad):
+        if type(obj) is _Bad:
             summary.rejected += 1
             if on_problem:
                 on_problem(Problem(label, lineno, obj.reason))
             continue
         try:
+            if quick_none(obj):
+                none += 1
+                if on_result:
+                    eid = obj.get("eventID")
+                    on_result(EventResult(eid if isinstance(eid, str) else "", obj["eventName"], "none", ()))
+                continue
             result = evaluate(obj)
         except RejectedEvent as exc:
             summary.rejected += 1
@@ -556,4 +810,6 @@ def replay(
         add(result)
         if on_result:
             on_result(result)
+    summary.events += none
+    summary.verdicts["none"] += none
     return summary

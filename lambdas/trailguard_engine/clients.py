@@ -27,9 +27,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from trailguard_engine.exceptions import AssumeRoleError
 
+#: Total attempts per call, the first included (botocore's ``total_max_attempts``).
 MAX_ATTEMPTS = 5
 BOTO_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+    retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
     connect_timeout=3,
     read_timeout=10,
     user_agent_extra="trailguard-engine",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.model import Rule
 

@@ -16,7 +16,8 @@ def _load_catalog_matcher() -> Callable[[dict[str, Any], dict[str, Any]], bool]:
     """
     path = Path(__file__).resolve().parents[1] / "catalog" / "catalog_helpers.py"
     spec = importlib.util.spec_from_file_location("_tg_catalog_helpers", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     fn: Callable[[dict[str, Any], dict[str, Any]], bool] = module.moto_matches

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 from detection_helpers import resources_of
+from trailguard_engine.model import Rule
 
 from trailguard.config import load_config
-from trailguard_engine.model import Rule
 
 EXAMPLE_ORG = Path(__file__).resolve().parents[2] / "config" / "example-organization.yaml"
 STACK = "TrailguardDetection"
@@ -42,7 +42,8 @@ def test_bus_policy_allows_only_the_organization(organization: Any) -> None:
     cfg = load_config(EXAMPLE_ORG)
     (pol,) = organization.resources(STACK, "AWS::Events::EventBusPolicy").values()
     st = pol["Properties"]["Statement"]
-    assert st["Action"] == "events:PutEvents" and st["Effect"] == "Allow"
+    assert st["Action"] == "events:PutEvents"
+    assert st["Effect"] == "Allow"
     assert st["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": cfg.org.org_id}}
     organization.template(STACK).has_resource_properties("AWS::Events::EventBus", {"Name": "trailguard-central"})
 
@@ -148,6 +149,11 @@ def test_runtime_config_parameter(mode: str, request: pytest.FixtureRequest) -> 
     assert {k: v for k, v in doc.items() if k != "protected_key_arns"} == keys
     trail_account = cfg.org.delegated_admin_account_id if mode == "organization" else "<AWS::AccountId>"
     assert any(f":{trail_account}:alias/trailguard-trail" in arn for arn in doc["protected_key_arns"])
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    parsed = RuntimeConfig.from_document(doc)
+    assert parsed.protected_key_arns == frozenset(doc["protected_key_arns"])
+    assert parsed.dry_run is cfg.dry_run
 
 
 def test_alert_topic_kms_and_emails(organization: Any) -> None:
@@ -184,10 +190,15 @@ def test_reconcile_queue_accepts_the_archive_bucket(organization: Any) -> None:
     queues = resources_of(tpl, "AWS::SQS::Queue")
     (qid,) = [k for k, v in queues.items() if v["Properties"].get("QueueName") == "trailguard-reconcile"]
     q = queues[qid]["Properties"]
-    assert "KmsMasterKeyId" in q and "deadLetterTargetArn" in q["RedrivePolicy"]
+    assert "KmsMasterKeyId" in q
+    assert "deadLetterTargetArn" in q["RedrivePolicy"]
     pols = [p for p in resources_of(tpl, "AWS::SQS::QueuePolicy").values() if {"Ref": qid} in p["Properties"]["Queues"]]
     (pol,) = pols
-    (st,) = [s for s in pol["Properties"]["PolicyDocument"]["Statement"] if s.get("Principal") == {"Service": "s3.amazonaws.com"}]
+    (st,) = [
+        s
+        for s in pol["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "s3.amazonaws.com"}
+    ]
     bucket = f"trailguard-archive-{cfg.org.log_archive_account_id}-{cfg.home_region}"
     assert st["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{bucket}"
     assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == cfg.org.log_archive_account_id
@@ -206,7 +217,9 @@ def test_drift_is_hourly_with_its_own_role(standalone: Any) -> None:
     fid, fn = _fn(standalone, "trailguard_engine.drift.handler")
     assert tpl["Resources"][fn["Role"]["Fn::GetAtt"][0]]["Properties"]["RoleName"] == "trailguard-drift"
     scheduled = [
-        r["Properties"] for r in resources_of(tpl, "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]
+        r["Properties"]
+        for r in resources_of(tpl, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
     ]
     (rule,) = scheduled
     assert rule["ScheduleExpression"] == "rate(1 hour)"
@@ -229,9 +242,7 @@ def test_archive_notification_helper_targets_the_queue() -> None:
         "AWS::S3::Bucket",
         {
             "NotificationConfiguration": {
-                "QueueConfigurations": [
-                    Match.object_like({"Event": "s3:ObjectCreated:*", "Queue": Match.any_value()})
-                ]
+                "QueueConfigurations": [Match.object_like({"Event": "s3:ObjectCreated:*", "Queue": Match.any_value()})]
             }
         },
     )
@@ -249,3 +260,23 @@ def test_every_rule_has_a_deterministic_name(standalone: Any, catalog: tuple[Rul
     ]
     assert sorted(names) == sorted(central_rule_name(r.id) for r in catalog)
     assert all(len(n) <= 64 for n in names)
+
+
+@pytest.mark.parametrize("mode", ["standalone", "organization"])
+def test_archive_bucket_notifies_the_reconcile_queue(mode: str, request: pytest.FixtureRequest) -> None:
+    synth = request.getfixturevalue(mode)
+    buckets = synth.resources("TrailguardLogArchive", "AWS::S3::Bucket").values()
+    configs = [
+        b["Properties"]["NotificationConfiguration"] for b in buckets if "NotificationConfiguration" in b["Properties"]
+    ]
+    queue_cfgs = [q for c in configs for q in c.get("QueueConfigurations", [])]
+    (qc,) = queue_cfgs
+    assert qc["Event"] == "s3:ObjectCreated:*"
+    assert ":trailguard-reconcile" in json.dumps(qc["Queue"])
+    if mode == "organization":
+        cfg = load_config(EXAMPLE_ORG)
+        assert f":sqs:{cfg.home_region}:{cfg.org.security_tooling_account_id}:trailguard-reconcile" in json.dumps(
+            qc["Queue"]
+        )
+    deps = synth.manifest["artifacts"]["TrailguardLogArchive"].get("dependencies", [])
+    assert "TrailguardDetection" in deps

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 from detection_helpers import moto_matches
+from trailguard_engine.model import RemediationSpec, Rule
 
 from stacks.detection import central_rule_name, engine_input_template, layer_dir
 from stacks.forwarding import MAX_PATTERN_CHARS, forwarding_patterns, pattern_size, remediation_statements
-from trailguard_engine.model import RemediationSpec, Rule
 
 
-def _rule(base: Rule, rid: str, pattern: dict[str, Any], *, read_only: bool = False, perms: tuple[str, ...] = ()) -> Rule:
+def _rule(
+    base: Rule, rid: str, pattern: dict[str, Any], *, read_only: bool = False, perms: tuple[str, ...] = ()
+) -> Rule:
     rem = RemediationSpec(action="x", permissions=perms, description="d") if perms else None
     return dataclasses.replace(base, id=rid, event_pattern=pattern, read_only_events=read_only, remediation=rem)
 
@@ -29,11 +31,29 @@ def _ev(source: str, name: str, **detail: Any) -> dict[str, Any]:
 def test_union_merges_sources_and_names_and_is_a_superset(catalog: tuple[Rule, ...]) -> None:
     base = catalog[0]
     rules = [
-        _rule(base, "a", {"source": ["aws.s3"], "detail-type": [API], "detail": {"eventName": ["PutBucketAcl"], "x": ["1"]}}),
-        _rule(base, "b", {"source": ["aws.ec2"], "detail-type": [API], "detail": {"eventName": [{"prefix": "Authorize"}]}}),
-        _rule(base, "c", {"source": ["aws.kms"], "detail-type": [API], "detail": {"$or": [{"eventName": ["DisableKey"]}, {"eventName": ["ScheduleKeyDeletion"], "y": ["z"]}]}}),
+        _rule(
+            base,
+            "a",
+            {"source": ["aws.s3"], "detail-type": [API], "detail": {"eventName": ["PutBucketAcl"], "x": ["1"]}},
+        ),
+        _rule(
+            base, "b", {"source": ["aws.ec2"], "detail-type": [API], "detail": {"eventName": [{"prefix": "Authorize"}]}}
+        ),
+        _rule(
+            base,
+            "c",
+            {
+                "source": ["aws.kms"],
+                "detail-type": [API],
+                "detail": {"$or": [{"eventName": ["DisableKey"]}, {"eventName": ["ScheduleKeyDeletion"], "y": ["z"]}]},
+            },
+        ),
         _rule(base, "d", {"detail": {"userAgent": [{"wildcard": "*kali*"}]}}, read_only=True),
-        _rule(base, "e", {"source": ["aws.guardduty"], "detail-type": [API], "detail": {"requestParameters": {"enable": [False]}}}),
+        _rule(
+            base,
+            "e",
+            {"source": ["aws.guardduty"], "detail-type": [API], "detail": {"requestParameters": {"enable": [False]}}},
+        ),
     ]
     fps = forwarding_patterns(rules)
     by_name = [f for f in fps if "detail" in f.pattern and "eventName" in f.pattern["detail"]]
@@ -101,7 +121,8 @@ def test_input_template_is_json_for_any_event() -> None:
 def test_rule_names_fit_eventbridge_limit() -> None:
     long_id = "x" * 80
     name = central_rule_name(long_id)
-    assert len(name) == 64 and name.startswith("tg-xxx")
+    assert len(name) == 64
+    assert name.startswith("tg-xxx")
     assert central_rule_name("x" * 79) != name
     assert central_rule_name("cloudtrail-stop-logging") == "tg-cloudtrail-stop-logging"
 
@@ -114,4 +135,6 @@ def test_missing_layer_fails_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_
     with pytest.raises(SystemExit) as exc:
         layer_dir()
     msg = str(exc.value)
-    assert "\n" not in msg and "run make setup" in msg and "build/lambda-layer" in msg
+    assert "\n" not in msg
+    assert "run make setup" in msg
+    assert "build/lambda-layer" in msg

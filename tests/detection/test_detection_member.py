@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from detection_helpers import forwarding_rules, resources_of
+from trailguard_engine.model import Rule
 
 from stacks.forwarding import remediation_actions
 from stacks.member import DRIFT_READ_ACTIONS
 from trailguard.config import load_config
-from trailguard_engine.model import Rule
 
 EXAMPLE_ORG = Path(__file__).resolve().parents[2] / "config" / "example-organization.yaml"
 
@@ -34,7 +34,8 @@ def test_stackset_is_service_managed_auto_deployed(organization: Any) -> None:
     assert group["DeploymentTargets"]["OrganizationalUnitIds"] == cfg.org.target_ous
     assert group["Regions"] == cfg.governed_regions
     prefs = props["OperationPreferences"]
-    assert prefs["FailureTolerancePercentage"] >= 0 and prefs["MaxConcurrentPercentage"] > 0
+    assert prefs["FailureTolerancePercentage"] >= 0
+    assert prefs["MaxConcurrentPercentage"] > 0
 
 
 def test_stackset_template_is_asset_free_and_bootstrap_free(organization: Any) -> None:
@@ -44,7 +45,8 @@ def test_stackset_template_is_asset_free_and_bootstrap_free(organization: Any) -
     assert "BootstrapVersion" not in tpl.get("Parameters", {})
     assert "CheckBootstrapVersion" not in tpl.get("Rules", {})
     text = json.dumps(tpl)
-    assert "cdk-hnb659fds-assets" not in text and "AssetParameters" not in text
+    assert "cdk-hnb659fds-assets" not in text
+    assert "AssetParameters" not in text
     assert resources_of(tpl, "AWS::IAM::Role")
 
 
@@ -121,7 +123,9 @@ def test_standalone_member_role_has_no_org_condition(standalone: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["standalone", "organization"])
-def test_member_policy_is_exactly_catalog_union(mode: str, request: pytest.FixtureRequest, catalog: tuple[Rule, ...]) -> None:
+def test_member_policy_is_exactly_catalog_union(
+    mode: str, request: pytest.FixtureRequest, catalog: tuple[Rule, ...]
+) -> None:
     want = set(remediation_actions(catalog))
     assert want, "no rule declares a remediation"
     for tpl in _member_templates(request.getfixturevalue(mode)):
@@ -155,5 +159,6 @@ def test_forwarders_target_central_bus_with_role_dlq_retry(organization: Any) ->
             (target,) = rule["Targets"]
             arn = json.dumps(target["Arn"])
             assert f"events:{cfg.home_region}:{cfg.org.security_tooling_account_id}:event-bus/trailguard-central" in arn
-            assert "RoleArn" in target and "DeadLetterConfig" in target
+            assert "RoleArn" in target
+            assert "DeadLetterConfig" in target
             assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 from detection_helpers import central_rules, forwarding_rules, moto_matches
-
 from trailguard_engine.model import Rule
 
 MODES = ("standalone", "organization")
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_one_central_rule_per_catalog_rule(mode: str, request: pytest.FixtureRequest, catalog: tuple[Rule, ...]) -> None:
+def test_one_central_rule_per_catalog_rule(
+    mode: str, request: pytest.FixtureRequest, catalog: tuple[Rule, ...]
+) -> None:
     synth = request.getfixturevalue(mode)
     deployed = central_rules(synth.templates["TrailguardDetection"])
     assert sorted(deployed) == sorted(r.id for r in catalog)
@@ -37,7 +38,9 @@ def test_deployed_patterns_match_examples(mode: str, request: pytest.FixtureRequ
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_rule_state_follows_read_only_flag(mode: str, request: pytest.FixtureRequest, catalog: tuple[Rule, ...]) -> None:
+def test_rule_state_follows_read_only_flag(
+    mode: str, request: pytest.FixtureRequest, catalog: tuple[Rule, ...]
+) -> None:
     deployed = central_rules(request.getfixturevalue(mode).templates["TrailguardDetection"])
     for rule in catalog:
         want = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" if rule.read_only_events else "ENABLED"
@@ -95,7 +98,11 @@ def test_forwarding_is_superset_of_every_catalog_pattern(
         missing = []
         for rule in catalog:
             # An ENABLED rule does not see read-only events: a read-only rule needs a read-only forwarder.
-            usable = [f for f in fwd if f["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" or not rule.read_only_events]
+            usable = [
+                f
+                for f in fwd
+                if f["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" or not rule.read_only_events
+            ]
             for i, ev in enumerate(rule.examples_positive):
                 if not any(moto_matches(f["EventPattern"], ev) for f in usable):
                     missing.append(f"{rule.id}: positive example {i} is not forwarded")

@@ -374,17 +374,31 @@ def metric_total(out: str, name: str, **dims: str) -> float:
     return total
 
 
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at the time (pytest swaps it per phase and per capsys)."""
+
+    def write(self, text: str) -> int:
+        import sys
+
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        import sys
+
+        sys.stdout.flush()
+
+
 @pytest.fixture
-def capture_logs() -> Iterator[None]:
-    """Point the handler's Powertools log stream at the current (capsys) stdout for one test."""
+def capture_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Send the handler's Powertools log lines to the current stdout so capsys sees them."""
     import logging
-    import sys
 
     h = handler.logger.registered_handler
     assert isinstance(h, logging.StreamHandler)
-    old = h.setStream(sys.stdout)
+    old = h.stream
+    h.stream = _CurrentStdout()
     yield
-    h.setStream(old)
+    h.stream = old
 
 
 def log_lines(out: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from engine_world import (
     ENGINE,
@@ -172,6 +171,7 @@ def test_rate_limit_stops_acting_and_sends_one_flapping_alert(world: World) -> N
     for i in range(4):
         e = json.loads(json.dumps(event))
         e["detail"]["eventID"] = f"00000000-0000-4000-8000-00000000000{i}"
+        e["detail"]["responseElements"] = {"_return": True}  # the rule id changes on each reopen: match live
         statuses.append(world.invoke(e, rid)["findings"][0]["status"])
         if PUBLIC_22 not in _sg_rules(ec2, gid):
             _reopen(ec2, gid)
@@ -188,38 +188,28 @@ def test_rate_limit_stops_acting_and_sends_one_flapping_alert(world: World) -> N
 # --------------------------------------------------------------------------- #
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self.body
-
-
-THROTTLE = (b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
-            b"</Message></Error></Errors><RequestID>r</RequestID></Response>")
-
-
 def _throttle_revokes(monkeypatch: pytest.MonkeyPatch, times: int) -> dict[str, int]:
-    """Throttle the member EC2 RevokeSecurityGroupIngress the first ``state["times"]`` attempts."""
+    """A failing moto endpoint: the first ``state["times"]`` RevokeSecurityGroupIngress calls are throttled.
+
+    The error is raised inside moto's EC2 backend, so botocore sees a real
+    ``RequestLimitExceeded`` response and applies its own retry policy.
+    """
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
     state = {"seen": 0, "times": times}
-    inner = clients.new_client
+    real = SecurityGroupBackend.revoke_security_group_ingress
 
-    def new_client(service: str, *, region: str, credentials: dict[str, str] | None = None) -> Any:
-        c = inner(service, region=region, credentials=credentials)
-        if service == "ec2" and credentials is not None:
-            def maybe_throttle(request: Any, **_: Any) -> Any:
-                if "RevokeSecurityGroupIngress" in str(request.body or ""):
-                    state["seen"] += 1
-                    if state["seen"] <= state["times"]:
-                        return AWSResponse(request.url, 400, {}, _Raw(THROTTLE))
-                return None
-            c.meta.events.register_first("before-send.ec2", maybe_throttle)
-        return c
+    def revoke(self: Any, *args: Any, **kwargs: Any) -> Any:
+        state["seen"] += 1
+        if state["seen"] <= state["times"]:
+            raise EC2ClientError("RequestLimitExceeded", "Request limit exceeded.")
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(clients, "new_client", new_client)
-    # keep the test fast: botocore still decides to back off, we only shorten the sleep
+    monkeypatch.setattr(SecurityGroupBackend, "revoke_security_group_ingress", revoke)
+    # keep the test fast: botocore still decides to back off and retry, only the sleep is shortened
     import botocore.retries.standard as std
+
     monkeypatch.setattr(std.ExponentialBackoff, "delay_amount", lambda self, context: 0.01)
     return state
 
