@@ -113,7 +113,9 @@ def _request(rng: random.Random, service: str, name: str) -> dict[str, Any] | No
         }
     if name in ("GetBucketAcl", "PutBucketTagging"):
         return {"bucketName": f"bucket-{rng.randrange(50)}", "Host": "s3.amazonaws.com", "acl": [""]}
-    return {"resourcesSet": {"items": [{"resourceId": f"i-{rng.getrandbits(64):017x}"}]}} if name == "CreateTags" else None  # fmt: skip
+    if name == "CreateTags":
+        return {"resourcesSet": {"items": [{"resourceId": f"i-{rng.getrandbits(64):017x}"}]}}
+    return None
 
 
 def generate(out: Path, files: int, per_file: int, seed: int = 7) -> list[Path]:

@@ -42,6 +42,7 @@ from trailguard_engine.model import Rule
 
 from stacks import names
 from stacks.constructs.archive_notifications import RECONCILE_QUEUE_NAME
+from stacks.constructs.dashboard import OperatorDashboard
 from stacks.member import DRIFT_ROLE_NAME, RECONCILE_ROLE_NAME
 from trailguard.config import TrailguardConfig
 
@@ -132,7 +133,21 @@ class DetectionStack(cdk.Stack):
         self.central_rules = self._central_rules()
         self.reconcile_queue, self.reconcile_dlq, self.reconcile = self._reconcile()
         self.drift = self._drift()
+        self.alarms: list[cw.Alarm] = []
         self._alarms()
+        self.dashboard = OperatorDashboard(
+            self,
+            "Operator",
+            functions={"engine": self.engine, "reconcile": self.reconcile, "drift": self.drift},
+            dead_letter_queues={
+                "RuleTargetDlq": self.target_dlq,
+                "EngineFailureDlq": self.engine_failure_dlq,
+                "ReconcileDlq": self.reconcile_dlq,
+            },
+            reconcile_queue=self.reconcile_queue,
+            topic=self.topic,
+            existing_alarms=self.alarms,
+        )
         self._apply_acks()
 
     # ------------------------------------------------------------------ #
@@ -208,7 +223,7 @@ class DetectionStack(cdk.Stack):
         """The trail's KMS keys, by alias ARN (the engine resolves aliases with DescribeKey)."""
         a = self.accounts
         return [
-            f"arn:{self.partition}:kms:{a.home_region}:{a.trail}:{names.TRAIL_KEY_ALIAS}",
+            f"arn:{self.partition}:kms:{a.home_region}:{a.log_archive}:{names.TRAIL_KEY_ALIAS}",
             f"arn:{self.partition}:kms:{a.home_region}:{a.trail}:{names.LOGS_KEY_ALIAS}",
         ]
 
@@ -535,12 +550,14 @@ class DetectionStack(cdk.Stack):
         role.add_to_policy(
             iam.PolicyStatement(sid="ReadLogFiles", actions=["s3:GetObject"], resources=[f"{bucket_arn}/AWSLogs/*"])
         )
+        # The trail key lives beside the archive (log-archive account). Scoped to S3 reads: the
+        # key policy (stacks.constructs.keys) grants this role the same, via S3 only.
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="DecryptLogFiles",
                 actions=["kms:Decrypt"],
-                resources=[f"arn:{self.partition}:kms:{a.home_region}:{a.trail}:key/*"],
-                conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": names.TRAIL_KEY_ALIAS}},
+                resources=[f"arn:{self.partition}:kms:{a.home_region}:{a.log_archive}:key/*"],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{a.home_region}.amazonaws.com"}},
             )
         )
         role.add_to_policy(
@@ -555,8 +572,9 @@ class DetectionStack(cdk.Stack):
         )
         self._ack(
             role,
-            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:{self.partition}:kms:{a.home_region}:{a.trail}:key/*]",
-            "The trail key lives in another stack/account; kms:ResourceAliases pins it to the trail key alias.",
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:{self.partition}:kms:{a.home_region}:{a.log_archive}:key/*]",
+            "The trail key lives in the log-archive stack/account (random key id); kms:ViaService limits use "
+            "to S3 reads of the archive, and the key policy names this role.",
         )
         return queue, dlq, fn
 
@@ -603,6 +621,7 @@ class DetectionStack(cdk.Stack):
 
         def add(alarm: cw.Alarm) -> None:
             alarm.add_alarm_action(action)
+            self.alarms.append(alarm)
 
         for id, queue in (
             ("RuleTargetDlqDepth", self.target_dlq),

@@ -15,6 +15,7 @@ from stacks import names
 from stacks.constructs.archive import LogArchiveBuckets
 from stacks.constructs.keys import trail_key
 from stacks.constructs.nag import NagAck, acknowledge
+from stacks.member import RECONCILE_ROLE_NAME
 from trailguard.config import TrailguardConfig
 
 
@@ -32,6 +33,9 @@ class LogArchiveStack(cdk.Stack):
         org_id = cfg.org.org_id if cfg.mode == "organization" else None
         owner = names.trail_owner_account(accounts)
         trail_arn = names.trail_arn(cfg, accounts)
+        # Organization mode: trailguard's reconcile function (security account) reads new log
+        # files through S3. Standalone needs nothing: its IAM policy suffices in one account.
+        readers = [f"arn:{cdk.Aws.PARTITION}:iam::{accounts.security}:role/{RECONCILE_ROLE_NAME}"] if org_id else []
         self.trail_key = trail_key(
             self,
             "TrailKey",
@@ -40,6 +44,7 @@ class LogArchiveStack(cdk.Stack):
             trail_arn=trail_arn,
             trail_owner=owner,
             reader_org_id=org_id,
+            log_file_readers=readers,
         )
         self.archive = LogArchiveBuckets(
             self,
@@ -51,6 +56,7 @@ class LogArchiveStack(cdk.Stack):
             trail_arn=trail_arn,
             trail_owner=owner,
             org_id=org_id,
+            log_file_readers=readers,
         )
         cdk.CfnOutput(self, "ArchiveBucketName", value=self.archive.bucket.bucket_name)
         cdk.CfnOutput(self, "TrailKeyArn", value=self.trail_key.key_arn)

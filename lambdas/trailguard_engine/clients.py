@@ -54,14 +54,16 @@ def new_client(service: str, *, region: str, credentials: dict[str, str] | None 
     ``credentials`` holds ``AccessKeyId``, ``SecretAccessKey`` and ``SessionToken``
     (an STS response's ``Credentials``); without it the Lambda's own role is used.
     """
-    kwargs: dict[str, Any] = {"region_name": region or None, "config": BOTO_CONFIG}
-    if credentials is not None:
-        kwargs.update(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
-    return _session().client(service, **kwargs)
+    creds = credentials or {}
+    make: Any = _session().client  # boto3-stubs types client() per service literal; ours is dynamic
+    return make(
+        service,
+        region_name=region or None,
+        config=BOTO_CONFIG,
+        aws_access_key_id=creds.get("AccessKeyId"),
+        aws_secret_access_key=creds.get("SecretAccessKey"),
+        aws_session_token=creds.get("SessionToken"),
+    )
 
 
 def partition_for(region: str) -> str:

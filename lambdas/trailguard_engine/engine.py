@@ -55,7 +55,7 @@ class Engine:
     limiter: RateLimiter | None
     rules: tuple[Rule, ...] | None = None
     log: Log = field(default_factory=lambda: logging.getLogger("trailguard.engine"))
-    metric: MetricFn = lambda name, rule, account: None  # noqa: E731
+    metric: MetricFn = lambda name, rule, account: None
 
     def __post_init__(self) -> None:
         self._evaluators: dict[int, tuple[Runtime, Evaluator]] = {}
@@ -96,8 +96,12 @@ class Engine:
             self.log.warning("event does not match the pattern of rule %s", rule_id)
             self.metric("PatternMismatches", rule_id, event.account)
         outcomes = [self._finding(event, f, ev_.by_id.get(f.rule), runtime) for f in result.findings]
-        return {"eventID": result.event_id, "eventName": result.event_name, "verdict": result.verdict,
-                "findings": outcomes}
+        return {
+            "eventID": result.event_id,
+            "eventName": result.event_name,
+            "verdict": result.verdict,
+            "findings": outcomes,
+        }
 
     def _reject(self, reason: str) -> dict[str, Any]:
         self.log.warning("rejected input: %s", reason)
@@ -122,10 +126,7 @@ class Engine:
 
     def _act(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
         self.metric("Detections", f.rule, event.account)
-        if f.decision == "alert":
-            outcome = Outcome("alerted", f.reason)
-        else:
-            outcome = self._remediate(event, f, rule, rt)
+        outcome = Outcome("alerted", f.reason) if f.decision == "alert" else self._remediate(event, f, rule, rt)
         self._report(event, f, rule, outcome, rt)
         return {"status": outcome.status, "detail": outcome.detail, "changes": list(outcome.changes)}
 
@@ -139,8 +140,9 @@ class Engine:
             return Outcome("failed", f"no remediation is implemented for action {action!r}")
         if rt.cfg.dry_run:
             detail = f"dry run: would run {action} on {f.resource.get('id') or f.params} in {account}/{region}"
-            self.log.info(detail, extra={"would_do": {"action": action, "params": f.params, "account": account,
-                                                      "region": region}})
+            self.log.info(
+                detail, extra={"would_do": {"action": action, "params": f.params, "account": account, "region": region}}
+            )
             self.metric("DryRuns", f.rule, account)
             return Outcome("dry_run", detail)
         session = None
@@ -161,7 +163,9 @@ class Engine:
                     self.log.info("resource is exempt by tag %s; no action", exempt)
                     self.metric("RemediationsSkipped", f.rule, account)
                     return Outcome("skipped", f"resource tagged {exempt}: exempt, no action")
-            limited = self._rate_limited(event, f, rule, rt, rem.resource_key(f.params), account, region)
+            limited = self._rate_limited(
+                event, f, rule, rt, key=rem.resource_key(f.params), account=account, region=region
+            )
             if limited is not None:
                 return limited
             result = rem.fn(ctx)
@@ -186,7 +190,7 @@ class Engine:
         return Outcome(result.status, result.detail, result.changes)
 
     def _rate_limited(
-        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, key: str, account: str, region: str
+        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, *, key: str, account: str, region: str
     ) -> Outcome | None:
         if self.limiter is None or not key:
             return None
@@ -228,10 +232,17 @@ class Engine:
         )
         if not rt.cfg.security_hub_findings:
             return
-        doc = asff(f, rule, event, outcome, engine_account=self.notifier.engine_account or event.account,
-                   engine_region=self.factory.engine_region, runbook=runbook)
+        doc = asff(
+            f,
+            rule,
+            event,
+            outcome,
+            engine_account=self.notifier.engine_account or event.account,
+            engine_region=self.factory.engine_region,
+            runbook=runbook,
+        )
         try:
             self.notifier.security_hub(doc)
-        except (SecurityHubError, Exception) as exc:  # noqa: BLE001 - SNS already alerted; do not DLQ the event
+        except (SecurityHubError, Exception) as exc:
             self.log.error("Security Hub import failed for %s: %s", f.rule, exc)
             self.metric("SecurityHubFailures", f.rule, event.account)

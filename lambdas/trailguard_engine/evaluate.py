@@ -91,6 +91,16 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     return Finding(rule.id, rule.severity, "alert", None, reason, a.resource, a.params)
 
 
+def _read_only_management(envelope: Mapping[str, Any]) -> bool:
+    detail = envelope.get("detail")
+    if not isinstance(detail, Mapping):
+        return False
+    ro = detail.get("readOnly")
+    read_only = ro is True or (isinstance(ro, str) and ro.lower() == "true")
+    category = detail.get("eventCategory", "Management")
+    return read_only and category in ("Management", None)
+
+
 class Evaluator:
     """Matches events against the catalog and decides. Build once, reuse."""
 
@@ -101,9 +111,18 @@ class Evaluator:
         self.index: PatternIndex[Rule] = PatternIndex((r.event_pattern, r) for r in self.rules)
 
     def matching_rules(self, envelope: Mapping[str, Any]) -> list[Rule]:
+        """Rules whose pattern matches and that EventBridge would actually deliver the event to.
+
+        Read-only management events reach a rule only when it is deployed with
+        ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS (``read_only_events``), so
+        replay and the log-file path skip the others exactly as EventBridge does.
+        """
         seen: set[str] = set()
         out = []
+        read_only = _read_only_management(envelope)
         for r in self.index.match(envelope):
+            if read_only and not r.read_only_events:
+                continue
             if r.id not in seen:
                 seen.add(r.id)
                 out.append(r)

@@ -121,6 +121,7 @@ def _flush_counts() -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Decide and act on one EventBridge event; see :mod:`trailguard_engine.engine`."""
+    metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
     detail = dig(event, "event", "detail") if isinstance(dig(event, "event"), dict) else dig(event, "detail")
     event_id = dig(detail, "eventID")
     if isinstance(event_id, str):

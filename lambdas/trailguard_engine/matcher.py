@@ -211,6 +211,27 @@ def _literal_strings(filters: Any) -> list[str] | None:
     return None
 
 
+def _event_names(detail: Mapping[str, Any]) -> list[str] | None:
+    """Literal eventNames every match must have, or None if the pattern does not pin them.
+
+    ``eventName`` beside a ``$or`` is still a conjunct; inside ``$or`` the
+    union over the alternatives applies only if every alternative pins it.
+    """
+    names = _literal_strings(detail.get("eventName"))
+    if names is not None:
+        return names
+    alts = detail.get("$or")
+    if isinstance(alts, list) and alts:
+        union: list[str] = []
+        for alt in alts:
+            sub = _event_names(alt) if isinstance(alt, Mapping) else None
+            if sub is None:
+                return None
+            union.extend(n for n in sub if n not in union)
+        return union
+    return None
+
+
 class PatternIndex(Generic[T]):
     """Candidates for an event, looked up by ``source`` and ``detail.eventName``.
 
@@ -234,9 +255,7 @@ class PatternIndex(Generic[T]):
             return
         sources = _literal_strings(pattern.get("source"))
         detail = pattern.get("detail")
-        names = (
-            _literal_strings(detail.get("eventName")) if isinstance(detail, Mapping) and "$or" not in detail else None
-        )
+        names = _event_names(detail) if isinstance(detail, Mapping) else None
         if sources is None:
             self._anywhere.append(entry)
         elif names is None:

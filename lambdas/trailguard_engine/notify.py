@@ -124,7 +124,9 @@ def asff(
         "ProductArn": f"arn:{partition}:securityhub:{engine_region}:{engine_account}:product/{engine_account}/default",
         "GeneratorId": f"trailguard/{finding.rule}",
         "AwsAccountId": engine_account,
-        "Types": [f"Software and Configuration Checks/AWS Security Best Practices/{rule.category if rule else 'trailguard'}"],
+        "Types": [
+            f"Software and Configuration Checks/AWS Security Best Practices/{rule.category if rule else 'trailguard'}"
+        ],
         "CreatedAt": created,
         "UpdatedAt": ts,
         "Severity": {"Label": finding.severity},

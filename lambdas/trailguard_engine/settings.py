@@ -103,7 +103,7 @@ class RuntimeLoader:
             runtime = Runtime.from_document(json.loads(raw))
         except (RuntimeConfigError, ValueError) as exc:
             return self._stale_or_raise(parameter, hit, f"runtime config {parameter}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - any SSM/transport error: keep the last good document
+        except Exception as exc:
             return self._stale_or_raise(parameter, hit, f"runtime config {parameter}: cannot read ({exc})")
         with self._lock:
             self._cache[parameter] = (now, runtime)

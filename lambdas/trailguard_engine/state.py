@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
 
 from trailguard_engine.remediations import error_code
 
@@ -67,6 +68,18 @@ class Idempotency:
 
         result = self._once(key=key, work=tracked)
         return dict(result), bool(ran)
+
+    def seen(self, key: dict[str, str]) -> bool:
+        """True when ``key`` has a live record (handled, or being handled): one consistent GetItem.
+
+        Used by the reconciliation path to tell events EventBridge delivered from missed ones.
+        """
+        self.layer.configure(self.config, key_prefix=KEY_PREFIX)
+        try:
+            record = self.layer.get_record(data=key)
+        except IdempotencyItemNotFoundError:
+            return False
+        return record is not None and not record.is_expired
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -69,7 +71,9 @@ class LogArchiveBuckets(Construct):
         trail_arn: str,
         trail_owner: str,
         org_id: str | None,
+        log_file_readers: Sequence[str] = (),
     ) -> None:
+        """``log_file_readers``: role ARNs (other accounts of the organization) that may GetObject under AWSLogs/."""
         super().__init__(scope, id)
         r = cfg.retention
         self.access_logs = s3.Bucket(
@@ -175,6 +179,21 @@ class LogArchiveBuckets(Construct):
                     actions=["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"],
                     resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("*")],
                     conditions=reader_conditions,
+                )
+            )
+        if log_file_readers:
+            log_reader_conditions: dict[str, dict[str, object]] = {
+                "ArnEquals": {"aws:PrincipalArn": list(log_file_readers)}
+            }
+            if org_id:
+                log_reader_conditions["StringEquals"] = {"aws:PrincipalOrgID": org_id}
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowTrailguardReadersGetLogFiles",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:GetObject"],
+                    resources=[self.bucket.arn_for_objects("AWSLogs/*")],
+                    conditions=log_reader_conditions,
                 )
             )
         _bucket_hardening(self.bucket, cfg=cfg, org_id=org_id, readers_allowed=True)

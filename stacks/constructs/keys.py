@@ -8,6 +8,8 @@ is scoped to one service with a source or encryption-context condition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -40,8 +42,13 @@ def trail_key(
     trail_arn: str,
     trail_owner: str,
     reader_org_id: str | None,
+    log_file_readers: Sequence[str] = (),
 ) -> kms.Key:
-    """The key CloudTrail encrypts log and digest files with (lives beside the archive bucket)."""
+    """The key CloudTrail encrypts log and digest files with (lives beside the archive bucket).
+
+    ``log_file_readers``: role ARNs in other accounts of the organization (trailguard's own
+    functions, e.g. ``trailguard-reconcile``) that read log files through S3.
+    """
     key = _key(scope, id, cfg=cfg, alias=alias, description="trailguard: CloudTrail log and digest files")
     partition = cdk.Aws.PARTITION
     context_arn = f"arn:{partition}:cloudtrail:*:{trail_owner}:trail/*"
@@ -103,7 +110,32 @@ def trail_key(
                 conditions=conditions,
             )
         )
+    if log_file_readers:
+        key.add_to_resource_policy(s3_log_file_decrypt_statement(scope, log_file_readers, reader_org_id))
     return key
+
+
+def s3_log_file_decrypt_statement(scope: Construct, readers: Sequence[str], org_id: str | None) -> iam.PolicyStatement:
+    """kms:Decrypt for named roles, only when S3 asks on their behalf (a GetObject on the archive).
+
+    Scoped by ``kms:ViaService`` rather than by the CloudTrail encryption context: with an S3
+    Bucket Key on the archive, S3's KMS calls carry the bucket ARN as encryption context, so a
+    condition on ``aws:cloudtrail:arn`` is not a dependable way to recognise a log-file read.
+    """
+    region = cdk.Stack.of(scope).region
+    conditions: dict[str, dict[str, object]] = {
+        "ArnEquals": {"aws:PrincipalArn": list(readers)},
+        "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+    }
+    if org_id:
+        conditions["StringEquals"]["aws:PrincipalOrgID"] = org_id
+    return iam.PolicyStatement(
+        sid="AllowTrailguardReadersDecryptViaS3",
+        principals=[iam.AnyPrincipal()],
+        actions=["kms:Decrypt"],
+        resources=["*"],
+        conditions=conditions,
+    )
 
 
 def logs_key(scope: Construct, id: str, *, cfg: TrailguardConfig, alias: str, log_group_name: str) -> kms.Key:

@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-
 from trailguard_engine import clients, handler
 from trailguard_engine.catalog import load_catalog, parse_rule
 from trailguard_engine.decisions import decision
@@ -63,7 +62,9 @@ def _tg_test_params(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> A
     params = _resolve(rule.params.get("params", {}), event)
     rid = _resolve(rule.params.get("resource", ""), event)
     return Assessment(
-        True, f"{event.event_name} (test rule)", resource={"type": rule.params.get("type", ""), "id": str(rid)},
+        True,
+        f"{event.event_name} (test rule)",
+        resource={"type": rule.params.get("type", ""), "id": str(rid)},
         params=params,
     )
 
@@ -82,7 +83,9 @@ def _tg_test_sg(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Asses
         specs.append({"protocol": proto, "from_port": lo, "to_port": hi, "cidr": cidr})
     gid = event.req("groupId")
     return Assessment(
-        bool(specs), "public ingress (test rule)", resource={"type": "AWS::EC2::SecurityGroup", "id": gid},
+        bool(specs),
+        "public ingress (test rule)",
+        resource={"type": "AWS::EC2::SecurityGroup", "id": gid},
         params={"group_id": gid, "rule_ids": ids, "offending": specs},
     )
 
@@ -90,11 +93,18 @@ def _tg_test_sg(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Asses
 def _rule(rid: str, action: str, source: str, names: list[str], permissions: list[str], **params: Any) -> Rule:
     return parse_rule(
         {
-            "id": rid, "title": f"test {action}", "description": "test rule", "severity": "HIGH", "category": "test",
-            "mitre": [], "event_pattern": {"source": [source], "detail": {"eventName": names}},
-            "decision": params.pop("decision", "tg_test_params"), "params": params,
+            "id": rid,
+            "title": f"test {action}",
+            "description": "test rule",
+            "severity": "HIGH",
+            "category": "test",
+            "mitre": [],
+            "event_pattern": {"source": [source], "detail": {"eventName": names}},
+            "decision": params.pop("decision", "tg_test_params"),
+            "params": params,
             "remediation": {"action": action, "permissions": permissions, "description": "test"},
-            "default_mode": "remediate", "runbook": {"triage": [], "queries": [], "undo": ""},
+            "default_mode": "remediate",
+            "runbook": {"triage": [], "queries": [], "undo": ""},
             "examples": {"positive": [], "negative": []},
         }
     )
@@ -105,57 +115,160 @@ def _rule(rid: str, action: str, source: str, names: list[str], permissions: lis
 TEST_RULES: dict[str, Rule] = {
     r.remediation.action: r  # type: ignore[union-attr]
     for r in [
-        _rule("test-stop-logging", "start_logging", "aws.cloudtrail", ["StopLogging"],
-              ["cloudtrail:GetTrailStatus", "cloudtrail:StartLogging", "cloudtrail:ListTags"],
-              params={"trail": "$req.name"}, resource="$req.name", type="AWS::CloudTrail::Trail"),
-        _rule("test-bpa", "restore_bucket_public_access_block", "aws.s3",
-              ["PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"],
-              ["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging"],
-              params={"bucket": "$req.bucketName"}, resource="$req.bucketName", type="AWS::S3::Bucket"),
-        _rule("test-acl", "make_bucket_acl_private", "aws.s3", ["PutBucketAcl"],
-              ["s3:GetBucketAcl", "s3:PutBucketAcl", "s3:GetBucketTagging"],
-              params={"bucket": "$req.bucketName"}, resource="$req.bucketName", type="AWS::S3::Bucket"),
-        _rule("test-policy", "remove_public_bucket_policy_statements", "aws.s3", ["PutBucketPolicy"],
-              ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketTagging"],
-              params={"bucket": "$req.bucketName"}, resource="$req.bucketName", type="AWS::S3::Bucket"),
-        _rule("test-sg", "revoke_public_sg_ingress", "aws.ec2", ["AuthorizeSecurityGroupIngress"],
-              ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress"],
-              decision="tg_test_sg"),
-        _rule("test-snap", "make_snapshot_private", "aws.ec2", ["ModifySnapshotAttribute"],
-              ["ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute"],
-              params={"snapshot_id": "$req.snapshotId"}, resource="$req.snapshotId"),
-        _rule("test-ami", "make_ami_private", "aws.ec2", ["ModifyImageAttribute"],
-              ["ec2:DescribeImages", "ec2:DescribeImageAttribute", "ec2:ModifyImageAttribute"],
-              params={"image_id": "$req.imageId"}, resource="$req.imageId"),
-        _rule("test-dbsnap", "make_db_snapshot_private", "aws.rds", ["ModifyDBSnapshotAttribute"],
-              ["rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute"],
-              params={"snapshot_id": "$req.dBSnapshotIdentifier"}, resource="$req.dBSnapshotIdentifier"),
-        _rule("test-clustersnap", "make_db_cluster_snapshot_private", "aws.rds", ["ModifyDBClusterSnapshotAttribute"],
-              ["rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusterSnapshotAttributes",
-               "rds:ModifyDBClusterSnapshotAttribute"],
-              params={"snapshot_id": "$req.dBClusterSnapshotIdentifier"}, resource="$req.dBClusterSnapshotIdentifier"),
-        _rule("test-kms-delete", "cancel_key_deletion", "aws.kms", ["ScheduleKeyDeletion"],
-              ["kms:DescribeKey", "kms:ListResourceTags", "kms:CancelKeyDeletion", "kms:EnableKey"],
-              params={"key_id": "$req.keyId"}, resource="$req.keyId", type="AWS::KMS::Key"),
-        _rule("test-kms-disable", "enable_key", "aws.kms", ["DisableKey"],
-              ["kms:DescribeKey", "kms:ListResourceTags", "kms:EnableKey"],
-              params={"key_id": "$req.keyId"}, resource="$req.keyId", type="AWS::KMS::Key"),
-        _rule("test-config", "start_config_recorder", "aws.config", ["StopConfigurationRecorder"],
-              ["config:DescribeConfigurationRecorderStatus", "config:StartConfigurationRecorder"],
-              params={"recorder": "$req.configurationRecorderName"}, resource="$req.configurationRecorderName"),
-        _rule("test-guardduty", "enable_guardduty_detector", "aws.guardduty", ["UpdateDetector"],
-              ["guardduty:GetDetector", "guardduty:UpdateDetector"],
-              params={"detector_id": "$req.detectorId"}, resource="$req.detectorId"),
-        _rule("test-root-key", "deactivate_root_access_key", "aws.iam", ["CreateAccessKey"],
-              ["sts:AssumeRoot", "iam:ListAccessKeys", "iam:DeleteAccessKey"],
-              params={"access_key_id": "$resp.accessKey.accessKeyId"}, resource="$resp.accessKey.accessKeyId"),
-        _rule("test-admin", "detach_admin_policy", "aws.iam", ["AttachUserPolicy", "AttachRolePolicy",
-                                                               "AttachGroupPolicy"],
-              ["iam:ListAttachedUserPolicies", "iam:ListAttachedRolePolicies", "iam:ListAttachedGroupPolicies",
-               "iam:DetachUserPolicy", "iam:DetachRolePolicy", "iam:DetachGroupPolicy", "iam:ListUserTags",
-               "iam:ListRoleTags"],
-              params={"principal_type": "user", "principal_name": "$req.userName", "policy_arn": "$req.policyArn"},
-              resource="$req.userName", type="AWS::IAM::User"),
+        _rule(
+            "test-stop-logging",
+            "start_logging",
+            "aws.cloudtrail",
+            ["StopLogging"],
+            ["cloudtrail:GetTrailStatus", "cloudtrail:StartLogging", "cloudtrail:ListTags"],
+            params={"trail": "$req.name"},
+            resource="$req.name",
+            type="AWS::CloudTrail::Trail",
+        ),
+        _rule(
+            "test-bpa",
+            "restore_bucket_public_access_block",
+            "aws.s3",
+            ["PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"],
+            ["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging"],
+            params={"bucket": "$req.bucketName"},
+            resource="$req.bucketName",
+            type="AWS::S3::Bucket",
+        ),
+        _rule(
+            "test-acl",
+            "make_bucket_acl_private",
+            "aws.s3",
+            ["PutBucketAcl"],
+            ["s3:GetBucketAcl", "s3:PutBucketAcl", "s3:GetBucketTagging"],
+            params={"bucket": "$req.bucketName"},
+            resource="$req.bucketName",
+            type="AWS::S3::Bucket",
+        ),
+        _rule(
+            "test-policy",
+            "remove_public_bucket_policy_statements",
+            "aws.s3",
+            ["PutBucketPolicy"],
+            ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketTagging"],
+            params={"bucket": "$req.bucketName"},
+            resource="$req.bucketName",
+            type="AWS::S3::Bucket",
+        ),
+        _rule(
+            "test-sg",
+            "revoke_public_sg_ingress",
+            "aws.ec2",
+            ["AuthorizeSecurityGroupIngress"],
+            ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress"],
+            decision="tg_test_sg",
+        ),
+        _rule(
+            "test-snap",
+            "make_snapshot_private",
+            "aws.ec2",
+            ["ModifySnapshotAttribute"],
+            ["ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute"],
+            params={"snapshot_id": "$req.snapshotId"},
+            resource="$req.snapshotId",
+        ),
+        _rule(
+            "test-ami",
+            "make_ami_private",
+            "aws.ec2",
+            ["ModifyImageAttribute"],
+            ["ec2:DescribeImages", "ec2:DescribeImageAttribute", "ec2:ModifyImageAttribute"],
+            params={"image_id": "$req.imageId"},
+            resource="$req.imageId",
+        ),
+        _rule(
+            "test-dbsnap",
+            "make_db_snapshot_private",
+            "aws.rds",
+            ["ModifyDBSnapshotAttribute"],
+            ["rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute"],
+            params={"snapshot_id": "$req.dBSnapshotIdentifier"},
+            resource="$req.dBSnapshotIdentifier",
+        ),
+        _rule(
+            "test-clustersnap",
+            "make_db_cluster_snapshot_private",
+            "aws.rds",
+            ["ModifyDBClusterSnapshotAttribute"],
+            [
+                "rds:DescribeDBClusterSnapshots",
+                "rds:DescribeDBClusterSnapshotAttributes",
+                "rds:ModifyDBClusterSnapshotAttribute",
+            ],
+            params={"snapshot_id": "$req.dBClusterSnapshotIdentifier"},
+            resource="$req.dBClusterSnapshotIdentifier",
+        ),
+        _rule(
+            "test-kms-delete",
+            "cancel_key_deletion",
+            "aws.kms",
+            ["ScheduleKeyDeletion"],
+            ["kms:DescribeKey", "kms:ListResourceTags", "kms:CancelKeyDeletion", "kms:EnableKey"],
+            params={"key_id": "$req.keyId"},
+            resource="$req.keyId",
+            type="AWS::KMS::Key",
+        ),
+        _rule(
+            "test-kms-disable",
+            "enable_key",
+            "aws.kms",
+            ["DisableKey"],
+            ["kms:DescribeKey", "kms:ListResourceTags", "kms:EnableKey"],
+            params={"key_id": "$req.keyId"},
+            resource="$req.keyId",
+            type="AWS::KMS::Key",
+        ),
+        _rule(
+            "test-config",
+            "start_config_recorder",
+            "aws.config",
+            ["StopConfigurationRecorder"],
+            ["config:DescribeConfigurationRecorderStatus", "config:StartConfigurationRecorder"],
+            params={"recorder": "$req.configurationRecorderName"},
+            resource="$req.configurationRecorderName",
+        ),
+        _rule(
+            "test-guardduty",
+            "enable_guardduty_detector",
+            "aws.guardduty",
+            ["UpdateDetector"],
+            ["guardduty:GetDetector", "guardduty:UpdateDetector"],
+            params={"detector_id": "$req.detectorId"},
+            resource="$req.detectorId",
+        ),
+        _rule(
+            "test-root-key",
+            "deactivate_root_access_key",
+            "aws.iam",
+            ["CreateAccessKey"],
+            ["sts:AssumeRoot", "iam:ListAccessKeys", "iam:DeleteAccessKey"],
+            params={"access_key_id": "$resp.accessKey.accessKeyId"},
+            resource="$resp.accessKey.accessKeyId",
+        ),
+        _rule(
+            "test-admin",
+            "detach_admin_policy",
+            "aws.iam",
+            ["AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"],
+            [
+                "iam:ListAttachedUserPolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListAttachedGroupPolicies",
+                "iam:DetachUserPolicy",
+                "iam:DetachRolePolicy",
+                "iam:DetachGroupPolicy",
+                "iam:ListUserTags",
+                "iam:ListRoleTags",
+            ],
+            params={"principal_type": "user", "principal_name": "$req.userName", "policy_arn": "$req.policyArn"},
+            resource="$req.userName",
+            type="AWS::IAM::User",
+        ),
     ]
 }
 
@@ -176,11 +289,21 @@ def ct_event(
     """An EventBridge envelope around a CloudTrail record of an API call."""
     detail: dict[str, Any] = {
         "eventVersion": "1.09",
-        "userIdentity": dict(identity) if identity is not None else {
-            "type": "AssumedRole", "arn": principal, "accountId": account, "accessKeyId": "ASIAEXAMPLE0000001",
+        "userIdentity": dict(identity)
+        if identity is not None
+        else {
+            "type": "AssumedRole",
+            "arn": principal,
+            "accountId": account,
+            "accessKeyId": "ASIAEXAMPLE0000001",
             "principalId": "AROAEXAMPLE:mallory",
-            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": principal.replace(":sts:", ":iam:").replace(
-                "assumed-role/", "role/").rsplit("/", 1)[0], "accountId": account}},
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "arn": principal.replace(":sts:", ":iam:").replace("assumed-role/", "role/").rsplit("/", 1)[0],
+                    "accountId": account,
+                }
+            },
         },
         "eventTime": "2026-10-01T12:00:00Z",
         "eventSource": f"{source}.amazonaws.com",
@@ -201,8 +324,15 @@ def ct_event(
         detail["errorCode"] = error_code
         detail["errorMessage"] = "denied"
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "AWS API Call via CloudTrail", "source": f"aws.{source}",
-        "account": account, "time": "2026-10-01T12:00:00Z", "region": region, "resources": [], "detail": detail,
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": f"aws.{source}",
+        "account": account,
+        "time": "2026-10-01T12:00:00Z",
+        "region": region,
+        "resources": [],
+        "detail": detail,
     }
 
 
@@ -252,8 +382,11 @@ class World:
             self._member_creds = {k: c[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
         creds = self._member_creds
         return boto3.client(
-            service, region_name=region, aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+            service,
+            region_name=region,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
         )
 
     def set_runtime(self, **overrides: Any) -> None:
@@ -304,22 +437,34 @@ def rule_for(action: str, envelope: Mapping[str, Any]) -> Rule:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
-        "TRAILGUARD_CONFIG_PARAMETER": PARAM, "TRAILGUARD_STATE_TABLE": TABLE,
-        "TRAILGUARD_REMEDIATION_ROLE_NAME": "trailguard-remediation", "POWERTOOLS_SERVICE_NAME": "trailguard",
-        "POWERTOOLS_METRICS_NAMESPACE": "Trailguard", "TRAILGUARD_TRACING": "false",
-        "AWS_LAMBDA_FUNCTION_NAME": "trailguard-engine", "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TRAILGUARD_CONFIG_PARAMETER": PARAM,
+        "TRAILGUARD_STATE_TABLE": TABLE,
+        "TRAILGUARD_REMEDIATION_ROLE_NAME": "trailguard-remediation",
+        "POWERTOOLS_SERVICE_NAME": "trailguard",
+        "POWERTOOLS_METRICS_NAMESPACE": "Trailguard",
+        "TRAILGUARD_TRACING": "false",
+        "AWS_LAMBDA_FUNCTION_NAME": "trailguard-engine",
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
     }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("POWERTOOLS_IDEMPOTENCY_DISABLED", raising=False)
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         ddb.create_table(
-            TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
         )
-        ddb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
+        ddb.update_time_to_live(
+            TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        )
         sns = boto3.client("sns", region_name=REGION)
         topic = sns.create_topic(Name="trailguard-alerts")["TopicArn"]
         sqs = boto3.client("sqs", region_name=REGION)
@@ -358,8 +503,8 @@ def force_remediate(world: World, rule: Rule, **runtime: Any) -> None:
 
 def emf_lines(out: str) -> list[dict[str, Any]]:
     docs = []
-    for line in out.splitlines():
-        line = line.strip()
+    for raw in out.splitlines():
+        line = raw.strip()
         if line.startswith("{") and '"_aws"' in line:
             docs.append(json.loads(line))
     return docs
@@ -403,8 +548,8 @@ def capture_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
 
 def log_lines(out: str) -> list[dict[str, Any]]:
     docs = []
-    for line in out.splitlines():
-        line = line.strip()
+    for raw in out.splitlines():
+        line = raw.strip()
         if line.startswith("{") and '"_aws"' not in line:
             try:
                 docs.append(json.loads(line))

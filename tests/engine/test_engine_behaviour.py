@@ -21,7 +21,6 @@ from engine_world import (
     rule_for,
 )
 from test_engine_remediations import _sg_rules, open_sg
-
 from trailguard_engine import clients, handler
 from trailguard_engine.exceptions import AssumeRoleError, RemediationError
 
@@ -37,7 +36,8 @@ def _sg_setup(world: World, **runtime: Any) -> tuple[Any, str, dict[str, Any], s
 
 def _reopen(ec2: Any, gid: str) -> None:
     ec2.authorize_security_group_ingress(
-        GroupId=gid, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        GroupId=gid,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
 
 
@@ -47,33 +47,49 @@ def _reopen(ec2: Any, gid: str) -> None:
 
 
 @pytest.mark.usefixtures("capture_logs")
-def test_remediation_sends_sns_and_a_resolved_security_hub_finding(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    ec2, gid, event, rid = _sg_setup(world, runbook_base_url="https://runbooks.example.com/tg/")
+def test_remediation_sends_sns_and_a_resolved_security_hub_finding(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _ec2, gid, event, rid = _sg_setup(world, runbook_base_url="https://runbooks.example.com/tg/")
     world.invoke(event, rid)
     [(subject, body)] = world.messages()
-    assert len(subject) <= 100 and subject.isascii() and "REMEDIATED" in subject
+    assert len(subject) <= 100
+    assert subject.isascii()
+    assert "REMEDIATED" in subject
     assert body["who"] == {
-        "principal": event["detail"]["userIdentity"]["arn"], "principal_type": "AssumedRole",
-        "session_issuer": f"arn:aws:iam::{MEMBER}:role/Developer", "access_key_id": "ASIAEXAMPLE0000001",
-        "source_ip": "203.0.113.10", "user_agent": "aws-cli/2.15.0",
+        "principal": event["detail"]["userIdentity"]["arn"],
+        "principal_type": "AssumedRole",
+        "session_issuer": f"arn:aws:iam::{MEMBER}:role/Developer",
+        "access_key_id": "ASIAEXAMPLE0000001",
+        "source_ip": "203.0.113.10",
+        "user_agent": "aws-cli/2.15.0",
     }
     assert body["what"]["event_name"] == "AuthorizeSecurityGroupIngress"
-    assert body["where"] == {"account": MEMBER, "region": REGION, "resource": {"type": "AWS::EC2::SecurityGroup", "id": gid}}
-    assert body["rule"] == rid and body["verdict"] == "remediate"
-    assert body["action"]["name"] == "revoke_public_sg_ingress" and body["action"]["status"] == "remediated"
+    assert body["where"] == {
+        "account": MEMBER,
+        "region": REGION,
+        "resource": {"type": "AWS::EC2::SecurityGroup", "id": gid},
+    }
+    assert body["rule"] == rid
+    assert body["verdict"] == "remediate"
+    assert body["action"]["name"] == "revoke_public_sg_ingress"
+    assert body["action"]["status"] == "remediated"
     assert len(body["action"]["changes"]) == 2
     assert body["runbook"] == f"https://runbooks.example.com/tg/{rid}.md"
     assert event["detail"]["eventID"] in body["console"]
     [f] = world.findings()
-    assert f["Workflow"]["Status"] == "RESOLVED" and f["AwsAccountId"] == ENGINE
+    assert f["Workflow"]["Status"] == "RESOLVED"
+    assert f["AwsAccountId"] == ENGINE
     assert f["ProductFields"]["trailguard/account"] == MEMBER
-    assert f["Resources"][0]["Type"] == "AwsEc2SecurityGroup" and f["Resources"][0]["Id"] == gid
+    assert f["Resources"][0]["Type"] == "AwsEc2SecurityGroup"
+    assert f["Resources"][0]["Id"] == gid
     out = capsys.readouterr().out
     assert metric_total(out, "Detections", rule=rid) == 1
     assert metric_total(out, "RemediationsSucceeded", account=MEMBER) == 1
     # every log line carries the EventBridge id as correlation id and the CloudTrail eventID
     lines = [line for line in log_lines(out) if "level" in line]
-    assert lines and all(line["correlation_id"] == event["id"] for line in lines)
+    assert lines
+    assert all(line["correlation_id"] == event["id"] for line in lines)
     assert all(line["cloudtrail_event_id"] == event["detail"]["eventID"] for line in lines)
 
 
@@ -84,14 +100,16 @@ def test_alert_only_rule_sends_new_finding_and_changes_nothing(world: World) -> 
     assert out["findings"][0]["status"] == "alerted"
     assert PUBLIC_22 in _sg_rules(ec2, gid)
     [(subject, body)] = world.messages()
-    assert body["verdict"] == "alert" and body["action"]["status"] == "alerted" and "ALERT" in subject
+    assert body["verdict"] == "alert"
+    assert body["action"]["status"] == "alerted"
+    assert "ALERT" in subject
     [f] = world.findings()
     assert f["Workflow"]["Status"] == "NEW"
     assert world.member_calls() == []  # alert mode never assumes the member role
 
 
 def test_security_hub_output_can_be_switched_off(world: World) -> None:
-    ec2, gid, event, rid = _sg_setup(world, security_hub_findings=False)
+    _ec2, _gid, event, rid = _sg_setup(world, security_hub_findings=False)
     world.invoke(event, rid)
     assert len(world.messages()) == 1
     assert world.findings() == []
@@ -108,26 +126,34 @@ def test_failed_call_is_not_acted_on_and_sends_nothing(world: World, capsys: pyt
     out = world.invoke(event, rid)
     assert out["findings"][0]["decision"] == "skip"
     assert PUBLIC_22 in _sg_rules(ec2, gid)
-    assert world.messages() == [] and world.member_calls() == []
+    assert world.messages() == []
+    assert world.member_calls() == []
     assert metric_total(capsys.readouterr().out, "FindingsSkipped", rule=rid) == 1
 
 
 def test_loop_guard_ignores_the_engines_own_role(world: World) -> None:
     ec2, gid, event, rid = _sg_setup(world)
-    own = ct_event("ec2", "AuthorizeSecurityGroupIngress", event["detail"]["requestParameters"],
-                   event["detail"]["responseElements"],
-                   principal=f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediation/trailguard-remediation")
+    own = ct_event(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        event["detail"]["requestParameters"],
+        event["detail"]["responseElements"],
+        principal=f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediation/trailguard-remediation",
+    )
     out = world.invoke(own, rid)
-    assert out["findings"][0]["decision"] == "skip" and "loop guard" in out["findings"][0]["reason"]
+    assert out["findings"][0]["decision"] == "skip"
+    assert "loop guard" in out["findings"][0]["reason"]
     assert PUBLIC_22 in _sg_rules(ec2, gid)
-    assert world.messages() == [] and world.member_calls() == []
+    assert world.messages() == []
+    assert world.member_calls() == []
 
 
 def test_exempt_tag_is_read_live_and_prevents_action(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     ec2, gid, event, rid = _sg_setup(world)
     ec2.create_tags(Resources=[gid], Tags=[{"Key": "trailguard:exempt", "Value": "true"}])
     out = world.invoke(event, rid)
-    assert out["findings"][0]["status"] == "skipped" and "trailguard:exempt=true" in out["findings"][0]["detail"]
+    assert out["findings"][0]["status"] == "skipped"
+    assert "trailguard:exempt=true" in out["findings"][0]["detail"]
     assert PUBLIC_22 in _sg_rules(ec2, gid)
     assert ("ec2", "RevokeSecurityGroupIngress") not in world.member_calls()
     assert metric_total(capsys.readouterr().out, "RemediationsSkipped", rule=rid) == 1
@@ -142,17 +168,20 @@ def test_dry_run_changes_nothing_and_logs_the_would_do(world: World, capsys: pyt
     assert world.member_calls() == []
     captured = capsys.readouterr().out
     would = [line for line in log_lines(captured) if "would_do" in line]
-    assert would and would[0]["would_do"]["action"] == "revoke_public_sg_ingress"
+    assert would
+    assert would[0]["would_do"]["action"] == "revoke_public_sg_ingress"
     assert would[0]["would_do"]["params"]["group_id"] == gid
     assert metric_total(captured, "DryRuns", rule=rid) == 1
     [(subject, body)] = world.messages()
-    assert "DRY RUN" in subject and body["action"]["status"] == "dry_run"
+    assert "DRY RUN" in subject
+    assert body["action"]["status"] == "dry_run"
 
 
 def test_duplicate_event_id_acts_exactly_once(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     ec2, gid, event, rid = _sg_setup(world)
     first = world.invoke(event, rid)
-    assert first["findings"][0]["status"] == "remediated" and first["findings"][0]["duplicate"] is False
+    assert first["findings"][0]["status"] == "remediated"
+    assert first["findings"][0]["duplicate"] is False
     _reopen(ec2, gid)  # if the duplicate acted, this rule would disappear again
     again = dict(event, id="another-delivery-of-the-same-call")
     second = world.invoke(again, rid)
@@ -160,7 +189,8 @@ def test_duplicate_event_id_acts_exactly_once(world: World, capsys: pytest.Captu
     assert second["findings"][0]["status"] == "remediated"  # the stored result of the first run
     assert PUBLIC_22 in _sg_rules(ec2, gid)
     assert [c for c in world.member_calls() if c[1] == "RevokeSecurityGroupIngress"] == [
-        ("ec2", "RevokeSecurityGroupIngress")]
+        ("ec2", "RevokeSecurityGroupIngress")
+    ]
     assert len(world.messages()) == 1
     assert metric_total(capsys.readouterr().out, "Duplicates", rule=rid) == 1
 
@@ -179,7 +209,9 @@ def test_rate_limit_stops_acting_and_sends_one_flapping_alert(world: World) -> N
     assert PUBLIC_22 in _sg_rules(ec2, gid)  # the third reopen stays: remediation is paused for this resource
     msgs = world.messages()
     flapping = [b for s, b in msgs if b.get("alert") == "flapping"]
-    assert len(flapping) == 1 and flapping[0]["limit"] == 2 and gid in flapping[0]["resource"]
+    assert len(flapping) == 1
+    assert flapping[0]["limit"] == 2
+    assert gid in flapping[0]["resource"]
     assert len(msgs) == 5  # four detections + one flapping alert
 
 
@@ -232,13 +264,15 @@ def test_persistent_throttling_alerts_raises_for_the_dlq_and_a_retry_can_act(
         world.invoke(event, rid)
     assert state["seen"] == clients.MAX_ATTEMPTS
     [(subject, body)] = world.messages()
-    assert "ACTION FAILED" in subject and body["action"]["status"] == "failed"
+    assert "ACTION FAILED" in subject
+    assert body["action"]["status"] == "failed"
     assert metric_total(capsys.readouterr().out, "RemediationsFailed", rule=rid) == 1
     assert PUBLIC_22 in _sg_rules(ec2, gid)
     # the failure released the idempotency record: Lambda's retry of the same event acts
     state["times"] = 0  # the throttling stops
     out = world.invoke(event, rid)
-    assert out["findings"][0]["status"] == "remediated" and out["findings"][0]["duplicate"] is False
+    assert out["findings"][0]["status"] == "remediated"
+    assert out["findings"][0]["duplicate"] is False
     assert PUBLIC_22 not in _sg_rules(ec2, gid)
 
 
@@ -262,8 +296,9 @@ def test_access_denied_on_assume_role_alerts_and_counts(
     out = capsys.readouterr().out
     assert metric_total(out, "AssumeRoleFailures", rule=rid) == 1
     assert metric_total(out, "AssumeRoleFailures", account=MEMBER) == 1
-    [(subject, body)] = world.messages()
-    assert body["action"]["status"] == "failed" and "AccessDenied" in body["action"]["detail"]
+    [(_subject, body)] = world.messages()
+    assert body["action"]["status"] == "failed"
+    assert "AccessDenied" in body["action"]["detail"]
     assert PUBLIC_22 in _sg_rules(ec2, gid)
 
 
@@ -303,16 +338,18 @@ def test_cross_account_acts_in_the_event_account_only(world: World) -> None:
         {"trailguard_rule": "cloudtrail-stop-logging", "event": {"detail-type": "x", "detail": "nope"}},
         {"trailguard_rule": 7, "event": {}},
         {"trailguard_rule": "no-such-rule", "event": {}},
-        {"detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": "StopLogging",
-                                                                  "eventSource": "cloudtrail.amazonaws.com",
-                                                                  "userIdentity": "root"}},
+        {
+            "detail-type": "AWS API Call via CloudTrail",
+            "detail": {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com", "userIdentity": "root"},
+        },
     ],
 )
 def test_bad_input_is_reported_and_counted_never_raised(
     world: World, capsys: pytest.CaptureFixture[str], payload: Any
 ) -> None:
     out = handler.handler(payload, __import__("engine_world").FakeContext())
-    assert out["rejected"] is True and out["reason"]
+    assert out["rejected"] is True
+    assert out["reason"]
     assert metric_total(capsys.readouterr().out, "RejectedEvents") == 1
     assert world.messages() == []
 
@@ -326,7 +363,7 @@ def test_bare_envelope_evaluates_every_matching_rule(world: World) -> None:
 
 
 def test_state_table_holds_idempotency_and_rate_items_with_ttl(world: World) -> None:
-    ec2, gid, event, rid = _sg_setup(world)
+    _ec2, gid, event, rid = _sg_setup(world)
     world.invoke(event, rid)
     items = boto3.client("dynamodb", region_name=REGION).scan(TableName=TABLE)["Items"]
     ids = [i["id"]["S"] for i in items]

@@ -1,4 +1,4 @@
-"""One moto test per remediation: safe -> risky change -> CloudTrail event -> handler -> risk gone, nothing else changed.
+"""One moto test per remediation: safe -> risky change -> event -> handler -> risk gone, nothing else changed.
 
 Every test also checks least privilege: each boto3 call the remediation made
 maps to an IAM action declared in the rule's ``remediation.permissions``, for
@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import pytest
-
 from engine_world import (
     MEMBER,
     REGION,
@@ -62,21 +61,44 @@ def _sg_event(gid: str, perms: list[dict[str, Any]], created: list[dict[str, Any
     for p in perms:
         ranges = [{"cidrIp": c} for c in p.get("v4", [])]
         v6 = [{"cidrIpv6": c} for c in p.get("v6", [])]
-        items.append({"ipProtocol": p["proto"], "fromPort": p["from"], "toPort": p["to"],
-                      "ipRanges": {"items": ranges} if ranges else {}, "ipv6Ranges": {"items": v6} if v6 else {}})
-    resp = {"_return": True, "securityGroupRuleSet": {"items": [
-        {"groupOwnerId": MEMBER, "groupId": gid, "securityGroupRuleId": r["SecurityGroupRuleId"], "isEgress": False,
-         "ipProtocol": r["IpProtocol"], "fromPort": r["FromPort"], "toPort": r["ToPort"],
-         **({"cidrIpv4": r["CidrIpv4"]} if "CidrIpv4" in r else {"cidrIpv6": r["CidrIpv6"]})}
-        for r in created]}}
-    return ct_event("ec2", "AuthorizeSecurityGroupIngress", {"groupId": gid, "ipPermissions": {"items": items}}, resp,
-                    **kw)
+        items.append(
+            {
+                "ipProtocol": p["proto"],
+                "fromPort": p["from"],
+                "toPort": p["to"],
+                "ipRanges": {"items": ranges} if ranges else {},
+                "ipv6Ranges": {"items": v6} if v6 else {},
+            }
+        )
+    resp = {
+        "_return": True,
+        "securityGroupRuleSet": {
+            "items": [
+                {
+                    "groupOwnerId": MEMBER,
+                    "groupId": gid,
+                    "securityGroupRuleId": r["SecurityGroupRuleId"],
+                    "isEgress": False,
+                    "ipProtocol": r["IpProtocol"],
+                    "fromPort": r["FromPort"],
+                    "toPort": r["ToPort"],
+                    **({"cidrIpv4": r["CidrIpv4"]} if "CidrIpv4" in r else {"cidrIpv6": r["CidrIpv6"]}),
+                }
+                for r in created
+            ]
+        },
+    }
+    return ct_event(
+        "ec2", "AuthorizeSecurityGroupIngress", {"groupId": gid, "ipPermissions": {"items": items}}, resp, **kw
+    )
 
 
 def _sg_rules(ec2: Any, gid: str) -> set[tuple[Any, ...]]:
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [gid]}])["SecurityGroupRules"]
-    return {(r["IsEgress"], r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4") or r.get("CidrIpv6"))
-            for r in rules}
+    return {
+        (r["IsEgress"], r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4") or r.get("CidrIpv6"))
+        for r in rules
+    }
 
 
 def open_sg(world: World, name: str = "web") -> tuple[Any, str, dict[str, Any], set[tuple[Any, ...]]]:
@@ -84,10 +106,13 @@ def open_sg(world: World, name: str = "web") -> tuple[Any, str, dict[str, Any], 
     ec2 = world.member("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     gid = ec2.create_security_group(GroupName=name, Description="d", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]},
-    ])
+    ec2.authorize_security_group_ingress(
+        GroupId=gid,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]},
+        ],
+    )
     safe = _sg_rules(ec2, gid)
     perms = [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
@@ -96,11 +121,19 @@ def open_sg(world: World, name: str = "web") -> tuple[Any, str, dict[str, Any], 
     ]
     ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=perms)
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [gid]}])["SecurityGroupRules"]
-    created = [r for r in rules if not r["IsEgress"] and (r.get("CidrIpv4") or r.get("CidrIpv6")) in ("0.0.0.0/0", "::/0")]
+    created = [
+        r for r in rules if not r["IsEgress"] and (r.get("CidrIpv4") or r.get("CidrIpv6")) in ("0.0.0.0/0", "::/0")
+    ]
     assert len(created) == 3
-    event = _sg_event(gid, [{"proto": "tcp", "from": 22, "to": 22, "v4": ["0.0.0.0/0"]},
-                            {"proto": "tcp", "from": 3389, "to": 3389, "v6": ["::/0"]},
-                            {"proto": "tcp", "from": 443, "to": 443, "v4": ["0.0.0.0/0"]}], created)
+    event = _sg_event(
+        gid,
+        [
+            {"proto": "tcp", "from": 22, "to": 22, "v4": ["0.0.0.0/0"]},
+            {"proto": "tcp", "from": 3389, "to": 3389, "v6": ["::/0"]},
+            {"proto": "tcp", "from": 443, "to": 443, "v4": ["0.0.0.0/0"]},
+        ],
+        created,
+    )
     return ec2, gid, event, safe
 
 
@@ -116,16 +149,21 @@ def test_revoke_public_sg_ingress_revokes_exactly_the_offending_rules(world: Wor
 
 def test_revoke_public_sg_ingress_finds_rules_by_live_describe_without_ids(world: World) -> None:
     ec2, gid, event, safe = open_sg(world)
-    event["detail"]["responseElements"] = {"_return": True}  # no securityGroupRuleSet: match live by protocol/ports/cidr
+    event["detail"]["responseElements"] = {
+        "_return": True
+    }  # no securityGroupRuleSet: match live by protocol/ports/cidr
     finding = remediate(world, "revoke_public_sg_ingress", event)
     assert finding["status"] == "remediated", finding
     assert _sg_rules(ec2, gid) == safe | {(False, "tcp", 443, 443, "0.0.0.0/0")}
 
 
 def test_revoke_public_sg_ingress_is_already_safe_when_the_rules_are_gone(world: World) -> None:
-    ec2, gid, event, safe = open_sg(world)
-    ids = [i["securityGroupRuleId"] for i in event["detail"]["responseElements"]["securityGroupRuleSet"]["items"]
-           if i.get("fromPort") != 443]
+    ec2, gid, event, _safe = open_sg(world)
+    ids = [
+        i["securityGroupRuleId"]
+        for i in event["detail"]["responseElements"]["securityGroupRuleSet"]["items"]
+        if i.get("fromPort") != 443
+    ]
     ec2.revoke_security_group_ingress(GroupId=gid, SecurityGroupRuleIds=ids)  # a human fixed it first
     finding = remediate(world, "revoke_public_sg_ingress", event)
     assert finding["status"] == "already_safe"
@@ -147,16 +185,21 @@ def _bucket(world: World, name: str, **tags: str) -> Any:
 
 def test_restore_bucket_public_access_block(world: World) -> None:
     s3 = _bucket(world, "data-bucket")
-    s3.put_public_access_block(Bucket="data-bucket", PublicAccessBlockConfiguration=dict.fromkeys(
-        ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"], True))
+    s3.put_public_access_block(
+        Bucket="data-bucket",
+        PublicAccessBlockConfiguration=dict.fromkeys(
+            ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"], True
+        ),
+    )
     s3.put_bucket_versioning(Bucket="data-bucket", VersioningConfiguration={"Status": "Enabled"})
     s3.delete_public_access_block(Bucket="data-bucket")
     event = ct_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": "data-bucket", "publicAccessBlock": ""})
     finding = remediate(world, "restore_bucket_public_access_block", event)
     assert finding["status"] == "remediated"
     cfg = s3.get_public_access_block(Bucket="data-bucket")["PublicAccessBlockConfiguration"]
-    assert cfg == dict.fromkeys(["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"],
-                                True)
+    assert cfg == dict.fromkeys(
+        ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"], True
+    )
     assert s3.get_bucket_versioning(Bucket="data-bucket")["Status"] == "Enabled"
 
 
@@ -171,10 +214,13 @@ def test_make_bucket_acl_private_keeps_owner_log_delivery_and_other_grants(world
     ]
     s3.put_bucket_acl(Bucket="acl-bucket", AccessControlPolicy={"Owner": owner, "Grants": grants})
     safe = s3.get_bucket_acl(Bucket="acl-bucket")["Grants"]
-    public = grants + [
+    public = [
+        *grants,
         {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"},
-        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"},
-         "Permission": "WRITE"},
+        {
+            "Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"},
+            "Permission": "WRITE",
+        },
     ]
     s3.put_bucket_acl(Bucket="acl-bucket", AccessControlPolicy={"Owner": owner, "Grants": public})
     event = ct_event("s3", "PutBucketAcl", {"bucketName": "acl-bucket", "AccessControlPolicy": {}})
@@ -185,13 +231,29 @@ def test_make_bucket_acl_private_keeps_owner_log_delivery_and_other_grants(world
     assert sorted(map(key, after)) == sorted(map(key, safe))
 
 
-POLICY_PRIVATE = {"Sid": "OrgRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                  "Resource": "arn:aws:s3:::pol-bucket/*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3"}}}
-POLICY_TLS = {"Sid": "DenyHttp", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-              "Resource": ["arn:aws:s3:::pol-bucket", "arn:aws:s3:::pol-bucket/*"],
-              "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
-POLICY_PUBLIC = {"Sid": "Public", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
-                 "Resource": "arn:aws:s3:::pol-bucket/*"}
+POLICY_PRIVATE = {
+    "Sid": "OrgRead",
+    "Effect": "Allow",
+    "Principal": "*",
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::pol-bucket/*",
+    "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3"}},
+}
+POLICY_TLS = {
+    "Sid": "DenyHttp",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::pol-bucket", "arn:aws:s3:::pol-bucket/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+POLICY_PUBLIC = {
+    "Sid": "Public",
+    "Effect": "Allow",
+    "Principal": {"AWS": "*"},
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::pol-bucket/*",
+}
 
 
 def test_remove_public_bucket_policy_statements_keeps_the_others(world: World) -> None:
@@ -246,12 +308,21 @@ def test_make_snapshot_private_keeps_account_shares(world: World) -> None:
     ec2 = world.member("ec2")
     vol = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
     snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
-    ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission", OperationType="add",
-                                  UserIds=["444455556666"])
-    ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission", OperationType="add",
-                                  GroupNames=["all"])
-    event = ct_event("ec2", "ModifySnapshotAttribute", {"snapshotId": snap, "attributeType": "CREATE_VOLUME_PERMISSION",
-                     "createVolumePermission": {"add": {"items": [{"group": "all"}]}}})
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snap, Attribute="createVolumePermission", OperationType="add", UserIds=["444455556666"]
+    )
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snap, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
+    event = ct_event(
+        "ec2",
+        "ModifySnapshotAttribute",
+        {
+            "snapshotId": snap,
+            "attributeType": "CREATE_VOLUME_PERMISSION",
+            "createVolumePermission": {"add": {"items": [{"group": "all"}]}},
+        },
+    )
     finding = remediate(world, "make_snapshot_private", event)
     assert finding["status"] == "remediated"
     perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
@@ -264,8 +335,15 @@ def test_make_ami_private_keeps_account_shares(world: World) -> None:
     image = ec2.create_image(InstanceId=inst, Name="golden")["ImageId"]
     ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": "444455556666"}]})
     ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
-    event = ct_event("ec2", "ModifyImageAttribute", {"imageId": image, "attributeType": "launchPermission",
-                     "launchPermission": {"add": {"items": [{"group": "all"}]}}})
+    event = ct_event(
+        "ec2",
+        "ModifyImageAttribute",
+        {
+            "imageId": image,
+            "attributeType": "launchPermission",
+            "launchPermission": {"add": {"items": [{"group": "all"}]}},
+        },
+    )
     finding = remediate(world, "make_ami_private", event)
     assert finding["status"] == "remediated"
     perms = ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"]
@@ -274,13 +352,23 @@ def test_make_ami_private_keeps_account_shares(world: World) -> None:
 
 def test_make_db_snapshot_private_removes_only_all(world: World) -> None:
     rds = world.member("rds")
-    rds.create_db_instance(DBInstanceIdentifier="db1", DBInstanceClass="db.t3.micro", Engine="postgres",
-                           MasterUsername="u", MasterUserPassword="password1", AllocatedStorage=20)
+    rds.create_db_instance(
+        DBInstanceIdentifier="db1",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="u",
+        MasterUserPassword="password1",
+        AllocatedStorage=20,
+    )
     rds.create_db_snapshot(DBInstanceIdentifier="db1", DBSnapshotIdentifier="snap1")
-    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="snap1", AttributeName="restore",
-                                     ValuesToAdd=["444455556666", "all"])
-    event = ct_event("rds", "ModifyDBSnapshotAttribute", {"dBSnapshotIdentifier": "snap1", "attributeName": "restore",
-                     "valuesToAdd": ["all"]})
+    rds.modify_db_snapshot_attribute(
+        DBSnapshotIdentifier="snap1", AttributeName="restore", ValuesToAdd=["444455556666", "all"]
+    )
+    event = ct_event(
+        "rds",
+        "ModifyDBSnapshotAttribute",
+        {"dBSnapshotIdentifier": "snap1", "attributeName": "restore", "valuesToAdd": ["all"]},
+    )
     finding = remediate(world, "make_db_snapshot_private", event)
     assert finding["status"] == "remediated"
     attrs = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier="snap1")["DBSnapshotAttributesResult"]
@@ -289,18 +377,24 @@ def test_make_db_snapshot_private_removes_only_all(world: World) -> None:
 
 def test_make_db_cluster_snapshot_private_removes_only_all(world: World) -> None:
     rds = world.member("rds")
-    rds.create_db_cluster(DBClusterIdentifier="c1", Engine="aurora-postgresql", MasterUsername="u",
-                          MasterUserPassword="password1")
+    rds.create_db_cluster(
+        DBClusterIdentifier="c1", Engine="aurora-postgresql", MasterUsername="u", MasterUserPassword="password1"
+    )
     rds.create_db_cluster_snapshot(DBClusterIdentifier="c1", DBClusterSnapshotIdentifier="csnap1")
-    rds.modify_db_cluster_snapshot_attribute(DBClusterSnapshotIdentifier="csnap1", AttributeName="restore",
-                                             ValuesToAdd=["444455556666", "all"])
-    event = ct_event("rds", "ModifyDBClusterSnapshotAttribute", {"dBClusterSnapshotIdentifier": "csnap1",
-                     "attributeName": "restore", "valuesToAdd": ["all"]})
+    rds.modify_db_cluster_snapshot_attribute(
+        DBClusterSnapshotIdentifier="csnap1", AttributeName="restore", ValuesToAdd=["444455556666", "all"]
+    )
+    event = ct_event(
+        "rds",
+        "ModifyDBClusterSnapshotAttribute",
+        {"dBClusterSnapshotIdentifier": "csnap1", "attributeName": "restore", "valuesToAdd": ["all"]},
+    )
     finding = remediate(world, "make_db_cluster_snapshot_private", event)
     assert finding["status"] == "remediated"
     attrs = rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier="csnap1")
     assert attrs["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"] == [
-        {"AttributeName": "restore", "AttributeValues": ["444455556666"]}]
+        {"AttributeName": "restore", "AttributeValues": ["444455556666"]}
+    ]
 
 
 # --------------------------------------------------------------------------- #
@@ -335,7 +429,7 @@ def test_cancel_key_deletion_leaves_unprotected_keys_alone_and_alerts(world: Wor
     assert finding["status"] == "skipped"
     assert "not protected" in finding["detail"]
     assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "PendingDeletion"
-    [(subject, body)] = world.messages()
+    [(_subject, body)] = world.messages()
     assert body["action"]["status"] == "skipped"
 
 
@@ -366,9 +460,13 @@ def test_enable_key_listed_in_protected_key_arns(world: World) -> None:
 def test_start_config_recorder(world: World) -> None:
     cfg = world.member("config")
     world.member("s3").create_bucket(Bucket="config-bucket")
-    cfg.put_configuration_recorder(ConfigurationRecorder={
-        "name": "default", "roleARN": f"arn:aws:iam::{MEMBER}:role/config",
-        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})
+    cfg.put_configuration_recorder(
+        ConfigurationRecorder={
+            "name": "default",
+            "roleARN": f"arn:aws:iam::{MEMBER}:role/config",
+            "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True},
+        }
+    )
     cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-bucket"})
     cfg.start_configuration_recorder(ConfigurationRecorderName="default")
     before = cfg.describe_configuration_recorders()["ConfigurationRecorders"]

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 from engine_world import MEMBER, World, ct_event, force_remediate, rule_for
-
 from trailguard_engine import clients
 from trailguard_engine.clients import BOTO_CONFIG, ClientFactory
 from trailguard_engine.events import CloudTrailEvent
@@ -20,15 +19,22 @@ from trailguard_engine.remediations.iam import ROOT_TASK_POLICY
 from trailguard_engine.settings import Runtime, RuntimeLoader
 
 ROOT_KEY = "AKIAROOTKEY000000001"
-ROOT_CREDS = {"AccessKeyId": "ASIAROOTSESSION00001", "SecretAccessKey": "s", "SessionToken": "t",
-              "Expiration": dt.datetime(2030, 1, 1, tzinfo=dt.UTC)}
+ROOT_CREDS = {
+    "AccessKeyId": "ASIAROOTSESSION00001",
+    "SecretAccessKey": "s",
+    "SessionToken": "t",
+    "Expiration": dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+}
 
 
 def _root_event() -> dict[str, Any]:
-    return ct_event("iam", "CreateAccessKey", {}, {"accessKey": {"accessKeyId": ROOT_KEY, "status": "Active",
-                                                                  "userName": MEMBER}},
-                    identity={"type": "Root", "arn": f"arn:aws:iam::{MEMBER}:root", "accountId": MEMBER,
-                              "principalId": MEMBER})
+    return ct_event(
+        "iam",
+        "CreateAccessKey",
+        {},
+        {"accessKey": {"accessKeyId": ROOT_KEY, "status": "Active", "userName": MEMBER}},
+        identity={"type": "Root", "arn": f"arn:aws:iam::{MEMBER}:root", "accountId": MEMBER, "principalId": MEMBER},
+    )
 
 
 def _stub_root(monkeypatch: pytest.MonkeyPatch, *, assume_error: str | None, keys: list[str]) -> list[Stubber]:
@@ -39,8 +45,11 @@ def _stub_root(monkeypatch: pytest.MonkeyPatch, *, assume_error: str | None, key
         c = inner(service, region=region, credentials=credentials)
         if service == "sts" and credentials is None:
             s = Stubber(c)
-            expected = {"TargetPrincipal": MEMBER, "TaskPolicyArn": {"arn": f"arn:aws:{ROOT_TASK_POLICY}"},
-                        "DurationSeconds": 900}
+            expected = {
+                "TargetPrincipal": MEMBER,
+                "TaskPolicyArn": {"arn": f"arn:aws:{ROOT_TASK_POLICY}"},
+                "DurationSeconds": 900,
+            }
             if assume_error:
                 s.add_client_error("assume_root", assume_error, "not allowed", 403, expected_params=expected)
             else:
@@ -49,8 +58,11 @@ def _stub_root(monkeypatch: pytest.MonkeyPatch, *, assume_error: str | None, key
             stubs.append(s)
         if service == "iam" and credentials is not None and credentials["AccessKeyId"] == ROOT_CREDS["AccessKeyId"]:
             s = Stubber(c)
-            s.add_response("list_access_keys", {"AccessKeyMetadata": [
-                {"AccessKeyId": k, "Status": "Active", "UserName": MEMBER} for k in keys]}, {})
+            s.add_response(
+                "list_access_keys",
+                {"AccessKeyMetadata": [{"AccessKeyId": k, "Status": "Active", "UserName": MEMBER} for k in keys]},
+                {},
+            )
             if ROOT_KEY in keys:
                 s.add_response("delete_access_key", {}, {"AccessKeyId": ROOT_KEY})
             s.activate()
@@ -68,7 +80,8 @@ def test_root_key_is_deleted_through_a_privileged_root_session(world: World, mon
     force_remediate(world, rule)
     out = world.invoke(event, rule.id)
     f = out["findings"][0]
-    assert f["status"] == "remediated" and "deactivation is not available" in f["detail"]
+    assert f["status"] == "remediated"
+    assert "deactivation is not available" in f["detail"]
     for s in stubs:
         s.assert_no_pending_responses()  # AssumeRoot, ListAccessKeys and DeleteAccessKey all happened
     assert rule.remediation is not None
@@ -83,9 +96,11 @@ def test_root_key_unsupported_here_fails_with_an_alert(world: World, monkeypatch
     force_remediate(world, rule)
     out = world.invoke(event, rule.id)  # not raised: retrying cannot help, a human must act
     f = out["findings"][0]
-    assert f["status"] == "failed" and f["detail"].startswith("unsupported here")
+    assert f["status"] == "failed"
+    assert f["detail"].startswith("unsupported here")
     [(subject_line, body)] = world.messages()
-    assert "ACTION FAILED" in subject_line and ROOT_KEY in body["action"]["detail"]
+    assert "ACTION FAILED" in subject_line
+    assert ROOT_KEY in body["action"]["detail"]
 
 
 def test_root_key_already_gone_is_already_safe(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,8 +126,10 @@ def test_runtime_loader_caches_then_refreshes_and_keeps_the_last_good_document()
 
     loader = RuntimeLoader(fetch, ttl=0.0)
     assert loader.load("/p").cfg.dry_run is True
-    assert loader.load("/p").cfg.dry_run is True and loader.last_error  # bad refresh: last good kept, error reported
-    assert loader.load("/p").cfg.dry_run is False and loader.last_error is None
+    assert loader.load("/p").cfg.dry_run is True
+    assert loader.last_error
+    assert loader.load("/p").cfg.dry_run is False
+    assert loader.last_error is None
     cached = RuntimeLoader(lambda n: (calls.append(n), json.dumps({"dry_run": True}))[1], ttl=60)
     before = len(calls)
     cached.load("/p")
@@ -141,12 +158,16 @@ def test_subject_is_short_ascii_and_single_line() -> None:
     assert s.startswith("trailguard ALERT CRITICAL: r")
     long_rule = Finding("règle\n" + "x" * 200, "LOW", "alert", None, "why")
     s2 = subject(long_rule, None, ev, Outcome("failed"))
-    assert len(s2) <= 100 and s2.isascii() and "\n" not in s2 and s2.endswith("...")
+    assert len(s2) <= 100
+    assert s2.isascii()
+    assert "\n" not in s2
+    assert s2.endswith("...")
 
 
 def test_client_config_retries_with_backoff_and_short_timeouts() -> None:
     assert BOTO_CONFIG.retries == {"mode": "adaptive", "total_max_attempts": clients.MAX_ATTEMPTS}
-    assert BOTO_CONFIG.connect_timeout <= 5 and BOTO_CONFIG.read_timeout <= 15
+    assert BOTO_CONFIG.connect_timeout <= 5
+    assert BOTO_CONFIG.read_timeout <= 15
 
 
 def test_member_session_refuses_bad_account_ids() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -14,6 +14,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from trailguard_engine.exceptions import RuntimeConfigError
+from trailguard_engine.model import SEVERITIES, EventResult
+from trailguard_engine.runtime_config import RuntimeConfig
 
 from trailguard.cli import app
 from trailguard.config import load_config
@@ -30,15 +33,12 @@ from trailguard.replay import (
     iter_stdin,
     replay,
 )
-from trailguard_engine.exceptions import RuntimeConfigError
-from trailguard_engine.model import SEVERITIES, EventResult
-from trailguard_engine.runtime_config import RuntimeConfig
 
 #: Show a progress bar (stderr, terminals only) above this many input bytes.
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 
-class ModeOverride(str, Enum):
+class ModeOverride(StrEnum):
     remediate = "remediate"
     alert = "alert"
 
@@ -95,12 +95,12 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
         str(summary.errors),
     )
     by_rule = Table(title="findings by rule", show_header=True)
-    by_rule.add_column("rule", overflow="fold")
+    rules = summary.to_json()["rules"]
+    by_rule.add_column("rule", no_wrap=True, min_width=max((len(r) for r in rules), default=4))
     by_rule.add_column("severity")
     for col in ("remediate", "alert", "skip"):
         by_rule.add_column(col, justify="right")
-    by_rule.add_column("actions")
-    rules = summary.to_json()["rules"]
+    by_rule.add_column("actions", overflow="fold")
     order = {s: i for i, s in enumerate(SEVERITIES)}
     for rule_id in sorted(rules, key=lambda r: (order.get(rules[r]["severity"], 99), r)):
         row = rules[rule_id]
@@ -112,7 +112,7 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
 
 
 @app.command("replay")
-def replay_command(
+def replay_command(  # noqa: PLR0917 - typer options
     paths: Annotated[
         list[str],
         typer.Argument(help="JSON Lines files, CloudTrail log files (.json/.json.gz), directories, or - for stdin."),

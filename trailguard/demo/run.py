@@ -258,7 +258,7 @@ def run_demo(
                 event = eventbridge_event(record, account=sb.account, region=sb.region)
                 for delivery in router.deliver(event):
                     rep.routed.append(delivery.rule_id)
-                    with _engine_output(log_file):  # type: ignore[arg-type]
+                    with _engine_output(log_file):
                         result = handler(delivery.payload, LambdaContext("trailguard-engine", ctx_arn))
                     _absorb(rep, result)
         alerts = drain_alerts(sb)

@@ -89,7 +89,8 @@ def client(service: str, *, region: str = REGION, creds: tuple[str, str] | None 
     kwargs: dict[str, Any] = {"region_name": region, "config": _CLIENT_CONFIG}
     if creds is not None:
         kwargs.update(aws_access_key_id=creds[0], aws_secret_access_key=creds[1])
-    return boto3.session.Session().client(service, **kwargs)
+    session: Any = boto3.session.Session()
+    return session.client(service, **kwargs)
 
 
 @dataclass

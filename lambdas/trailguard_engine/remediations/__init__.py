@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from trailguard_engine.clients import ClientFactory, MemberSession
+from trailguard_engine.clients import ClientFactory, MemberSession, partition_for
 from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.exceptions import RemediationError
 from trailguard_engine.model import Finding
@@ -73,8 +73,6 @@ class RemediationContext:
         return v
 
     def partition(self) -> str:
-        from trailguard_engine.clients import partition_for
-
         return partition_for(self.region)
 
 

@@ -140,7 +140,8 @@ def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
     described = [_describe(r) for r in targets]
     return ActionResult(
         "remediated",
-        f"security group {group_id}: revoked {len(ids)} public rule(s); kept {len(live) - len(ids)} other ingress rule(s)",
+        f"security group {group_id}: revoked {len(ids)} public rule(s); "
+        f"kept {len(live) - len(ids)} other ingress rule(s)",
         tuple(f"ec2:RevokeSecurityGroupIngress {group_id} {d}" for d in described),
     )
 
@@ -179,7 +180,8 @@ def make_snapshot_private(ctx: RemediationContext) -> ActionResult:
         SnapshotId=snap, Attribute="createVolumePermission", OperationType="remove", GroupNames=["all"]
     )
     return ActionResult(
-        "remediated", f"snapshot {snap}: removed public (all) create-volume permission",
+        "remediated",
+        f"snapshot {snap}: removed public (all) create-volume permission",
         (f"ec2:ModifySnapshotAttribute {snap} remove group all",),
     )
 
@@ -209,6 +211,7 @@ def make_ami_private(ctx: RemediationContext) -> ActionResult:
         return ActionResult("already_safe", f"image {image} is not public")
     ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Remove": [{"Group": "all"}]})
     return ActionResult(
-        "remediated", f"image {image}: removed public (all) launch permission",
+        "remediated",
+        f"image {image}: removed public (all) launch permission",
         (f"ec2:ModifyImageAttribute {image} remove group all",),
     )

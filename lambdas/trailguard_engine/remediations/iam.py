@@ -55,8 +55,11 @@ def principal_tags(ctx: RemediationContext) -> Mapping[str, str]:
 
 
 def _attached(iam: Any, kind: str, name: str) -> list[str]:
-    op = {"user": "list_attached_user_policies", "group": "list_attached_group_policies",
-          "role": "list_attached_role_policies"}[kind]
+    op = {
+        "user": "list_attached_user_policies",
+        "group": "list_attached_group_policies",
+        "role": "list_attached_role_policies",
+    }[kind]
     arg = {"user": "UserName", "group": "GroupName", "role": "RoleName"}[kind]
     arns: list[str] = []
     kwargs: dict[str, Any] = {arg: name}
@@ -91,8 +94,15 @@ def detach_admin_policy(ctx: RemediationContext) -> ActionResult:
     )
 
 
-_UNSUPPORTED = ("AccessDenied", "AccessDeniedException", "InvalidAction", "UnknownOperationException",
-                "UnrecognizedClientException", "InvalidClientTokenId", "ValidationError")
+_UNSUPPORTED = (
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidAction",
+    "UnknownOperationException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ValidationError",
+)
 
 
 @remediation("deactivate_root_access_key", resource="access_key_id", needs_member_role=False)

@@ -55,7 +55,8 @@ def make_db_snapshot_private(ctx: RemediationContext) -> ActionResult:
         return ActionResult("already_safe", f"DB snapshot {snap} is not public")
     rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=snap, AttributeName="restore", ValuesToRemove=["all"])
     return ActionResult(
-        "remediated", f"DB snapshot {snap}: removed public (all) restore permission",
+        "remediated",
+        f"DB snapshot {snap}: removed public (all) restore permission",
         (f"rds:ModifyDBSnapshotAttribute {snap} restore -all",),
     )
 
@@ -78,6 +79,7 @@ def make_db_cluster_snapshot_private(ctx: RemediationContext) -> ActionResult:
         DBClusterSnapshotIdentifier=snap, AttributeName="restore", ValuesToRemove=["all"]
     )
     return ActionResult(
-        "remediated", f"DB cluster snapshot {snap}: removed public (all) restore permission",
+        "remediated",
+        f"DB cluster snapshot {snap}: removed public (all) restore permission",
         (f"rds:ModifyDBClusterSnapshotAttribute {snap} restore -all",),
     )

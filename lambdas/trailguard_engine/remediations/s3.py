@@ -84,7 +84,7 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
     """True if an Allow statement grants access to anyone on the internet (conditions considered)."""
     if statement.get("Effect") != "Allow":
         return False
-    from policyuniverse.statement import Statement  # lazy: ~120 ms of import, only needed here
+    from policyuniverse.statement import Statement  # noqa: PLC0415 - lazy: ~120 ms of import, only needed here
 
     return bool(Statement(dict(statement)).is_internet_accessible())
 

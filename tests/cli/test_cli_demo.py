@@ -1,0 +1,109 @@
+"""The end-to-end demo, in process, on the session's synthesized standalone app."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trailguard.demo.records import Caller, cloudtrail_record
+from trailguard.demo.routing import apply_input_transformer, eventbridge_event
+from trailguard.demo.run import EXPECTED_RULES, StepReport, run_demo
+from trailguard.demo.scenario import Step, scenario
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(standalone: Any, tmp_path: Path) -> None:
+    t = time.monotonic()
+    report = run_demo(Path(standalone.outdir), do_synth=False, log_dir=tmp_path)
+    elapsed = time.monotonic() - t
+    failed = [(r.step.key, r.verdict, r.actions, r.detail) for r in report.steps if not r.verified]
+    assert failed == []
+    risky = [r for r in report.steps if not r.step.benign]
+    benign = [r for r in report.steps if r.step.benign]
+    assert len(risky) >= 8
+    assert len(benign) >= 2
+    assert all(r.verdict == "none" and not r.actions for r in benign)
+    remediated = {r.step.key: r.actions for r in risky if r.expected == "remediate"}
+    # default standalone config: these are auto-remediated, the rest alert
+    assert remediated["stop-trail"] == ["start_logging"]
+    assert remediated["open-ssh"] == ["revoke_public_sg_ingress"]
+    assert remediated["public-snapshot"] == ["make_snapshot_private"]
+    assert all(r.routed == [r.step.rule] for r in risky)
+    assert report.timings["scenario"] < 120
+    assert elapsed < 180
+
+
+def test_scenario_covers_the_issue_list() -> None:
+    steps = scenario(EXPECTED_RULES)
+    keys = {s.key for s in steps}
+    assert {"stop-trail", "open-ssh", "public-acl", "delete-bpa", "public-snapshot", "delete-key"} <= keys
+    assert sum(1 for s in steps if not s.benign) >= 8
+    assert sum(1 for s in steps if s.benign) >= 2
+
+
+def test_verification_fails_when_a_benign_change_is_touched_or_a_risky_one_is_missed() -> None:
+    from trailguard.demo import run as demo_run
+
+    def live(ok: bool) -> Any:
+        return lambda _sb: (ok, "live state")
+
+    def step(rule: str | None, *, undone: bool, in_place: bool) -> Step:
+        return Step("k", "a change", rule, lambda _sb: {}, live(undone), live(in_place))
+
+    ok = StepReport(step=step(None, undone=False, in_place=True), event_id="e1")
+    demo_run._verify(ok, None, [])  # type: ignore[arg-type]
+    assert ok.verified
+    touched = StepReport(
+        step=step(None, undone=False, in_place=True), event_id="e1", verdict="remediate", actions=["x"]
+    )
+    demo_run._verify(touched, None, [])  # type: ignore[arg-type]
+    assert not touched.verified
+    undone = StepReport(step=step(None, undone=True, in_place=False), event_id="e1")
+    demo_run._verify(undone, None, [])  # type: ignore[arg-type]
+    assert not undone.verified
+    missed = StepReport(step=step("r", undone=False, in_place=True), event_id="e2", expected="alert")
+    demo_run._verify(missed, None, [])  # type: ignore[arg-type]
+    assert not missed.verified
+    assert "not routed" in missed.detail
+    fixed = StepReport(step=step("r", undone=True, in_place=False), event_id="e3", expected="remediate")
+    fixed.routed, fixed.verdict = ["r"], "remediate"
+    demo_run._verify(fixed, None, [])  # type: ignore[arg-type]
+    assert fixed.verified
+    still_open = StepReport(step=step("r", undone=False, in_place=True), event_id="e4", expected="remediate")
+    still_open.routed, still_open.verdict = ["r"], "remediate"
+    demo_run._verify(still_open, None, [])  # type: ignore[arg-type]
+    assert not still_open.verified
+    alerted = StepReport(step=step("r", undone=False, in_place=True), event_id="e5", expected="alert")
+    alerted.routed, alerted.verdict = ["r"], "alert"
+    demo_run._verify(alerted, None, [{"raw": "... e5 ..."}])  # type: ignore[arg-type]
+    assert alerted.verified
+
+
+def test_record_builder_shape() -> None:
+    caller = Caller("123456789012", "mallory", "AKIAEXAMPLE", "AIDAEXAMPLE")
+    rec = cloudtrail_record(
+        service="iam", event_name="AttachUserPolicy", region="eu-west-1", caller=caller,
+        request={"userName": "u", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, response=None,
+    )  # fmt: skip
+    assert rec["eventSource"] == "iam.amazonaws.com"
+    assert rec["awsRegion"] == "us-east-1"  # IAM is global: logged in us-east-1
+    assert uuid.UUID(rec["eventID"])
+    assert rec["userIdentity"]["arn"] == "arn:aws:iam::123456789012:user/mallory"
+    assert rec["eventType"] == "AwsApiCall"
+    assert rec["recipientAccountId"] == "123456789012"
+    env = eventbridge_event(rec, account="123456789012", region="us-east-1")
+    assert env["source"] == "aws.iam"
+    assert env["detail-type"] == "AWS API Call via CloudTrail"
+
+
+def test_input_transformer_substitution() -> None:
+    event = {"id": "1", "source": "aws.s3", "detail": {"eventName": "PutBucketAcl", "n": 3}}
+    tpl = '{"trailguard_rule": "r", "event": <aws.events.event.json>, "name": "<n>", "count": <c>}'
+    out = apply_input_transformer(
+        tpl, {"n": "$.detail.eventName", "c": "$.detail.n"}, event, rule_name="x", rule_arn="y"
+    )
+    assert out == {"trailguard_rule": "r", "event": event, "name": "PutBucketAcl", "count": 3}
