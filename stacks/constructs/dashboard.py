@@ -5,9 +5,10 @@ Plain ``aws_cloudwatch``: the dashboard is built around SEARCH expressions over 
 publishes it, without hard-coding rule ids; cdk-monitoring-constructs would add its own
 Lambda/SQS alarm set on top of the ones the detection stack already has.
 
-Metric contract (``trailguard_engine.handler._flush_counts``): every count is published under
-the dimension sets ``[service]``, ``[service, rule]`` and ``[service, account]``, where
-``service`` is the function's ``POWERTOOLS_SERVICE_NAME``. Alarms use the ``[service]`` set
+Metric contract (``flush`` in ``trailguard_engine.handler`` / ``reconcile`` / ``drift``): every
+count is published under ``[service]`` (the total) and, where it applies, ``[service, rule]``,
+``[service, account]`` (engine) or ``[service, invariant]`` (drift), where ``service`` is the
+function's ``POWERTOOLS_SERVICE_NAME``. Alarms use the ``[service]`` set
 (alarms cannot use SEARCH); graphs use SEARCH over the per-rule / per-account sets.
 """
 
@@ -44,9 +45,11 @@ SAFETY = (
     "SecurityHubFailures",
     "RuntimeConfigErrors",
 )
-#: Second path (log-file reconciliation) and drift sweep counters.
-RECONCILE_METRICS = ("MissedByEventBridge", "EventsScanned", "FilesScanned")
-DRIFT_METRICS = ("DriftDetected",)
+#: Second path (log-file reconciliation, ``trailguard_engine.reconcile``): volume and problems.
+RECONCILE_VOLUME = ("FilesScanned", "EventsScanned", "FilesSkipped", "TestEvents", "AlreadyHandled")
+RECONCILE_PROBLEMS = ("HandOffFailures", "CorruptFiles", "FilesMissing", "RejectedRecords", "BadMessages")
+#: Drift sweep (``trailguard_engine.drift``), published in total and by ``invariant``.
+DRIFT_METRICS = ("DriftDetected", "DriftRepaired", "DriftRepairFailed", "DriftDryRuns", "DriftCheckErrors")
 #: Oldest message on the reconciliation queue before a human should look (log files arrive ~5 min late).
 RECONCILE_BACKLOG_SECONDS = 3600
 
@@ -88,6 +91,13 @@ HUMAN_ALARMS: tuple[HumanAlarm, ...] = (
         "something is fighting the engine",
     ),
     HumanAlarm(
+        "HandOffFailuresAlarm",
+        "HandOffFailures",
+        RECONCILE_SERVICE,
+        "the log-file path found an event EventBridge missed but could not hand it to the engine: "
+        "nothing has acted on it; see the reconcile logs",
+    ),
+    HumanAlarm(
         "MissedByEventBridgeAlarm",
         "MissedByEventBridge",
         RECONCILE_SERVICE,
@@ -109,7 +119,7 @@ def _names(metrics: Sequence[str]) -> str:
 
 
 def _by(dimension: str, metrics: Sequence[str], service: str) -> str:
-    """SEARCH term: the metrics, split by ``dimension`` (``rule`` or ``account``), for one service."""
+    """SEARCH term: the metrics, split by ``dimension`` (``rule``, ``account``, ``invariant``), for one service."""
     return f'{{{NAMESPACE},{dimension},service}} service="{service}" MetricName=({_names(metrics)})'
 
 
@@ -123,6 +133,7 @@ def _totals(metrics: Sequence[str], service: str | None = None) -> str:
 BY_RULE = "${PROP('Dim.rule')} ${PROP('MetricName')}"
 BY_ACCOUNT = "${PROP('Dim.account')}"
 BY_METRIC = "${PROP('MetricName')}"
+BY_INVARIANT = "${PROP('Dim.invariant')} ${PROP('MetricName')}"
 
 
 def _expr(term: str, *, label: str, period: cdk.Duration = _PERIOD) -> cw.MathExpression:
@@ -186,7 +197,7 @@ class OperatorDashboard(Construct):
         d.add_widgets(
             cw.GraphWidget(
                 title="Remediation outcomes (all rules)",
-                left=[_expr(_totals(("Detections", *OUTCOMES), ENGINE_SERVICE), label=BY_METRIC)],
+                left=[_expr(_totals(("Invocations", "Detections", *OUTCOMES), ENGINE_SERVICE), label=BY_METRIC)],
                 width=8,
                 height=6,
             ),
@@ -218,16 +229,37 @@ class OperatorDashboard(Construct):
                 height=6,
             ),
             cw.GraphWidget(
-                title="Log-file reconciliation: files, events, missed by EventBridge",
-                left=[_expr(_totals(RECONCILE_METRICS, RECONCILE_SERVICE), label=BY_METRIC)],
-                width=12,
+                title="Missed by EventBridge, by rule",
+                left=[_expr(_by("rule", ["MissedByEventBridge"], RECONCILE_SERVICE), label=BY_RULE)],
+                width=6,
+                height=6,
+                stacked=True,
+            ),
+            cw.GraphWidget(
+                title="Log-file reconciliation: files and events",
+                left=[_expr(_totals(RECONCILE_VOLUME, RECONCILE_SERVICE), label=BY_METRIC)],
+                width=6,
                 height=6,
             ),
             cw.GraphWidget(
-                title="Drift sweep: drift detected",
-                left=[_expr(_totals(DRIFT_METRICS, DRIFT_SERVICE), label=BY_METRIC, period=cdk.Duration.hours(1))],
+                title="Log-file reconciliation: problems",
+                left=[_expr(_totals(RECONCILE_PROBLEMS, RECONCILE_SERVICE), label=BY_METRIC)],
                 width=6,
                 height=6,
+            ),
+        )
+        d.add_widgets(
+            cw.GraphWidget(
+                title="Drift sweep by invariant",
+                left=[
+                    _expr(
+                        _by("invariant", DRIFT_METRICS, DRIFT_SERVICE),
+                        label=BY_INVARIANT,
+                        period=cdk.Duration.hours(1),
+                    )
+                ],
+                width=24,
+                height=5,
             ),
         )
         d.add_widgets(

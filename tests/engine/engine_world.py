@@ -435,7 +435,9 @@ def rule_for(action: str, envelope: Mapping[str, Any]) -> Rule:
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[World]:
+    # Loading AWS-managed IAM policies costs seconds per test: only tests marked managed_policies get them.
+    managed = "true" if request.node.get_closest_marker("managed_policies") else "false"
     for k, v in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -450,7 +452,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         "POWERTOOLS_METRICS_NAMESPACE": "Trailguard",
         "TRAILGUARD_TRACING": "false",
         "AWS_LAMBDA_FUNCTION_NAME": "trailguard-engine",
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": managed,
     }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("POWERTOOLS_IDEMPOTENCY_DISABLED", raising=False)

@@ -452,6 +452,22 @@ def test_enable_key_listed_in_protected_key_arns(world: World) -> None:
     assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
+def test_enable_key_protected_by_alias_arn_as_the_stack_deploys_it(world: World) -> None:
+    kms, kid = _key(world)
+    other, other_id = _key(world)
+    meta = kms.describe_key(KeyId=kid)["KeyMetadata"]
+    kms.create_alias(AliasName="alias/trailguard-trail", TargetKeyId=kid)
+    alias_arn = meta["Arn"].split(":key/")[0] + ":alias/trailguard-trail"
+    world.set_runtime(protected_key_arns=[alias_arn])
+    kms.disable_key(KeyId=kid)
+    other.disable_key(KeyId=other_id)
+    assert remediate(world, "enable_key", ct_event("kms", "DisableKey", {"keyId": kid}))["status"] == "remediated"
+    assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    # a key that is not behind the alias stays as the user left it
+    assert remediate(world, "enable_key", ct_event("kms", "DisableKey", {"keyId": other_id}))["status"] == "skipped"
+    assert other.describe_key(KeyId=other_id)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
 # --------------------------------------------------------------------------- #
 # Config, GuardDuty, IAM
 # --------------------------------------------------------------------------- #
@@ -491,6 +507,7 @@ def test_enable_guardduty_detector(world: World) -> None:
     assert after["FindingPublishingFrequency"] == "SIX_HOURS"
 
 
+@pytest.mark.managed_policies
 def test_detach_admin_policy_keeps_other_policies(world: World) -> None:
     iam = world.member("iam")
     iam.create_user(UserName="dev")

@@ -164,7 +164,8 @@ def test_trail_key_decrypt_only_for_log_archive_account_and_reader_roles(case: C
         for sid, s in st.items()
         if "kms:Decrypt" in as_list(s["Action"]) and s["Principal"] != {"Service": "cloudtrail.amazonaws.com"}
     }
-    expected = {"AllowLogArchiveAccountDecryptLogs"} | ({"AllowReaderRolesDecryptLogs"} if case.org else set())
+    org_only = {"AllowReaderRolesDecryptLogs", "AllowTrailguardReadersDecryptViaS3"}  # see test_cross_account_readers
+    expected = {"AllowLogArchiveAccountDecryptLogs"} | (org_only if case.org else set())
     assert set(decrypters) == expected
     own = decrypters["AllowLogArchiveAccountDecryptLogs"]
     assert flat(own["Principal"]["AWS"]) == f"arn:aws:iam::{case.archive_account}:root"

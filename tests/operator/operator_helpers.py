@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DETECTION = "TrailguardDetection"
 ENGINE_PACKAGE = ROOT / "lambdas" / "trailguard_engine"
 
-#: ``self.metric("Name", ...)``, ``_count("Name", ...)``, ``add_metric(name="Name", ...)`` in the Lambda code.
-_EMIT = re.compile(r"""(?:\bmetric|\b_count|\bcount_metric|\badd_metric)\(\s*(?:name\s*=\s*)?["']([A-Z][A-Za-z]+)["']""")
+#: ``self.metric("Name", ...)``, ``self.count("Name", ...)``, ``_count("Name", ...)``,
+#: ``add_metric(name="Name", ...)``: how the Lambda code emits its metrics.
+_EMIT = re.compile(r"""(?:\bmetric|\b_?count|\badd_metric)\(\s*(?:name\s*=\s*)?["']([A-Z][A-Za-z]+)["']""")
 
 
 def flat(node: Any) -> str:

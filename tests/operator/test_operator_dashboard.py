@@ -70,7 +70,8 @@ def test_detections_and_outcomes_are_split_by_rule_with_search_not_hard_coded_id
         assert f'"{name}"' in outcomes[0]
     assert all(e.startswith("SEARCH(") for e in expressions(body))
     text = json.dumps(body)
-    assert "tg-" not in text and '"rule"' not in text  # no rule name or rule dimension value hard-coded
+    assert "tg-" not in text
+    assert '"rule"' not in text
 
 
 def test_every_metric_the_lambdas_emit_is_on_the_dashboard(tpl: dict[str, Any]) -> None:
@@ -88,8 +89,9 @@ def test_second_path_and_drift_metrics_are_shown(tpl: dict[str, Any]) -> None:
         assert any(f'"{name}"' in e and f'service="{reconcile}"' in e for e in exprs), name
     drift = function_service(tpl, DRIFT_HANDLER)
     assert any('"DriftDetected"' in e and f'service="{drift}"' in e for e in exprs)
-    single = widget(dashboard_body(tpl), "Missed by EventBridge")
-    assert single["type"] == "metric" and single["properties"]["view"] == "singleValue"
+    single = widget(dashboard_body(tpl), "caught from log files")
+    assert single["type"] == "metric"
+    assert single["properties"]["view"] == "singleValue"
 
 
 def test_service_dimension_values_match_the_deployed_functions(tpl: dict[str, Any]) -> None:
@@ -161,10 +163,19 @@ def test_the_alarm_status_widget_lists_every_alarm_of_the_stack(tpl: dict[str, A
 # --------------------------------------------------------------------------- #
 
 
-@pytest.mark.parametrize("metric", ["RemediationsFailed", "AssumeRoleFailures", "FlappingAlerts"])
-def test_engine_outcome_alarms_fire_on_the_first_occurrence(tpl: dict[str, Any], metric: str) -> None:
+@pytest.mark.parametrize(
+    ("metric", "handler"),
+    [
+        ("RemediationsFailed", ENGINE_HANDLER),
+        ("AssumeRoleFailures", ENGINE_HANDLER),
+        ("FlappingAlerts", ENGINE_HANDLER),
+        ("HandOffFailures", RECONCILE_HANDLER),
+    ],
+)
+def test_alarms_that_fire_on_the_first_occurrence(tpl: dict[str, Any], metric: str, handler: str) -> None:
+    assert metric in emitted_metric_names()  # the alarm watches a metric the code really emits
     alarm = _custom_alarm(tpl, metric)
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": function_service(tpl, ENGINE_HANDLER)}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": function_service(tpl, handler)}]
     assert alarm["Statistic"] == "Sum"
     assert alarm["Period"] == 300
     assert alarm["Threshold"] == 1
@@ -175,6 +186,7 @@ def test_engine_outcome_alarms_fire_on_the_first_occurrence(tpl: dict[str, Any],
 
 
 def test_missed_by_eventbridge_is_a_lower_severity_hourly_alarm(tpl: dict[str, Any]) -> None:
+    assert "MissedByEventBridge" in emitted_metric_names()
     alarm = _custom_alarm(tpl, "MissedByEventBridge")
     assert alarm["Dimensions"] == [{"Name": "service", "Value": function_service(tpl, RECONCILE_HANDLER)}]
     assert alarm["Period"] == 3600
@@ -186,7 +198,8 @@ def test_missed_by_eventbridge_is_a_lower_severity_hourly_alarm(tpl: dict[str, A
 def test_engine_errors_and_reconcile_backlog_are_alarmed(tpl: dict[str, Any]) -> None:
     alarms = _alarms(tpl).values()
     rate = [a for a in alarms if "Metrics" in a and any("errors" in json.dumps(m) for m in a["Metrics"])]
-    assert len(rate) == 1 and rate[0]["Threshold"] == 5
+    assert len(rate) == 1
+    assert rate[0]["Threshold"] == 5
     backlog = [a for a in alarms if a.get("MetricName") == "ApproximateAgeOfOldestMessage"]
     assert len(backlog) == 1
     queues = resources(tpl, "AWS::SQS::Queue")

@@ -146,8 +146,8 @@ def log_key(account: str = MEMBER, suffix: str | None = None) -> str:
 def emf_metrics(text: str, dimension: str = "rule") -> Counter[tuple[str, str]]:
     """Sum of every EMF metric printed in ``text``, keyed by (name, ``dimension`` value or "")."""
     out: Counter[tuple[str, str]] = Counter()
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line.startswith("{") or '"_aws"' not in line:
             continue
         doc = json.loads(line)
@@ -171,7 +171,7 @@ class EngineFunction:
     failures: list[BaseException] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
         if FunctionName != ENGINE_FUNCTION:
             raise AssertionError(f"invoked {FunctionName}, expected {ENGINE_FUNCTION}")
         payload = json.loads(Payload)
@@ -298,7 +298,19 @@ class World:
             AttributeNames=["All"],
             VisibilityTimeout=0,
         )
-        return {"Records": [sqs_record(m["Body"], m["MessageId"], m["Attributes"], m["ReceiptHandle"]) for m in resp.get("Messages", [])]}
+        return {
+            "Records": [
+                sqs_record(m["Body"], m["MessageId"], m["Attributes"], m["ReceiptHandle"])
+                for m in resp.get("Messages", [])
+            ]
+        }
+
+    def discard(self) -> None:
+        """Delete every pending message of the reconcile queue (e.g. the initial s3:TestEvent)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        while msgs := sqs.receive_message(QueueUrl=self.reconcile_queue, MaxNumberOfMessages=10).get("Messages"):
+            for m in msgs:
+                sqs.delete_message(QueueUrl=self.reconcile_queue, ReceiptHandle=m["ReceiptHandle"])
 
     def run_reconcile(self, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the reconcile handler and delete the messages it did not report as failed."""
@@ -316,7 +328,9 @@ class World:
         self.faults[(service, operation)] = list(kinds)
 
 
-def sqs_record(body: str, message_id: str | None = None, attributes: Mapping[str, str] | None = None, receipt: str = "") -> dict[str, Any]:
+def sqs_record(
+    body: str, message_id: str | None = None, attributes: Mapping[str, str] | None = None, receipt: str = ""
+) -> dict[str, Any]:
     return {
         "messageId": message_id or str(uuid.uuid4()),
         "receiptHandle": receipt,
@@ -427,7 +441,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                 ]
             },
         )
-        w = World(topic_arn=topic, alert_queue=alerts, reconcile_queue=queue, reconcile_dlq=dlq, engine_fn=EngineFunction())
+        w = World(
+            topic_arn=topic, alert_queue=alerts, reconcile_queue=queue, reconcile_dlq=dlq, engine_fn=EngineFunction()
+        )
         real_new_client = clients.new_client
 
         def new_client(service: str, *, region: str, credentials: dict[str, str] | None = None) -> Any:
@@ -467,21 +483,17 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         drift.reset()
 
 
-_ACCESS_KEYS: dict[str, str] = {}
-
-
 def _account_of(credentials: dict[str, str] | None) -> str:
     if credentials is None:
         return ENGINE
-    from moto.sts.models import sts_backends  # noqa: PLC0415
-
-    key = credentials["AccessKeyId"]
-    for account, backends in sts_backends.items():
-        for backend in backends.values():
-            for role in getattr(backend, "assumed_roles", []):
-                if role.access_key_id == key:
-                    return str(account if role.arn is None else role.arn.split(":")[4])
-    return "?"
+    sts = boto3.client(
+        "sts",
+        region_name=REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    return str(sts.get_caller_identity()["Account"])
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -23,6 +23,20 @@ def _protected(ctx: RemediationContext, meta: Mapping[str, Any]) -> str | None:
     arn = str(meta.get("Arn", ""))
     if arn in ctx.cfg.protected_key_arns:
         return f"{arn} is listed in protected_key_arns"
+    # The deployment lists the trail keys by alias ARN (the key ids are not known
+    # across accounts at synth time): resolve the aliases of this key's account and region.
+    prefix = arn.split(":key/", 1)[0]
+    for protected in sorted(ctx.cfg.protected_key_arns):
+        if not protected.startswith(prefix + ":alias/"):
+            continue
+        try:
+            resolved = ctx.client("kms").describe_key(KeyId=protected)["KeyMetadata"].get("Arn")
+        except Exception as exc:
+            if error_code(exc) == "NotFoundException":
+                continue
+            raise
+        if resolved == arn:
+            return f"{arn} is the protected key {protected}"
     want = ctx.cfg.protected_key_tag
     if want:
         tags = key_tags(ctx)

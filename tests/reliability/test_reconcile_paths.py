@@ -1,0 +1,217 @@
+"""The second path end to end: log file -> S3 notification -> SQS -> reconcile -> engine, against moto.
+
+Each test would fail if its property broke: the remediation happens once, a second delivery
+of the same file does nothing, an event handled through EventBridge is not handled again
+(and not counted as missed), an event seen only in the log file is counted as missed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import tracemalloc
+
+import boto3
+import pytest
+from reliability_world import (
+    ARCHIVE,
+    MEMBER,
+    REGION,
+    FakeContext,
+    World,
+    ct_record,
+    emf_metrics,
+    envelope,
+    is_logging,
+    make_trail,
+    stop_logging_record,
+)
+from trailguard_engine import handler
+
+RULE = "cloudtrail-stop-logging"
+
+
+def _alerts_about(w: World, event_id: str) -> list[tuple[str, dict]]:
+    return [(s, b) for s, b in w.alerts() if b.get("what", {}).get("event_id") == event_id]
+
+
+def test_moto_sends_a_test_event_first_and_it_is_consumed(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    event = world.drain()
+    bodies = [json.loads(r["body"]) for r in event["Records"]]
+    assert [b.get("Event") for b in bodies] == ["s3:TestEvent"]
+    capsys.readouterr()
+    assert world.run_reconcile(event) == {"batchItemFailures": []}
+    assert emf_metrics(capsys.readouterr().out)[("TestEvents", "")] == 1
+    assert world.engine_fn.invocations == []
+
+
+def test_log_file_only_remediates_once_and_counts_missed(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    make_trail(world)
+    world.client("cloudtrail").stop_logging(Name="org-trail")
+    rec = stop_logging_record()
+    world.discard()  # the s3:TestEvent sent when the notification was configured
+    world.put_log_file([ct_record("ec2", "DescribeInstances", {}, read_only=True), rec])
+    capsys.readouterr()
+
+    first = world.drain()
+    assert len(first["Records"]) == 1
+    assert world.run_reconcile(first) == {"batchItemFailures": []}
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert is_logging(world)
+    assert world.ops("cloudtrail", "StartLogging") == 1
+    assert metrics[("MissedByEventBridge", RULE)] == 1
+    assert metrics[("FilesScanned", "")] == 1
+    assert metrics[("EventsScanned", "")] == 2
+    assert [p["trailguard_rule"] for p in world.engine_fn.invocations] == [RULE]
+    alerts = _alerts_about(world, rec["eventID"])
+    assert len(alerts) == 1 and alerts[0][1]["action"]["status"] == "remediated"
+
+    # A second delivery of the same file (SQS at-least-once, or a replayed notification).
+    # The trail is stopped again by hand: were the event acted on twice, it would be restarted.
+    world.client("cloudtrail").stop_logging(Name="org-trail")
+    again = {"Records": [{**first["Records"][0], "messageId": "redelivered"}]}
+    assert world.run_reconcile(again) == {"batchItemFailures": []}
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert not is_logging(world)
+    assert world.ops("cloudtrail", "StartLogging") == 1
+    assert len(world.engine_fn.invocations) == 1
+    assert metrics[("MissedByEventBridge", RULE)] == 0
+    assert metrics[("AlreadyHandled", RULE)] == 1
+    assert _alerts_about(world, rec["eventID"]) == []
+
+
+def test_eventbridge_first_then_log_file_is_a_no_op(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    make_trail(world)
+    world.client("cloudtrail").stop_logging(Name="org-trail")
+    rec = stop_logging_record()
+    world.discard()
+    out = handler.handler({"trailguard_rule": RULE, "event": envelope(rec)}, FakeContext())
+    assert out["findings"][0]["status"] == "remediated"
+    assert is_logging(world)
+    world.client("cloudtrail").stop_logging(Name="org-trail")
+    capsys.readouterr()
+
+    world.put_log_file([rec])
+    assert world.run_reconcile(world.drain()) == {"batchItemFailures": []}
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert world.engine_fn.invocations == []
+    assert not is_logging(world)
+    assert world.ops("cloudtrail", "StartLogging") == 1
+    assert metrics[("MissedByEventBridge", RULE)] == 0
+    assert metrics[("AlreadyHandled", RULE)] == 1
+    assert len(_alerts_about(world, rec["eventID"])) == 1
+
+
+def test_public_bucket_acl_in_a_log_file_is_made_private(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    s3 = world.client("s3")
+    s3.create_bucket(Bucket="member-data")
+    s3.put_bucket_acl(Bucket="member-data", ACL="public-read")
+    rec = ct_record("s3", "PutBucketAcl", {"bucketName": "member-data", "x-amz-acl": ["public-read"], "acl": [""]})
+    world.discard()
+    world.put_log_file([rec])
+    capsys.readouterr()
+    assert world.run_reconcile(world.drain()) == {"batchItemFailures": []}
+    grants = s3.get_bucket_acl(Bucket="member-data")["Grants"]
+    assert [g for g in grants if g["Grantee"].get("URI", "").endswith("AllUsers")] == []
+    assert any(g["Grantee"].get("Type") == "CanonicalUser" for g in grants)  # the owner's grant is kept
+    assert emf_metrics(capsys.readouterr().out)[("MissedByEventBridge", "s3-bucket-acl-public")] == 1
+
+
+def test_failed_read_only_and_own_records_are_not_remediated(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_trail(world)
+    records = [
+        stop_logging_record(error_code="AccessDenied"),  # failed call: nothing changed
+        ct_record("cloudtrail", "DescribeTrails", {}, read_only=True),
+        ct_record("s3", "GetBucketAcl", {"bucketName": "x"}, read_only=True),
+        stop_logging_record(principal=f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediation/s"),  # loop guard
+    ]
+    world.discard()
+    world.put_log_file(records)
+    capsys.readouterr()
+    assert world.run_reconcile(world.drain()) == {"batchItemFailures": []}
+    metrics = emf_metrics(capsys.readouterr().out)
+    # Only the failed StopLogging is handed off, to the alert-only rule on failed critical calls.
+    assert [p["trailguard_rule"] for p in world.engine_fn.invocations] == ["failed-critical-action"]
+    assert metrics[("EventsScanned", "")] == 4
+    assert metrics[("MissedByEventBridge", "failed-critical-action")] == 1
+    assert metrics[("MissedByEventBridge", RULE)] == 0
+    assert world.ops("cloudtrail", "StartLogging") == 0
+
+
+def test_same_event_through_both_paths_concurrently_acts_once(world: World) -> None:
+    """Real moto DynamoDB idempotency decides the race; whoever loses is a no-op (or retried into one)."""
+    make_trail(world)
+    world.discard()
+    world.set_runtime(max_actions_per_resource_per_hour=100)  # one trail, stopped once per round
+    rounds = 6
+    losers = 0
+    for i in range(rounds):
+        world.client("cloudtrail").stop_logging(Name="org-trail")
+        rec = stop_logging_record()
+        world.put_log_file([rec])
+        sqs_event = world.drain()
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def eventbridge(rec: dict = rec) -> None:
+            barrier.wait()
+            try:
+                handler.handler({"trailguard_rule": RULE, "event": envelope(rec)}, FakeContext())
+            except Exception as exc:  # IdempotencyAlreadyInProgressError: Lambda would retry it later
+                errors.append(exc)
+
+        def log_path(sqs_event: dict = sqs_event) -> None:
+            barrier.wait()
+            world.run_reconcile(sqs_event)
+
+        threads = [threading.Thread(target=eventbridge), threading.Thread(target=log_path)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # Retries of whichever lost: the event again through EventBridge, the file again.
+        handler.handler({"trailguard_rule": RULE, "event": envelope(rec)}, FakeContext())
+        world.put_log_file([rec])
+        world.run_reconcile(world.drain())
+        losers += len(errors)
+        assert is_logging(world)
+        assert world.ops("cloudtrail", "StartLogging") == i + 1, f"round {i}: acted twice"
+        alerts = _alerts_about(world, rec["eventID"])
+        assert [b["action"]["status"] for _, b in alerts] == ["remediated"], f"round {i}"
+    failures = [*world.engine_fn.failures]
+    assert all(type(e).__name__ == "IdempotencyAlreadyInProgressError" for e in failures)
+    print(f"\nconcurrency: {rounds} races, {losers + len(failures)} found the other path in progress")
+
+
+def test_large_log_file_is_streamed_in_bounded_memory(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    filler = "x" * 3000
+    records = [ct_record("ec2", "DescribeInstances", {"filter": filler, "n": i}, read_only=True) for i in range(3000)]
+    records.append(stop_logging_record())
+    make_trail(world, logging=False)
+    raw_size = len(json.dumps({"Records": records}))
+    world.discard()
+    key = world.put_log_file(records)
+    del records
+    event = world.drain()
+    capsys.readouterr()
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        assert world.run_reconcile(event) == {"batchItemFailures": []}
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - started
+    metrics = emf_metrics(capsys.readouterr().out)
+    size = boto3.client("s3", region_name=REGION).head_object(Bucket=ARCHIVE, Key=key)["ContentLength"]
+    print(
+        f"\nlarge file: {raw_size / 1e6:.1f} MB JSON ({size / 1e6:.2f} MB gzip), 3,001 records, "
+        f"peak traced memory {peak / 1e6:.1f} MB, {elapsed:.1f} s"
+    )
+    assert metrics[("EventsScanned", "")] == 3001
+    assert metrics[("MissedByEventBridge", RULE)] == 1  # the record at the very end was reached
+    assert is_logging(world)
+    assert peak < raw_size / 3, f"peak {peak} bytes for a {raw_size}-byte file: the file was read whole"
