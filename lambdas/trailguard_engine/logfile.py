@@ -17,10 +17,14 @@ import gzip
 import json
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 CHUNK = 1 << 16
 MAX_RECORD_CHARS = 8 << 20  # a single CloudTrail record is far below this
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 class LogFileError(ValueError):
@@ -28,7 +32,7 @@ class LogFileError(ValueError):
 
 
 class _Reader:
-    def __init__(self, stream: IO[bytes], chunk: int) -> None:
+    def __init__(self, stream: Readable, chunk: int) -> None:
         self.stream = stream
         self.chunk = chunk
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -68,7 +72,7 @@ class _Reader:
                 return ""
 
 
-def iter_records(stream: IO[bytes], *, chunk: int = CHUNK) -> Iterator[dict[str, Any]]:
+def iter_records(stream: Readable, *, chunk: int = CHUNK) -> Iterator[dict[str, Any]]:
     """Yield each record of the ``Records`` array of an (uncompressed) CloudTrail log stream.
 
     Raises :class:`LogFileError` for a file without ``Records``, a corrupt

@@ -148,7 +148,10 @@ def test_runtime_config_parameter(mode: str, request: pytest.FixtureRequest) -> 
     keys = cfg.runtime_document()
     assert {k: v for k, v in doc.items() if k != "protected_key_arns"} == keys
     trail_account = cfg.org.delegated_admin_account_id if mode == "organization" else "<AWS::AccountId>"
-    assert any(f":{trail_account}:alias/trailguard-trail" in arn for arn in doc["protected_key_arns"])
+    # The trail key lives beside the archive (log-archive stack); the logs key with the trail.
+    archive_account = cfg.org.log_archive_account_id if mode == "organization" else "<AWS::AccountId>"
+    assert any(f":{archive_account}:alias/trailguard-trail" in arn for arn in doc["protected_key_arns"])
+    assert any(f":{trail_account}:alias/trailguard-logs" in arn for arn in doc["protected_key_arns"])
     from trailguard_engine.runtime_config import RuntimeConfig
 
     parsed = RuntimeConfig.from_document(doc)

@@ -456,17 +456,21 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             def record(model: Any, **_: Any) -> None:
                 w.calls.append((kind, account, model.service_model.service_name, model.name))
 
-            def inject(request: Any, operation_name: str = "", **_: Any) -> Any:
-                svc = c.meta.service_model.service_name
+            def inject(request: Any, event_name: str = "", **_: Any) -> Any:
+                svc, operation_name = c.meta.service_model.service_name, event_name.rsplit(".", 1)[-1]
                 plan = w.faults.get((svc, operation_name))
                 if not plan:
                     return None
                 kind_ = plan.pop(0)
                 w.fault_hits[(svc, operation_name)] += 1
+                url = request.url
+                # botocore runs every before-send handler (first non-None response wins): point the
+                # request elsewhere so moto does not carry out the call the fault stands for.
+                request.url = "https://fault.invalid/"
                 if kind_ == "timeout":
-                    raise ReadTimeoutError(endpoint_url=request.url)
+                    raise ReadTimeoutError(endpoint_url=url)
                 status, code = FAULTS[kind_]
-                return _error_response(c.meta.service_model.protocol, status, code, request.url)
+                return _error_response(c.meta.service_model.protocol, status, code, url)
 
             c.meta.events.register("before-call", record)
             c.meta.events.register_first("before-send", inject)

@@ -109,7 +109,9 @@ def judge(obj: Any) -> EventResult | None:
         if f.decision == "remediate":
             STATS["remediate"] += 1
             assert f.action, "a remediation without an action"
-            assert well_formed_for_action(obj if "detail" in obj else {"detail": obj}), f"remediated a malformed event: {f}"
+            assert well_formed_for_action(obj if "detail" in obj else {"detail": obj}), (
+                f"remediated a malformed event: {f}"
+            )
             assert all(isinstance(k, str) for k in f.params)
     return result
 
@@ -134,15 +136,21 @@ def test_mutated_catalog_examples(data: st.DataObject) -> None:
 
 cloudtrail_record = st.fixed_dictionaries(
     {
-        "eventName": st.one_of(st.sampled_from(sorted({s["detail"]["eventName"] for s in SEEDS})), st.text(max_size=40)),
-        "eventSource": st.one_of(st.sampled_from(sorted({s["detail"]["eventSource"] for s in SEEDS})), st.text(max_size=40)),
+        "eventName": st.one_of(
+            st.sampled_from(sorted({s["detail"]["eventName"] for s in SEEDS})), st.text(max_size=40)
+        ),
+        "eventSource": st.one_of(
+            st.sampled_from(sorted({s["detail"]["eventSource"] for s in SEEDS})), st.text(max_size=40)
+        ),
     },
     optional={
         "eventID": st.one_of(st.uuids().map(str), junk),
         "awsRegion": st.one_of(st.sampled_from(["us-east-1", "eu-west-1"]), junk),
         "recipientAccountId": st.one_of(st.just("111122223333"), junk),
         "errorCode": st.one_of(st.just("AccessDenied"), junk),
-        "userIdentity": st.one_of(st.fixed_dictionaries({"type": st.sampled_from(["Root", "IAMUser", "AssumedRole"])}), junk),
+        "userIdentity": st.one_of(
+            st.fixed_dictionaries({"type": st.sampled_from(["Root", "IAMUser", "AssumedRole"])}), junk
+        ),
         "requestParameters": st.one_of(st.dictionaries(st.text(max_size=10), junk, max_size=4), junk),
         "responseElements": st.one_of(st.dictionaries(st.text(max_size=10), junk, max_size=4), junk),
         "userAgent": st.one_of(st.sampled_from(["aws-cli/2", "kali", "Pacu"]), junk),
@@ -151,7 +159,13 @@ cloudtrail_record = st.fixed_dictionaries(
 
 
 @settings(max_examples=3_500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(obj=st.one_of(cloudtrail_record, junk, st.builds(lambda r: {"detail-type": "x", "source": "aws.x", "detail": r}, cloudtrail_record)))
+@given(
+    obj=st.one_of(
+        cloudtrail_record,
+        junk,
+        st.builds(lambda r: {"detail-type": "x", "source": "aws.x", "detail": r}, cloudtrail_record),
+    )
+)
 def test_generated_events(obj: Any) -> None:
     judge(obj)
 

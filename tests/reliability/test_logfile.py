@@ -21,7 +21,7 @@ def record(i: int, pad: int = 0) -> dict:
         "eventName": "DescribeInstances",
         "eventSource": "ec2.amazonaws.com",
         "awsRegion": "us-east-1",
-        "requestParameters": {"note": "é∑ \"quoted\" ]}, braces" + "x" * pad},
+        "requestParameters": {"note": 'é∑ "quoted" ]}, braces' + "x" * pad},
     }
 
 
@@ -57,7 +57,7 @@ def test_truncated_gzip_yields_what_was_readable_then_raises() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b'{"Digest": 1}', "no \"Records\" array"),
+        (b'{"Digest": 1}', 'no "Records" array'),
         (b'{"Records": {"a": 1}}', "not an array"),
         (b'{"Records": [1, 2]}', "not an object"),
         (b'{"Records": [{"a": 1} {"b": 2}]}', "expected ','"),

@@ -65,7 +65,8 @@ def test_log_file_only_remediates_once_and_counts_missed(world: World, capsys: p
     assert metrics[("EventsScanned", "")] == 2
     assert [p["trailguard_rule"] for p in world.engine_fn.invocations] == [RULE]
     alerts = _alerts_about(world, rec["eventID"])
-    assert len(alerts) == 1 and alerts[0][1]["action"]["status"] == "remediated"
+    assert len(alerts) == 1
+    assert alerts[0][1]["action"]["status"] == "remediated"
 
     # A second delivery of the same file (SQS at-least-once, or a replayed notification).
     # The trail is stopped again by hand: were the event acted on twice, it would be restarted.
@@ -118,9 +119,7 @@ def test_public_bucket_acl_in_a_log_file_is_made_private(world: World, capsys: p
     assert emf_metrics(capsys.readouterr().out)[("MissedByEventBridge", "s3-bucket-acl-public")] == 1
 
 
-def test_failed_read_only_and_own_records_are_not_remediated(
-    world: World, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_failed_read_only_and_own_records_are_not_remediated(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     make_trail(world)
     records = [
         stop_logging_record(error_code="AccessDenied"),  # failed call: nothing changed
@@ -156,14 +155,16 @@ def test_same_event_through_both_paths_concurrently_acts_once(world: World) -> N
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
 
-        def eventbridge(rec: dict = rec) -> None:
+        def eventbridge(
+            rec: dict = rec, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors
+        ) -> None:
             barrier.wait()
             try:
                 handler.handler({"trailguard_rule": RULE, "event": envelope(rec)}, FakeContext())
             except Exception as exc:  # IdempotencyAlreadyInProgressError: Lambda would retry it later
                 errors.append(exc)
 
-        def log_path(sqs_event: dict = sqs_event) -> None:
+        def log_path(sqs_event: dict = sqs_event, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             world.run_reconcile(sqs_event)
 

@@ -34,7 +34,8 @@ def validate_config(
         write_schema.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         typer.echo(f"wrote {write_schema}")
     failed = False
-    for path in paths or [None]:
+    targets: list[Path | None] = list(paths) if paths else [None]
+    for path in targets:
         label = str(path) if path else "<built-in defaults>"
         try:
             cfg = load_config(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated
 
 import typer
@@ -40,7 +40,6 @@ def cost(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Estimate the monthly AWS bill of a trailguard deployment, broken down by driver."""
-    kwargs = {} if forward_ratio is None else {"forward_ratio": forward_ratio}
     inputs = CostInputs(
         accounts=accounts,
         regions=regions,
@@ -53,8 +52,9 @@ def cost(
         existing_trail=existing_trail,
         archive_days=archive_days,
         athena_queries=athena_queries,
-        **kwargs,
     )
+    if forward_ratio is not None:
+        inputs = replace(inputs, forward_ratio=forward_ratio)
     errors = inputs.validate()
     if errors:
         for e in errors:
