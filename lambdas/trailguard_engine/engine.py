@@ -127,7 +127,8 @@ class Engine:
     def _act(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
         self.metric("Detections", f.rule, event.account)
         outcome = Outcome("alerted", f.reason) if f.decision == "alert" else self._remediate(event, f, rule, rt)
-        self._report(event, f, rule, outcome, rt)
+        if not outcome.reported_elsewhere:
+            self._report(event, f, rule, outcome, rt)
         return {"status": outcome.status, "detail": outcome.detail, "changes": list(outcome.changes)}
 
     def _remediate(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> Outcome:
@@ -219,7 +220,7 @@ class Engine:
             subj = subject(f, rule, event, Outcome("failed"))
             subj = ("trailguard FLAPPING: " + subj.split(": ", 1)[-1])[:100]
             self.notifier.publish(subj, body, attributes={"rule": f.rule, "severity": f.severity, "kind": "flapping"})
-        return Outcome("skipped", detail)
+        return Outcome("skipped", detail, reported_elsewhere=True)
 
     # ------------------------------------------------------------------ #
     def _report(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, outcome: Outcome, rt: Runtime) -> None:

@@ -21,6 +21,9 @@ from trailguard_engine.model import Assessment, EventResult, Finding, Rule, over
 from trailguard_engine.runtime_config import RuntimeConfig
 
 
+#: Reason prefix of a finding whose decision function raised (tests assert it never happens).
+DECISION_ERROR = "decision error"
+
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _EVENT_ID = re.compile(r"^[A-Za-z0-9-]{8,128}$")
@@ -74,7 +77,12 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     fn = registry().get(rule.decision)
     if fn is None:  # caught by the catalog meta-tests; never silently pass
         return Finding(rule.id, rule.severity, "alert", None, f"unknown decision function {rule.decision!r}")
-    a = fn(event, rule, cfg)
+    try:
+        a = fn(event, rule, cfg)
+    except Exception as exc:  # a decision bug must not drop the event or crash the engine: alert, never act
+        return Finding(
+            rule.id, rule.severity, "alert", None, f"{DECISION_ERROR} in {rule.decision}: {type(exc).__name__}: {exc}"[:500]
+        )
     if not a.risky:
         return skip(a.reason, a)
 

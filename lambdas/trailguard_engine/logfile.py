@@ -124,10 +124,20 @@ def iter_records(stream: Readable, *, chunk: int = CHUNK) -> Iterator[dict[str, 
         yield obj
 
 
+class _Read1:
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self.gz = gz
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self.gz.read1(size)
+
+
 def iter_file_records(stream: IO[bytes], *, gzipped: bool) -> Iterator[dict[str, Any]]:
     """Like :func:`iter_records`, decompressing gzip on the fly when ``gzipped``."""
     if gzipped:
         with gzip.GzipFile(fileobj=stream, mode="rb") as gz:
-            yield from iter_records(gz)
+            # read1 returns what is decompressed so far; read(n) insists on n bytes and would
+            # raise on a truncated tail before handing over the complete records before it.
+            yield from iter_records(_Read1(gz))
     else:
         yield from iter_records(stream)

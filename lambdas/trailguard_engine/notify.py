@@ -46,6 +46,9 @@ class Outcome:
     status: str  # alerted | remediated | already_safe | skipped | failed | dry_run
     detail: str = ""
     changes: tuple[str, ...] = ()
+    #: Already covered by another message (a rate-limited event: the one flapping alert
+    #: per resource and window speaks for all of them), so no per-event SNS/ASFF report.
+    reported_elsewhere: bool = False
 
 
 def subject(finding: Finding, rule: Rule | None, event: CloudTrailEvent, outcome: Outcome) -> str:

@@ -51,3 +51,20 @@ def test_every_package_directory_is_installed() -> None:
             parts = init.parent.relative_to(base).parts
             found.add(".".join((top, *parts)))
     assert found == listed, f"pyproject packages out of date: missing {found - listed}, extra {listed - found}"
+
+
+def test_a_raising_decision_function_alerts_and_never_acts(monkeypatch) -> None:
+    from trailguard_engine.decisions import registry
+    from trailguard_engine.evaluate import DECISION_ERROR
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    rule = rules_by_id()["cloudtrail-stop-logging"]
+
+    def broken(event, rule, cfg):
+        raise KeyError("boom")
+
+    monkeypatch.setitem(registry(), rule.decision, broken)
+    result = Evaluator(cfg=RuntimeConfig(mode_override="remediate")).evaluate(rule.examples_positive[0])
+    [finding] = [f for f in result.findings if f.rule == rule.id]
+    assert finding.decision == "alert" and finding.action is None
+    assert finding.reason.startswith(DECISION_ERROR) and "KeyError" in finding.reason

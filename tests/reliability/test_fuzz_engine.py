@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailguard_engine.catalog import load_catalog
-from trailguard_engine.evaluate import Evaluator
+from trailguard_engine.evaluate import DECISION_ERROR, Evaluator
 from trailguard_engine.exceptions import RejectedEvent
 from trailguard_engine.model import EventResult
 from trailguard_engine.runtime_config import RuntimeConfig
@@ -106,6 +106,7 @@ def judge(obj: Any) -> EventResult | None:
     for f in result.findings:
         assert f.decision in ("remediate", "alert", "skip")
         assert isinstance(f.reason, str) and f.reason
+        assert not f.reason.startswith(DECISION_ERROR), f"decision function raised: {f.reason}"
         if f.decision == "remediate":
             STATS["remediate"] += 1
             assert f.action, "a remediation without an action"

@@ -54,6 +54,17 @@ def test_truncated_gzip_yields_what_was_readable_then_raises() -> None:
     assert got == recs[: len(got)]
 
 
+def test_truncated_small_gzip_still_yields_the_records_before_the_damage() -> None:
+    recs = [record(i) for i in range(40)]  # well under one 64 KiB read
+    gz = gzip.compress(log_bytes(recs))
+    got = []
+    with pytest.raises(LogFileError):
+        for r in iter_file_records(io.BytesIO(gz[:-20]), gzipped=True):
+            got.append(r)
+    assert len(got) >= 30
+    assert got == recs[: len(got)]
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
