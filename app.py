@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """CDK entry point: read the config, build the stacks for its mode. Defines no resources.
 
-    npx cdk synth                                  # standalone defaults, no config file
-    npx cdk synth -c config=config/example-organization.yaml
+npx cdk synth                                  # standalone defaults, no config file
+npx cdk synth -c config=config/example-organization.yaml
 """
 
 from __future__ import annotations

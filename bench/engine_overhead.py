@@ -63,7 +63,9 @@ def run(iterations: int = 30) -> dict[str, Any]:
                 "TRAILGUARD_TRACING": "false",
                 "AWS_LAMBDA_FUNCTION_NAME": "trailguard-engine",
             }
-            ctx = LambdaContext("trailguard-engine", f"arn:aws:lambda:{sb.region}:{sb.account}:function:trailguard-engine")
+            ctx = LambdaContext(
+                "trailguard-engine", f"arn:aws:lambda:{sb.region}:{sb.account}:function:trailguard-engine"
+            )
             engine_times, bare_times, per_event_calls = [], [], []
             with scoped_env(dict(env)):
                 handler_module.reset()
@@ -77,7 +79,10 @@ def run(iterations: int = 30) -> dict[str, Any]:
                         request={"name": sb.trail_name},
                         response=None,
                     )
-                    payload = {"trailguard_rule": RULE, "event": eventbridge_event(record, account=sb.account, region=sb.region)}
+                    payload = {
+                        "trailguard_rule": RULE,
+                        "event": eventbridge_event(record, account=sb.account, region=sb.region),
+                    }
                     calls.clear()
                     with contextlib.redirect_stdout(io.StringIO()):
                         t0 = time.perf_counter()

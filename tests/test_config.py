@@ -58,19 +58,46 @@ def test_example_organization_turns_on_every_feature() -> None:
     [
         ({"colour": "blue"}, "cfg.yaml: colour: unknown key"),
         ({"exemptions": {"acounts": []}}, "cfg.yaml: exemptions.acounts: unknown key"),
-        ({"exemptions": {"accounts": ["12345678901"]}}, "cfg.yaml: exemptions.accounts.0: expected a 12-digit AWS account ID, got '12345678901'"),
-        ({"home_region": "us-moon-1"}, "cfg.yaml: home_region: expected an AWS region such as 'us-east-1', got 'us-moon-1'"),
+        (
+            {"exemptions": {"accounts": ["12345678901"]}},
+            "cfg.yaml: exemptions.accounts.0: expected a 12-digit AWS account ID, got '12345678901'",
+        ),
+        (
+            {"home_region": "us-moon-1"},
+            "cfg.yaml: home_region: expected an AWS region such as 'us-east-1', got 'us-moon-1'",
+        ),
         ({"governed_regions": ["us-east-1", "eu-nowhere-9"]}, "cfg.yaml: governed_regions.1: expected an AWS region"),
-        ({"exemptions": {"source_cidrs": ["10.0.0.300/8"]}}, "cfg.yaml: exemptions.source_cidrs.0: expected a CIDR block"),
-        ({"exemptions": {"source_cidrs": ["10.0.0.1/8"]}}, "cfg.yaml: exemptions.source_cidrs.0: expected a CIDR block"),
+        (
+            {"exemptions": {"source_cidrs": ["10.0.0.300/8"]}},
+            "cfg.yaml: exemptions.source_cidrs.0: expected a CIDR block",
+        ),
+        (
+            {"exemptions": {"source_cidrs": ["10.0.0.1/8"]}},
+            "cfg.yaml: exemptions.source_cidrs.0: expected a CIDR block",
+        ),
         ({"mode": "organization"}, "cfg.yaml: <root>: mode 'organization' needs an 'organization' section with org_id"),
-        ({"mode": "organization", "organization": {**ORG, "org_id": "a1b2"}}, "cfg.yaml: organization.org_id: expected an organization ID"),
-        ({"mode": "organization", "organization": {k: v for k, v in ORG.items() if k != "org_id"}}, "cfg.yaml: organization.org_id: Field required"),
+        (
+            {"mode": "organization", "organization": {**ORG, "org_id": "a1b2"}},
+            "cfg.yaml: organization.org_id: expected an organization ID",
+        ),
+        (
+            {"mode": "organization", "organization": {k: v for k, v in ORG.items() if k != "org_id"}},
+            "cfg.yaml: organization.org_id: Field required",
+        ),
         ({"mode": "galaxy"}, "cfg.yaml: mode: Input should be 'standalone' or 'organization'"),
         ({"allowed_public_ports": [443, 70000]}, "cfg.yaml: allowed_public_ports.1: expected a TCP/UDP port"),
-        ({"rule_modes": {"cloudtrail-stop-logging": "nuke"}}, "cfg.yaml: rule_modes.cloudtrail-stop-logging: Input should be 'remediate', 'alert' or 'off'"),
-        ({"retention": {"cloudwatch_logs_days": 42}}, "cfg.yaml: retention.cloudwatch_logs_days: expected a CloudWatch Logs retention"),
-        ({"notifications": {"emails": ["not-an-email"]}}, "cfg.yaml: notifications.emails.0: expected an email address"),
+        (
+            {"rule_modes": {"cloudtrail-stop-logging": "nuke"}},
+            "cfg.yaml: rule_modes.cloudtrail-stop-logging: Input should be 'remediate', 'alert' or 'off'",
+        ),
+        (
+            {"retention": {"cloudwatch_logs_days": 42}},
+            "cfg.yaml: retention.cloudwatch_logs_days: expected a CloudWatch Logs retention",
+        ),
+        (
+            {"notifications": {"emails": ["not-an-email"]}},
+            "cfg.yaml: notifications.emails.0: expected an email address",
+        ),
         ({"home_region": "eu-west-1", "governed_regions": ["us-east-1"]}, "must be one of governed_regions"),
         ({"organization": ORG}, "only valid with mode 'organization'"),
         ({"dry_run": "maybe"}, "cfg.yaml: dry_run: Input should be a valid boolean"),

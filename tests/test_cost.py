@@ -57,7 +57,13 @@ def test_optional_drivers_appear_only_when_asked() -> None:
     drivers = {line.driver for line in estimate(base).lines}
     assert not drivers & {"CloudTrail data events", "CloudTrail Insights", "CloudWatch Logs"}
     full = CostInputs(
-        accounts=3, regions=2, events_per_day=50_000, data_events=True, insights=True, cloudwatch_logs=True, existing_trail=True
+        accounts=3,
+        regions=2,
+        events_per_day=50_000,
+        data_events=True,
+        insights=True,
+        cloudwatch_logs=True,
+        existing_trail=True,
     )
     lines = {line.driver: line.usd for line in estimate(full).lines}
     # data events default to 4x management: 3 * 200,000 * 30.4375 / 100,000 * 0.10

@@ -24,7 +24,9 @@ def test_root_requirements_include_the_lambda_pins_and_never_repin_them() -> Non
     runtime = pins(ROOT / "lambdas" / "requirements.txt")
     assert runtime, "lambdas/requirements.txt pins nothing"
     dev = pins(ROOT / "requirements.txt")
-    assert not set(runtime) & set(dev), "a Lambda runtime package is pinned twice; pin it only in lambdas/requirements.txt"
+    assert not set(runtime) & set(dev), (
+        "a Lambda runtime package is pinned twice; pin it only in lambdas/requirements.txt"
+    )
 
 
 def test_every_requirement_is_pinned_exactly() -> None:

@@ -93,9 +93,7 @@ def _org_id(value: str) -> str:
 
 def _ou_id(value: str) -> str:
     if not _OU_RE.match(value):
-        raise ValueError(
-            f"expected a root ID 'r-xxxx' or an OU ID 'ou-xxxx-xxxxxxxx', got {value!r}"
-        )
+        raise ValueError(f"expected a root ID 'r-xxxx' or an OU ID 'ou-xxxx-xxxxxxxx', got {value!r}")
     return value
 
 
@@ -114,10 +112,7 @@ def _cidr(value: str) -> str:
 
 def _arn_pattern(value: str) -> str:
     if not _ARN_PATTERN_RE.match(value):
-        raise ValueError(
-            "expected an ARN or ARN glob such as 'arn:aws:iam::*:role/BreakGlass*', "
-            f"got {value!r}"
-        )
+        raise ValueError(f"expected an ARN or ARN glob such as 'arn:aws:iam::*:role/BreakGlass*', got {value!r}")
     return value
 
 
@@ -130,8 +125,7 @@ def _port(value: int) -> int:
 def _cw_retention(value: int) -> int:
     if value not in CLOUDWATCH_RETENTION_DAYS:
         raise ValueError(
-            f"expected a CloudWatch Logs retention in days, one of {list(CLOUDWATCH_RETENTION_DAYS)}, "
-            f"got {value}"
+            f"expected a CloudWatch Logs retention in days, one of {list(CLOUDWATCH_RETENTION_DAYS)}, got {value}"
         )
     return value
 
@@ -197,11 +191,7 @@ class Retention(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Retention:
-        if not (
-            self.transition_to_infrequent_access_days
-            < self.transition_to_glacier_days
-            < self.archive_days
-        ):
+        if not (self.transition_to_infrequent_access_days < self.transition_to_glacier_days < self.archive_days):
             raise ValueError(
                 "expected transition_to_infrequent_access_days < transition_to_glacier_days < archive_days"
             )

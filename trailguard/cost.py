@@ -84,7 +84,9 @@ def estimate(i: CostInputs) -> CostEstimate:
     """The monthly estimate for ``i`` (call :meth:`CostInputs.validate` first)."""
     est = CostEstimate()
     m = i.accounts * i.events_per_day * DAYS_PER_MONTH  # management events / month, whole org
-    d_per_day = (i.data_events_per_day if i.data_events_per_day is not None else 4 * i.events_per_day) if i.data_events else 0.0
+    d_per_day = (
+        (i.data_events_per_day if i.data_events_per_day is not None else 4 * i.events_per_day) if i.data_events else 0.0
+    )
     d = i.accounts * d_per_day * DAYS_PER_MONTH
 
     # --- CloudTrail ---------------------------------------------------------
@@ -96,10 +98,16 @@ def estimate(i: CostInputs) -> CostEstimate:
         + ("a second copy (another trail already logs them)" if i.existing_trail else "first copy is free"),
     )
     if i.data_events:
-        est.add("CloudTrail data events", d / 100_000 * p.CLOUDTRAIL_DATA_EVENTS_PER_100K, f"{d:,.0f} S3/Lambda data events")
+        est.add(
+            "CloudTrail data events", d / 100_000 * p.CLOUDTRAIL_DATA_EVENTS_PER_100K, f"{d:,.0f} S3/Lambda data events"
+        )
     if i.insights:
         analyzed = m * (1 + (1 - p.READ_ONLY_SHARE))  # write events are analyzed twice (call rate + error rate)
-        est.add("CloudTrail Insights", analyzed / 100_000 * p.CLOUDTRAIL_INSIGHTS_PER_100K_ANALYZED, f"{analyzed:,.0f} events analyzed")
+        est.add(
+            "CloudTrail Insights",
+            analyzed / 100_000 * p.CLOUDTRAIL_INSIGHTS_PER_100K_ANALYZED,
+            f"{analyzed:,.0f} events analyzed",
+        )
 
     # --- S3 archive -----------------------------------------------------------
     events = m + d
@@ -175,13 +183,20 @@ def estimate(i: CostInputs) -> CostEstimate:
     invocations = forwarded + reconcile_inv + drift_inv
     est.add(
         "Lambda",
-        invocations / 1_000_000 * p.LAMBDA_PER_1M_REQUESTS + (engine_gbs + reconcile_gbs + drift_gbs) * p.LAMBDA_ARM_GB_SECOND,
+        invocations / 1_000_000 * p.LAMBDA_PER_1M_REQUESTS
+        + (engine_gbs + reconcile_gbs + drift_gbs) * p.LAMBDA_ARM_GB_SECOND,
         f"{invocations:,.0f} invocations (engine {forwarded:,.0f}, reconciliation {reconcile_inv:,.0f}, drift {drift_inv:,.0f}); "
         f"{engine_gbs + reconcile_gbs + drift_gbs:,.0f} GB-s arm64",
     )
     sqs_requests = files * 3  # S3 notification send + receive + delete
-    est.add("SQS", sqs_requests / 1_000_000 * p.SQS_PER_1M_REQUESTS, f"{sqs_requests:,.0f} requests (log-file notifications)")
-    writes = forwarded * 2 + forwarded  # idempotency in-progress + completed (EventBridge path), one conditional put (log path)
+    est.add(
+        "SQS",
+        sqs_requests / 1_000_000 * p.SQS_PER_1M_REQUESTS,
+        f"{sqs_requests:,.0f} requests (log-file notifications)",
+    )
+    writes = (
+        forwarded * 2 + forwarded
+    )  # idempotency in-progress + completed (EventBridge path), one conditional put (log path)
     reads = forwarded
     est.add(
         "DynamoDB",
@@ -189,7 +204,8 @@ def estimate(i: CostInputs) -> CostEstimate:
         f"{writes:,.0f} write units, {reads:,.0f} read units (idempotency and rate limits, on-demand)",
     )
     per_query = max(
-        i.athena_days_per_query * events / DAYS_PER_MONTH * p.BYTES_PER_EVENT * p.GZIP_RATIO, p.ATHENA_MIN_BYTES_PER_QUERY
+        i.athena_days_per_query * events / DAYS_PER_MONTH * p.BYTES_PER_EVENT * p.GZIP_RATIO,
+        p.ATHENA_MIN_BYTES_PER_QUERY,
     )
     scanned_tb = i.athena_queries * per_query / 1024**4
     est.add(
@@ -198,5 +214,7 @@ def estimate(i: CostInputs) -> CostEstimate:
         f"{i.athena_queries} queries x {per_query / 1024**2:,.1f} MiB scanned (partition projection limits each to "
         f"{i.athena_days_per_query:g} day(s))",
     )
-    est.notes.append(f"Prices: {p.REGION}, taken {p.PRICES_TAKEN} (trailguard/pricing.py). Taxes, support and free tiers not included.")
+    est.notes.append(
+        f"Prices: {p.REGION}, taken {p.PRICES_TAKEN} (trailguard/pricing.py). Taxes, support and free tiers not included."
+    )
     return est

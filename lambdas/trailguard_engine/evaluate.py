@@ -20,7 +20,6 @@ from trailguard_engine.matcher import PatternIndex
 from trailguard_engine.model import Assessment, EventResult, Finding, Rule, overall_verdict
 from trailguard_engine.runtime_config import RuntimeConfig
 
-
 #: Reason prefix of a finding whose decision function raised (tests assert it never happens).
 DECISION_ERROR = "decision error"
 
@@ -81,7 +80,11 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
         a = fn(event, rule, cfg)
     except Exception as exc:  # a decision bug must not drop the event or crash the engine: alert, never act
         return Finding(
-            rule.id, rule.severity, "alert", None, f"{DECISION_ERROR} in {rule.decision}: {type(exc).__name__}: {exc}"[:500]
+            rule.id,
+            rule.severity,
+            "alert",
+            None,
+            f"{DECISION_ERROR} in {rule.decision}: {type(exc).__name__}: {exc}"[:500],
         )
     if not a.risky:
         return skip(a.reason, a)

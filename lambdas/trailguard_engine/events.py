@@ -56,8 +56,8 @@ def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
     # for cross-account calls that is a different account.
     account = record.get("recipientAccountId")
     seed = record.get("eventID")
-    env_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudtrail-event:{seed}")) if isinstance(seed, str) else str(
-        uuid.uuid4()
+    env_id = (
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudtrail-event:{seed}")) if isinstance(seed, str) else str(uuid.uuid4())
     )
     return {
         "version": "0",

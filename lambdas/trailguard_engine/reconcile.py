@@ -3,7 +3,7 @@
 EventBridge delivers CloudTrail events on a best-effort basis; CloudTrail log files reach
 the archive bucket a few minutes after the call, every record included. Each new log file
 raises an S3 notification, queued in SQS; this function reads the file as a stream
-(``get_object`` body -> gzip -> :func:`~trailguard_engine.logfile.iter_records`, never
+(``get_object`` body -> gzip -> :func:`~trailguard_engine.logfile.iter_file_records`, never
 the whole file in memory), judges every record with the same catalog and decision code as
 the engine, and hands each finding that is not ``skip`` to the engine.
 
@@ -31,12 +31,11 @@ Metrics (namespace ``POWERTOOLS_METRICS_NAMESPACE``): ``FilesScanned``, ``Events
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -51,7 +50,7 @@ from trailguard_engine.clients import ClientFactory
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import EngineError, RejectedEvent
-from trailguard_engine.logfile import LogFileError, iter_records
+from trailguard_engine.logfile import LogFileError, iter_file_records
 from trailguard_engine.model import Rule
 from trailguard_engine.notify import Notifier
 from trailguard_engine.remediations import error_code
@@ -249,7 +248,7 @@ class Reconciler:
             raise
         damage: str | None = None
         try:
-            for rec in _records(body):
+            for rec in iter_file_records(body, gzipped=True):
                 scan.records += 1
                 self._record(rec, runtime, scan)
         except LogFileError as exc:
@@ -364,25 +363,6 @@ class Reconciler:
             if rule:
                 emf.add_dimensions(service=s.service, rule=rule)
             emf.flush_metrics()
-
-
-class _OneRead:
-    """``read(n)`` as ``read1(n)``: what one underlying read decompressed, never more.
-
-    ``GzipFile.read(n)`` loops until it has ``n`` bytes, so a file truncated within the last
-    chunk would raise before returning the complete records decoded just before the damage.
-    """
-
-    def __init__(self, gz: gzip.GzipFile) -> None:
-        self.gz = gz
-
-    def read(self, n: int = -1) -> bytes:
-        return self.gz.read1(n)
-
-
-def _records(body: Any) -> Iterator[dict[str, Any]]:
-    with gzip.GzipFile(fileobj=body, mode="rb") as gz:
-        yield from iter_records(_OneRead(gz))  # type: ignore[arg-type]
 
 
 def _receive_count(record: SQSRecord) -> int:

@@ -19,7 +19,12 @@ from trailguard_engine.model import MODES, Mode, Rule
 
 #: Role names the engine and its member roles use. Events made by sessions of
 #: these roles are never acted on: the loop guard.
-ENGINE_ROLE_NAMES: tuple[str, ...] = ("trailguard-engine", "trailguard-remediation", "trailguard-drift", "trailguard-reconcile")
+ENGINE_ROLE_NAMES: tuple[str, ...] = (
+    "trailguard-engine",
+    "trailguard-remediation",
+    "trailguard-drift",
+    "trailguard-reconcile",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,6 @@
 """CIS AWS Foundations v5.0 4.1-4.15: exact filter patterns and alarms on the template, and each
 pattern evaluated against positive and negative CloudTrail records."""
 
-# ruff: noqa: E501  (the CIS patterns stay verbatim, one per line, to compare against the benchmark)
 from __future__ import annotations
 
 import os

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.evaluate import DECISION_ERROR, Evaluator
 from trailguard_engine.exceptions import RejectedEvent

@@ -10,7 +10,6 @@ import tracemalloc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from trailguard_engine.logfile import LogFileError, iter_file_records, iter_records
 
 
@@ -47,7 +46,7 @@ def test_truncated_gzip_yields_what_was_readable_then_raises() -> None:
     recs = [record(i, pad=200) for i in range(500)]
     gz = gzip.compress(log_bytes(recs))
     got = []
-    with pytest.raises(LogFileError, match="truncated|corrupt"):
+    with pytest.raises(LogFileError, match=r"truncated|corrupt"):
         for r in iter_file_records(io.BytesIO(gz[: len(gz) // 2]), gzipped=True):
             got.append(r)
     assert 0 < len(got) < len(recs)

@@ -112,7 +112,7 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
 
 
 @app.command("replay")
-def replay_command(  # noqa: PLR0917 - typer options
+def replay_command(
     paths: Annotated[
         list[str],
         typer.Argument(help="JSON Lines files, CloudTrail log files (.json/.json.gz), directories, or - for stdin."),

@@ -104,7 +104,9 @@ def _advanced_selectors_weak(selectors: list[Any]) -> list[str]:
         if category is None or "Management" not in _str_list(category.get("equals")):
             continue
         mgmt_filters.append(
-            sorted({f["field"] for f in fields if isinstance(f.get("field"), str) and f["field"] in _MGMT_FILTER_FIELDS})
+            sorted(
+                {f["field"] for f in fields if isinstance(f.get("field"), str) and f["field"] in _MGMT_FILTER_FIELDS}
+            )
         )
     if not mgmt_filters:
         return ["no advanced selector records management events"]
