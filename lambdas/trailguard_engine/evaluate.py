@@ -61,8 +61,8 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     mode = cfg.mode_for(rule)
     if mode == "off":
         return skip("rule is off")
-    if event.error_code and not rule.matches_failed_calls:
-        return skip(f"call failed ({event.error_code}); nothing changed")
+    if event.failed and not rule.matches_failed_calls:
+        return skip(f"call failed ({event.error_code or 'malformed errorCode'}); nothing changed")
     if cfg.is_engine_principal(event.principal_arn, event.session_issuer_arn):
         return skip("loop guard: made by trailguard's own role")
     if event.account and event.account in cfg.exempt_accounts:

@@ -149,6 +149,12 @@ class CloudTrailEvent:
         return self._str("errorCode")
 
     @property
+    def failed(self) -> bool:
+        """The call failed: any non-empty ``errorCode``, whatever its type (a mistyped one is not a success)."""
+        v = self.detail.get("errorCode")
+        return v is not None and v != "" and v is not False
+
+    @property
     def error_message(self) -> str:
         return self._str("errorMessage")
 

@@ -212,7 +212,7 @@ def test_rate_limit_stops_acting_and_sends_one_flapping_alert(world: World) -> N
     assert len(flapping) == 1
     assert flapping[0]["limit"] == 2
     assert gid in flapping[0]["resource"]
-    assert len(msgs) == 5  # four detections + one flapping alert
+    assert len(msgs) == 3  # two remediations + one flapping alert; rate-limited events send nothing of their own
 
 
 # --------------------------------------------------------------------------- #
