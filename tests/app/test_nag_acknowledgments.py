@@ -1,0 +1,67 @@
+"""Every cdk-nag acknowledgment in the whole app is counted, per stack, so a new one is a deliberate change.
+
+The foundation stacks also have their own pinned counts (tests/foundation); this
+test covers every stack, including detection, member and security-tooling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: Acknowledgments per stack (member stacks are counted once per stack; they are identical per region).
+EXPECTED = {
+    "standalone": {
+        "TrailguardLogArchive": 2,
+        "TrailguardTrail": 1,
+        "TrailguardSecurityTooling": 3,
+        "TrailguardDetection": 24,
+        "TrailguardMember-*": 15,
+    },
+    "organization": {
+        "TrailguardLogArchive": 2,
+        "TrailguardTrail": 2,
+        "TrailguardGuardrails": 0,
+        "TrailguardSecurityTooling": 3,
+        "TrailguardDetection": 26,
+        "TrailguardMemberStackSet": 0,
+        "TrailguardMember-*": 15,
+    },
+}
+
+
+def _acks(outdir: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for meta_path in outdir.glob("*.metadata.json"):
+        stack = meta_path.name.removesuffix(".metadata.json")
+        meta = json.loads(meta_path.read_text())
+        out[stack] = [
+            reason
+            for entries in meta.values()
+            for entry in entries
+            if entry.get("type") == "aws:cdk:acknowledged-rules"
+            for reason in entry["data"].values()
+        ]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["standalone", "organization"])
+def test_acknowledgment_count_per_stack(mode: str, request: pytest.FixtureRequest) -> None:
+    synth: Any = request.getfixturevalue(mode)
+    acks = _acks(synth.outdir)
+    counted: Counter[str] = Counter()
+    for stack, reasons in acks.items():
+        key = "TrailguardMember-*" if stack.startswith("TrailguardMember-") else stack
+        if key == "TrailguardMember-*":
+            assert len(reasons) == EXPECTED[mode][key], f"{stack}: {len(reasons)} acknowledgments"
+            counted[key] = len(reasons)
+        else:
+            counted[key] += len(reasons)
+        for reason in reasons:
+            assert len(reason) >= 25, f"{stack}: acknowledgment reason too vague: {reason!r}"
+    got = {k: v for k, v in counted.items() if k in EXPECTED[mode] or v}
+    assert got == {k: v for k, v in EXPECTED[mode].items() if k in counted or v}, got
