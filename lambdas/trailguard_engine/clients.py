@@ -113,6 +113,10 @@ class ClientFactory:
                 self._engine[key] = c
         return c
 
+    def read_parameter(self, name: str) -> str:
+        """The value of an SSM parameter in the engine's account (the runtime-config document)."""
+        return str(self.engine("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+
     def role_arn(self, account: str) -> str:
         return f"arn:{partition_for(self.engine_region)}:iam::{account}:role/{self.role_name}"
 
@@ -161,3 +165,9 @@ class ClientFactory:
             self._engine.clear()
             self._creds.clear()
             self._member.clear()
+
+
+def invoked_account(context: Any) -> str:
+    """The function's own account, from the Lambda context's ARN ('' when unknown, as in some tests)."""
+    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
+    return parts[4] if len(parts) > 4 else ""

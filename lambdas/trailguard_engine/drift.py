@@ -38,7 +38,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from trailguard_engine.catalog import load_catalog
-from trailguard_engine.clients import ClientFactory, MemberSession
+from trailguard_engine.clients import ClientFactory, MemberSession, invoked_account
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.exceptions import EngineError
 from trailguard_engine.model import Finding, Rule
@@ -471,9 +471,8 @@ def get_sweep(context: Any = None) -> DriftSweep:
         if missing:
             raise DriftError(f"drift sweep is not configured: {', '.join(missing)} not set")
         factory = ClientFactory(engine_region=ds.engine.region, role_name=ds.engine.remediation_role_name)
-        arn = str(getattr(context, "invoked_function_arn", "") or "").split(":")
         notifier = Notifier(
-            factory=factory, topic_arn=ds.engine.alert_topic_arn, engine_account=arn[4] if len(arn) > 4 else ""
+            factory=factory, topic_arn=ds.engine.alert_topic_arn, engine_account=invoked_account(context)
         )
         _STATE.append(DriftSweep(settings=ds, factory=factory, notifier=notifier))
     return _STATE[0]
@@ -481,10 +480,7 @@ def get_sweep(context: Any = None) -> DriftSweep:
 
 def get_runtime(sweep: DriftSweep) -> Runtime:
     if not _LOADER:
-        factory = sweep.factory
-        _LOADER.append(
-            RuntimeLoader(lambda name: str(factory.engine("ssm").get_parameter(Name=name)["Parameter"]["Value"]))
-        )
+        _LOADER.append(RuntimeLoader(sweep.factory.read_parameter))
     return _LOADER[0].load(sweep.settings.engine.config_parameter)
 
 

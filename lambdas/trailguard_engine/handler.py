@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from trailguard_engine.clients import ClientFactory
+from trailguard_engine.clients import ClientFactory, invoked_account
 from trailguard_engine.engine import Engine
 from trailguard_engine.events import dig
 from trailguard_engine.notify import Notifier
@@ -40,8 +40,7 @@ def _count(name: str, rule: str, account: str) -> None:
 
 
 def _ssm_fetch(parameter: str) -> str:
-    value = build_factory().engine("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    return str(value)
+    return build_factory().read_parameter(parameter)
 
 
 _FACTORY: list[ClientFactory] = []
@@ -59,13 +58,12 @@ def get_engine(context: Any = None) -> Engine:
     if not _ENGINE:
         s = Settings.from_env()
         factory = build_factory()
-        account = str(getattr(context, "invoked_function_arn", "") or "").split(":")
         ddb = factory.engine("dynamodb") if s.state_table else None
         _ENGINE.append(
             Engine(
                 factory=factory,
                 notifier=Notifier(
-                    factory=factory, topic_arn=s.alert_topic_arn, engine_account=account[4] if len(account) > 4 else ""
+                    factory=factory, topic_arn=s.alert_topic_arn, engine_account=invoked_account(context)
                 ),
                 idempotency=Idempotency(table=s.state_table, client=ddb) if s.state_table else None,
                 limiter=RateLimiter(table=s.state_table, client=ddb) if s.state_table else None,

@@ -46,7 +46,7 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from trailguard_engine.clients import ClientFactory
+from trailguard_engine.clients import ClientFactory, invoked_account
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import EngineError, RejectedEvent
@@ -387,7 +387,6 @@ def get_reconciler(context: Any = None) -> Reconciler:
         if missing:
             raise ReconcileError(f"reconcile is not configured: {', '.join(missing)} not set")
         factory = ClientFactory(engine_region=rs.engine.region, role_name=rs.engine.remediation_role_name)
-        arn = str(getattr(context, "invoked_function_arn", "") or "").split(":")
         _STATE.append(
             Reconciler(
                 settings=rs,
@@ -395,7 +394,7 @@ def get_reconciler(context: Any = None) -> Reconciler:
                 notifier=Notifier(
                     factory=factory,
                     topic_arn=rs.engine.alert_topic_arn,
-                    engine_account=arn[4] if len(arn) > 4 else "",
+                    engine_account=invoked_account(context),
                 ),
                 seen=Idempotency(table=rs.engine.state_table, client=factory.engine("dynamodb")),
             )
@@ -405,10 +404,7 @@ def get_reconciler(context: Any = None) -> Reconciler:
 
 def get_runtime(reconciler: Reconciler) -> Runtime:
     if not _LOADER:
-        factory = reconciler.factory
-        _LOADER.append(
-            RuntimeLoader(lambda name: str(factory.engine("ssm").get_parameter(Name=name)["Parameter"]["Value"]))
-        )
+        _LOADER.append(RuntimeLoader(reconciler.factory.read_parameter))
     runtime = _LOADER[0].load(reconciler.settings.engine.config_parameter)
     if _LOADER[0].last_error:
         reconciler.log.error("using the last good runtime config: %s", _LOADER[0].last_error)
