@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup demo synth test lint typecheck pytest bench docs schema clean
+.PHONY: setup demo synth test lint typecheck collect-check pytest bench docs schema clean
 
 CHECKOV_VENV := $(VENV)/tools-checkov
 
@@ -60,10 +60,20 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# Every xdist worker collects the suite and they must agree, so test ids may not depend on the run:
+# collect twice (different hash seeds, different seconds) and fail on any difference.
+collect-check: setup
+	@mkdir -p build
+	PYTHONHASHSEED=1 $(VENV)/bin/pytest --collect-only -q -p no:cacheprovider | grep '::' > build/collect-1.txt
+	PYTHONHASHSEED=2 $(VENV)/bin/pytest --collect-only -q -p no:cacheprovider | grep '::' > build/collect-2.txt
+	@diff -u build/collect-1.txt build/collect-2.txt \
+	  || { echo "collect-check: two collections of the suite differ (see the diff above)"; exit 1; }
+	@echo "collect-check: $$(wc -l < build/collect-1.txt) test ids, identical in two collections"
+
 pytest: setup
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
-test: lint typecheck pytest
+test: lint typecheck collect-check pytest
 
 bench: setup
 	$(PY) -m bench

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -18,6 +19,13 @@ EXAMPLE_STANDALONE = ROOT / "config" / "example-standalone.yaml"
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "quiet")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+# Hypothesis: in CI every run explores the same examples (a fresh clone has no example database, and a
+# random seed would make a red run unreproducible); locally it keeps exploring at random and saves what it
+# finds. A failure prints a reproduction blob either way. Counterexamples found locally become @example.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @dataclass

@@ -10,7 +10,9 @@ container lives. Tracing is imported only when ``TRAILGUARD_TRACING=true``
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -30,6 +32,10 @@ CORRELATION_ID_PATH = "event.id || id"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trailguard"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Trailguard"))
 
+#: The engine's wall clock (seconds since the epoch). State that depends on the time of day (the rate
+#: limiter's hourly windows) reads it through this one seam, so tests pin it instead of racing HH:00.
+clock: Callable[[], float] = time.time
+
 _ENGINE: list[Engine] = []
 _COUNTS: Counter[tuple[str, str, str]] = Counter()
 _LOADER: list[RuntimeLoader] = []
@@ -44,6 +50,11 @@ def _ssm_fetch(parameter: str) -> str:
 
 
 _FACTORY: list[ClientFactory] = []
+
+
+def now() -> float:
+    """The current time from :data:`clock` (looked up on every call, so a replaced clock takes effect)."""
+    return clock()
 
 
 def build_factory() -> ClientFactory:
@@ -66,7 +77,7 @@ def get_engine(context: Any = None) -> Engine:
                     factory=factory, topic_arn=s.alert_topic_arn, engine_account=invoked_account(context)
                 ),
                 idempotency=Idempotency(table=s.state_table, client=ddb) if s.state_table else None,
-                limiter=RateLimiter(table=s.state_table, client=ddb) if s.state_table else None,
+                limiter=RateLimiter(table=s.state_table, client=ddb, clock=now) if s.state_table else None,
                 log=logger,
                 metric=_count,
             )

@@ -11,7 +11,6 @@ Two kinds of items share the table:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -91,9 +90,13 @@ class RateDecision:
 
 
 class RateLimiter:
-    """Fixed hourly window counter per resource, atomic in DynamoDB."""
+    """Fixed hourly window counter per resource, atomic in DynamoDB.
 
-    def __init__(self, *, table: str, client: Any, clock: Callable[[], float] = time.time) -> None:
+    ``clock`` (seconds since the epoch) is required: the window a hit lands in depends on the time of
+    day, so callers pass the one clock they own (the handler's seam) rather than reading the wall clock here.
+    """
+
+    def __init__(self, *, table: str, client: Any, clock: Callable[[], float]) -> None:
         self.table = table
         self.client = client
         self.clock = clock

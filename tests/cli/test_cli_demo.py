@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,7 @@ from trailguard.demo.scenario import Step, scenario
 
 @pytest.mark.slow
 def test_demo_end_to_end(standalone: Any, tmp_path: Path) -> None:
-    t = time.monotonic()
     report = run_demo(Path(standalone.outdir), do_synth=False, log_dir=tmp_path)
-    elapsed = time.monotonic() - t
     failed = [(r.step.key, r.verdict, r.actions, r.detail) for r in report.steps if not r.verified]
     assert failed == []
     risky = [r for r in report.steps if not r.step.benign]
@@ -33,8 +30,7 @@ def test_demo_end_to_end(standalone: Any, tmp_path: Path) -> None:
     assert remediated["open-ssh"] == ["revoke_public_sg_ingress"]
     assert remediated["public-snapshot"] == ["make_snapshot_private"]
     assert all(r.routed == [r.step.rule] for r in risky)
-    assert report.timings["scenario"] < 120
-    assert elapsed < 180
+    # How long the demo takes is a benchmark figure (make bench, README), never a pass/fail condition.
 
 
 def test_scenario_covers_the_issue_list() -> None:

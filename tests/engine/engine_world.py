@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from frozen_clock import FrozenClock
 from moto import mock_aws
 from trailguard_engine import clients, handler
 from trailguard_engine.catalog import load_catalog, parse_rule
@@ -489,6 +490,7 @@ def world(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> It
             return c
 
         monkeypatch.setattr(clients, "new_client", recording_new_client)
+        monkeypatch.setattr(handler, "clock", FrozenClock())  # no test may race the hourly window
         handler.reset()
         w.set_runtime(dry_run=False, rule_modes={}, security_hub_findings=True, runbook_base_url=None)
         engine = handler.get_engine(FakeContext())

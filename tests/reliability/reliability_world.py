@@ -30,6 +30,7 @@ import botocore.retries.bucket
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
+from frozen_clock import FrozenClock
 from moto import mock_aws
 from trailguard_engine import clients, drift, handler, reconcile
 
@@ -477,6 +478,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             return c
 
         monkeypatch.setattr(clients, "new_client", new_client)
+        monkeypatch.setattr(handler, "clock", FrozenClock())  # no test may race the hourly window
         handler.reset()
         reconcile.reset()
         drift.reset()
