@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trailguard_engine.matcher import PatternError, validate_pattern
 from trailguard_engine.model import Rule
 
 #: EventBridge's default event-pattern size quota (characters). It can be raised to 4096
@@ -118,6 +119,11 @@ def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = MAX_PATTERN_C
                 f"event pattern of {fp.size} characters exceeds the {max_chars}-character quota: {fp.pattern}"
             )
     out.extend(verbatim)
+    for fp in out:  # a merged pattern must still be one EventBridge accepts
+        try:
+            validate_pattern(fp.pattern)
+        except PatternError as exc:
+            raise ValueError(f"forwarding pattern rejected as EventBridge would: {exc}: {fp.pattern}") from exc
     return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -23,8 +23,10 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 # Hypothesis: in CI every run explores the same examples (a fresh clone has no example database, and a
 # random seed would make a red run unreproducible); locally it keeps exploring at random and saves what it
 # finds. A failure prints a reproduction blob either way. Counterexamples found locally become @example.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-settings.register_profile("dev", print_blob=True)
+# Neither profile lets machine speed decide a result: no per-example deadline, no too-slow health check.
+_NO_TIMING = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_NO_TIMING)
+settings.register_profile("dev", print_blob=True, **_NO_TIMING)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trailguard_engine.exceptions import CatalogError
+from trailguard_engine.matcher import PatternError, validate_pattern
 from trailguard_engine.model import MODES, SEVERITIES, RemediationSpec, Rule, Runbook
 
 RULES_DIR = Path(__file__).with_name("rules")
@@ -47,6 +48,11 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
             permissions=tuple(_req(rem_doc, "permissions", list, where + ".remediation")),
             description=_req(rem_doc, "description", str, where + ".remediation"),
         )
+    pattern = _req(doc, "event_pattern", dict, where)
+    try:
+        validate_pattern(pattern)  # what EventBridge would refuse at deploy time is refused here, by rule name
+    except PatternError as exc:
+        raise CatalogError(f"{where}: event_pattern: {exc}") from exc
     rb = _req(doc, "runbook", dict, where)
     ex = _req(doc, "examples", dict, where)
     refs = doc.get("references") or {}
@@ -58,7 +64,7 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
         category=_req(doc, "category", str, where),
         mitre=tuple(_req(doc, "mitre", list, where)),
         references={str(k): tuple(v) for k, v in refs.items()},
-        event_pattern=_req(doc, "event_pattern", dict, where),
+        event_pattern=pattern,
         read_only_events=bool(doc.get("read_only_events", False)),
         decision=_req(doc, "decision", str, where),
         params=dict(doc.get("params") or {}),

@@ -138,3 +138,12 @@ def test_missing_layer_fails_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "\n" not in msg
     assert "run make setup" in msg
     assert "build/lambda-layer" in msg
+
+
+def test_a_forwarding_pattern_eventbridge_would_reject_fails_the_synth(catalog: tuple[Rule, ...]) -> None:
+    """Patterns reach member accounts' buses: one EventBridge refuses would fail the StackSet, not the synth."""
+    bad = _rule(catalog[0], "bad", {"source": ["aws.s3"], "account": [{"wildcard": "1**"}]})
+    with pytest.raises(ValueError, match=r"forwarding pattern rejected as EventBridge would: account: wildcard"):
+        forwarding_patterns([bad])
+    for fp in forwarding_patterns(catalog):  # the real union is valid
+        assert fp.pattern

@@ -40,7 +40,7 @@ class FakeContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return 900_000  # Lambda's longest timeout: no in-progress record expires mid-test on a slow machine
 
 
 # --------------------------------------------------------------------------- #

@@ -28,9 +28,9 @@ def test_index_uses_event_names_beside_and_inside_or() -> None:
     inside = {"source": ["aws.ec2"], "detail": {"$or": [{"eventName": ["A"]}, {"eventName": ["B"], "x": ["y"]}]}}
     loose = {"source": ["aws.iam"], "detail": {"$or": [{"eventName": ["C"]}, {"userAgent": ["z"]}]}}
     idx = PatternIndex([(beside, "beside"), (inside, "inside"), (loose, "loose")])
-    assert idx._by_pair[("aws.s3", "PutBucketAcl")][0][1] == "beside"
-    assert {idx._by_pair[("aws.ec2", n)][0][1] for n in ("A", "B")} == {"inside"}
-    assert idx._by_source["aws.iam"][0][1] == "loose"
+    assert idx._by_pair[("aws.s3", "PutBucketAcl")][0][-1] == "beside"
+    assert {idx._by_pair[("aws.ec2", n)][0][-1] for n in ("A", "B")} == {"inside"}
+    assert idx._by_source["aws.iam"][0][-1] == "loose"
     assert idx.match({"source": "aws.ec2", "detail": {"eventName": "B", "x": "y"}}) == ["inside"]
     assert idx.match({"source": "aws.ec2", "detail": {"eventName": "C", "x": "y"}}) == []
     assert idx.match({"source": "aws.iam", "detail": {"eventName": "D", "userAgent": "z"}}) == ["loose"]
