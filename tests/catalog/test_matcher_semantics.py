@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_matcher_differential import patterns as differential_patterns
 from trailguard_engine.catalog import RULES_DIR, load_catalog, load_rule_file
 from trailguard_engine.exceptions import CatalogError
 from trailguard_engine.matcher import PatternError, PatternIndex, matches, validate_pattern
@@ -223,3 +226,49 @@ def test_catalog_rules_do_not_select_by_cidr() -> None:
     """
     offenders = [r.id for r in load_catalog() if '"cidr"' in json.dumps(r.event_pattern)]
     assert offenders == []
+
+
+# --------------------------------------------------------------------------- #
+# Metamorphic properties: EventBridge crushes arrays out, so no oracle is needed to know that
+# wrapping a value in an array, or reordering an array, never changes an answer. Events here
+# include what moto cannot judge (arrays of objects, arrays inside arrays, empty arrays).
+# --------------------------------------------------------------------------- #
+_scalars = st.one_of(st.sampled_from(["", "x", "ab", "abc", "10.0.0.5"]), st.integers(-2, 2), st.booleans(), st.none())
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, min_size=1, max_size=3)
+    ),
+    max_leaves=8,
+)
+_events = st.dictionaries(st.sampled_from(["a", "b", "c"]), _values, min_size=1, max_size=3)
+
+
+def _wrap_everywhere(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: [_wrap_everywhere(v)] for k, v in node.items()}
+    if isinstance(node, list):
+        return [_wrap_everywhere(v) for v in node]
+    return node
+
+
+def _reverse_arrays(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _reverse_arrays(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_reverse_arrays(v) for v in reversed(node)]
+    return node
+
+
+@settings(max_examples=400)
+@given(pattern=differential_patterns, event=_events)
+def test_wrapping_values_in_arrays_never_changes_the_answer(pattern: dict[str, Any], event: dict[str, Any]) -> None:
+    expected = matches(pattern, event)
+    assert matches(pattern, _wrap_everywhere(event)) is expected
+    assert matches(pattern, {k: [[v]] for k, v in event.items()}) is expected
+
+
+@settings(max_examples=400)
+@given(pattern=differential_patterns, event=_events)
+def test_reordering_arrays_never_changes_the_answer(pattern: dict[str, Any], event: dict[str, Any]) -> None:
+    assert matches(pattern, _reverse_arrays(event)) is matches(pattern, event)
