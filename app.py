@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import aws_cdk as cdk
+from trailguard_engine.exceptions import CatalogError
 
 from stacks.app_builder import build_app
 from trailguard.config import load_config
@@ -25,7 +26,11 @@ def main() -> None:
         for line in exc.problems:
             print(f"trailguard: config error: {line}", file=sys.stderr)
         sys.exit(2)
-    build_app(app, cfg)
+    try:
+        build_app(app, cfg)
+    except CatalogError as exc:  # e.g. a rule whose pattern EventBridge would refuse: named, no stack trace
+        print(f"trailguard: catalog error: {exc}", file=sys.stderr)
+        sys.exit(2)
     app.synth()
 
 

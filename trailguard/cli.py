@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from trailguard_engine.exceptions import CatalogError
 
 app = typer.Typer(
     name="trailguard",
@@ -44,6 +45,9 @@ def main() -> None:
     _load_commands()
     try:
         app()
+    except CatalogError as exc:  # a broken rule file: name it, no stack trace
+        print(f"trailguard: catalog error: {exc}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

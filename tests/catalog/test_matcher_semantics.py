@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -272,3 +273,63 @@ def test_wrapping_values_in_arrays_never_changes_the_answer(pattern: dict[str, A
 @given(pattern=differential_patterns, event=_events)
 def test_reordering_arrays_never_changes_the_answer(pattern: dict[str, Any], event: dict[str, Any]) -> None:
     assert matches(pattern, _reverse_arrays(event)) is matches(pattern, event)
+
+
+def _broken_catalog(tmp_path: Path) -> Path:
+    bad = {"source": ["aws.cloudtrail"], "detail": {"$or": [{"eventName": ["StopLogging"]}]}}
+    (tmp_path / "cloudtrail-stop-logging.json").write_text(json.dumps(_rule_doc(event_pattern=bad)))
+    return tmp_path
+
+
+def test_the_cli_names_the_broken_rule_without_a_stack_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trailguard import cli
+    from trailguard.commands import rules as rules_command
+
+    rules_dir = _broken_catalog(tmp_path)
+    cli._load_commands()
+    monkeypatch.setattr(rules_command, "load_catalog", lambda: load_catalog(rules_dir))
+    monkeypatch.setattr("sys.argv", ["trailguard", "rules"])
+    load_catalog.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main()
+    finally:
+        load_catalog.cache_clear()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("trailguard: catalog error: cloudtrail-stop-logging.json: event_pattern: detail: $or needs")
+    assert "Traceback" not in err
+
+
+def test_cdk_synth_names_the_broken_rule_without_a_stack_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from stacks import detection, member
+
+    spec = importlib.util.spec_from_file_location("trailguard_cdk_app", RULES_DIR.parents[2] / "app.py")
+    assert spec is not None and spec.loader is not None
+    cdk_app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cdk_app)
+
+    rules_dir = _broken_catalog(tmp_path)
+    for module in (detection, member):
+        monkeypatch.setattr(module, "load_catalog", lambda: load_catalog(rules_dir))
+    # cdk.json's context, as `cdk synth` passes it (the jsii kernel is already running: no env var reaches it)
+    context = json.loads((RULES_DIR.parents[2] / "cdk.json").read_text())["context"]
+    real_app = cdk_app.cdk.App
+    monkeypatch.setattr(
+        cdk_app, "cdk", SimpleNamespace(App=lambda: real_app(context=context, outdir=str(tmp_path / "cdk.out")))
+    )
+    load_catalog.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cdk_app.main()
+    finally:
+        load_catalog.cache_clear()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("trailguard: catalog error: cloudtrail-stop-logging.json: event_pattern:")
