@@ -45,7 +45,7 @@ SCP_MAX_CHARS = 5120
 
 def guardrail_policy(cfg: TrailguardConfig, accounts: names.Accounts) -> dict[str, Any]:
     """The SCP document (one policy, so it uses one of the five SCP slots per target)."""
-    except_break_glass = {"ArnNotLike": {"aws:PrincipalArn": cfg.break_glass_role_pattern}}
+    except_break_glass = cfg.except_break_glass()
     archive = names.archive_bucket_name(accounts)
     access_logs = names.access_log_bucket_name(accounts)
     partition = cdk.Aws.PARTITION
@@ -57,7 +57,7 @@ def guardrail_policy(cfg: TrailguardConfig, accounts: names.Accounts) -> dict[st
                 "Effect": "Deny",
                 "Action": list(TRAIL_ACTIONS),
                 "Resource": [names.trail_arn(cfg, accounts)],
-                "Condition": except_break_glass,
+                **_when(except_break_glass),
             },
             {
                 "Sid": "ProtectArchiveBucket",
@@ -67,7 +67,7 @@ def guardrail_policy(cfg: TrailguardConfig, accounts: names.Accounts) -> dict[st
                     f"arn:{partition}:s3:::{archive}",
                     f"arn:{partition}:s3:::{access_logs}",
                 ],
-                "Condition": except_break_glass,
+                **_when(except_break_glass),
             },
             {
                 "Sid": "ProtectTrailKeys",
@@ -84,17 +84,22 @@ def guardrail_policy(cfg: TrailguardConfig, accounts: names.Accounts) -> dict[st
                 "Effect": "Deny",
                 "Action": list(ALIAS_ACTIONS),
                 "Resource": [f"arn:{partition}:kms:*:*:{alias}" for alias in TRAIL_KEY_ALIASES],
-                "Condition": except_break_glass,
+                **_when(except_break_glass),
             },
             {
                 "Sid": "DenyLeaveOrganization",
                 "Effect": "Deny",
                 "Action": ["organizations:LeaveOrganization"],
                 "Resource": "*",
-                "Condition": except_break_glass,
+                **_when(except_break_glass),
             },
         ],
     }
+
+
+def _when(condition: dict[str, Any]) -> dict[str, Any]:
+    """``{"Condition": condition}``, or nothing for an empty condition (IAM rejects an empty one)."""
+    return {"Condition": condition} if condition else {}
 
 
 class GuardrailsStack(cdk.Stack):

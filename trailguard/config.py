@@ -71,6 +71,8 @@ _OU_RE = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
 _ARN_PATTERN_RE = re.compile(r"^arn:(aws|\*):[a-z0-9*-]*:[a-z0-9*-]*:(\d{12}|\*)?:.+$")
+#: An exact IAM role ARN: account pinned, no wildcard (IAM's role path and name characters).
+_ROLE_ARN_RE = re.compile(r"^arn:aws:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 
 
 def _account_id(value: str) -> str:
@@ -116,6 +118,16 @@ def _arn_pattern(value: str) -> str:
     return value
 
 
+def _role_arn(value: str) -> str:
+    if not _ROLE_ARN_RE.match(value):
+        raise ValueError(
+            f"expected an exact IAM role ARN with its account ID, such as "
+            f"'arn:aws:iam::111122223333:role/security-break-glass', got {value!r} "
+            "(no wildcards: a pattern lets any account admin create a matching role)"
+        )
+    return value
+
+
 def _port(value: int) -> int:
     if not 0 <= value <= 65535:
         raise ValueError(f"expected a TCP/UDP port between 0 and 65535, got {value}")
@@ -137,6 +149,7 @@ OuId = Annotated[str, AfterValidator(_ou_id)]
 Email = Annotated[str, AfterValidator(_email)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 ArnPattern = Annotated[str, AfterValidator(_arn_pattern)]
+RoleArn = Annotated[str, AfterValidator(_role_arn)]
 Port = Annotated[int, AfterValidator(_port)]
 RuleMode = Literal["remediate", "alert", "off"]
 
@@ -232,6 +245,18 @@ class Remediation(_Strict):
     max_actions_per_resource_per_hour: int = Field(default=3, ge=1, le=100)
     protected_key_tag: dict[str, str] = Field(default_factory=lambda: {"trailguard:protected": "true"})
     idempotency_ttl_hours: int = Field(default=72, ge=1, le=720)
+    max_event_age_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=1440,
+        description="Act only on events younger than this (by eventTime); older ones are alert-only, with the reason.",
+    )
+    alerts_per_account_per_hour: int = Field(
+        default=200,
+        ge=1,
+        le=100000,
+        description="Alerts (SNS and Security Hub) per source account per hour; the rest are counted, not sent.",
+    )
 
 
 class Notifications(_Strict):
@@ -258,7 +283,17 @@ class TrailguardConfig(_Strict):
     exemptions: Exemptions = Field(default_factory=Exemptions)
     allowed_public_ports: list[Port] = Field(default_factory=lambda: [80, 443])
     dry_run: bool = False
-    break_glass_role_pattern: ArnPattern = "arn:aws:iam::*:role/trailguard-break-glass"
+    break_glass_role_arns: list[RoleArn] = Field(
+        default_factory=list,
+        description="Exact ARNs (account pinned) of the roles allowed past the guardrail SCP and the archive "
+        "delete protection. Empty: no exception.",
+    )
+    deployment_role_arns: list[RoleArn] = Field(
+        default_factory=list,
+        description="Exact ARNs of the pipeline roles that deploy trailguard (for example the CDK "
+        "cloudformation execution roles): the only principals, besides CloudFormation StackSets, allowed to "
+        "change trailguard's own rules, functions, parameters and roles without a tampering alert.",
+    )
     runbook_base_url: str | None = Field(
         default=None,
         pattern=r"^https://\S+$",
@@ -270,6 +305,16 @@ class TrailguardConfig(_Strict):
     retention: Retention = Field(default_factory=Retention)
     features: Features = Field(default_factory=Features)
     remediation: Remediation = Field(default_factory=Remediation)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "break_glass_role_pattern" in data:
+            raise ValueError(
+                "break_glass_role_pattern was replaced by break_glass_role_arns: list the exact role ARNs, with "
+                "their account IDs (a pattern such as arn:aws:iam::*:role/x lets any account admin create the role)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> TrailguardConfig:
@@ -298,6 +343,12 @@ class TrailguardConfig(_Strict):
             raise ConfigError(["<config>: organization: not set (standalone mode)"])
         return self.organization
 
+    def except_break_glass(self) -> dict[str, Any]:
+        """The IAM condition exempting the break-glass roles (exact ARNs), or ``{}`` when there are none."""
+        if not self.break_glass_role_arns:
+            return {}
+        return {"ArnNotEquals": {"aws:PrincipalArn": list(self.break_glass_role_arns)}}
+
     def runtime_document(self) -> dict[str, Any]:
         """The subset the Lambda functions read at run time (stored in SSM).
 
@@ -317,6 +368,9 @@ class TrailguardConfig(_Strict):
             },
             "org_id": self.organization.org_id if self.organization else None,
             "max_actions_per_resource_per_hour": self.remediation.max_actions_per_resource_per_hour,
+            "max_event_age_minutes": self.remediation.max_event_age_minutes,
+            "alerts_per_account_per_hour": self.remediation.alerts_per_account_per_hour,
+            "deployment_role_arns": list(self.deployment_role_arns),
             "protected_key_tag": dict(self.remediation.protected_key_tag),
             "security_hub_findings": self.features.security_hub_findings,
             "runbook_base_url": self.runbook_base_url,

@@ -51,7 +51,7 @@ def _bucket_hardening(bucket: s3.Bucket, *, cfg: TrailguardConfig, org_id: str |
             principals=[iam.AnyPrincipal()],
             actions=_LOG_DELETE_ACTIONS,
             resources=[bucket.arn_for_objects("*")],
-            conditions={"ArnNotLike": {"aws:PrincipalArn": cfg.break_glass_role_pattern}},
+            conditions=cfg.except_break_glass() or None,
         )
     )
 
