@@ -1,9 +1,9 @@
 """The one place boto3 clients are made: the engine's own clients and member-account sessions.
 
-Every client gets the same botocore configuration: adaptive retries (exponential
-backoff with jitter, client-side rate limiting on throttling errors) and short
-connect/read timeouts, so a slow endpoint fails fast into a retry instead of
-eating the Lambda's time budget.
+Every client gets the same botocore configuration (:data:`BOTO_CONFIG`): standard
+retries (exponential backoff with jitter) and short connect/read timeouts, sized so
+that one call, retries included, always gives up well inside the shortest function
+timeout (see "Retry budget" below), leaving time to publish the failure alert.
 
 Member clients act in the event's account and region through the member
 remediation role (``TRAILGUARD_REMEDIATION_ROLE_NAME``). Credentials are cached
@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import boto3
 from botocore.config import Config
@@ -27,14 +27,67 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from trailguard_engine.exceptions import AssumeRoleError
 
+# --------------------------------------------------------------------------- #
+# Retry budget: every number bounding how long one AWS call can take is here.
+# --------------------------------------------------------------------------- #
 #: Total attempts per call, the first included (botocore's ``total_max_attempts``).
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 4
+#: Seconds to open the connection, TLS handshake included (per attempt).
+CONNECT_TIMEOUT_S = 2.0
+#: Seconds botocore waits for the next bytes of the response (per attempt).
+READ_TIMEOUT_S = 4.0
+#: ``standard``: :func:`worst_case_call_seconds` bounds it. ``adaptive`` (documented as experimental by AWS) adds a
+#: client-side token bucket that can wait before every attempt, by an amount that grows with concurrency.
+RETRY_MODE: Final = "standard"
+#: botocore's backoff before retry *k* (1-based) is at most ``min(2 ** (k - 1), 20)`` seconds (the
+#: throttling scale; other errors back off 20 times less in current botocore, fully in older ones) ...
+BACKOFF_CAP_S = 20.0
+#: ... plus at most 5 s more when the service asks for it with ``x-amz-retry-after``.
+RETRY_AFTER_EXTRA_S = 5.0
+#: What a function must keep after its slowest call gave up: enough to publish the failure alert.
+RESERVE_S = 10.0
+
 BOTO_CONFIG = Config(
-    retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
-    connect_timeout=3,
-    read_timeout=10,
+    retries={"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
     user_agent_extra="trailguard-engine",
 )
+
+
+def worst_case_call_seconds(config: Config = BOTO_CONFIG) -> float:
+    """Upper bound, in seconds, of one call made with ``config``, every retry included.
+
+    Every attempt runs into its connect and read timeouts and every backoff is at its maximum::
+
+        attempts x (connect + read) + sum(min(2 ** (k - 1), 20) + 5 for k in 1 .. attempts - 1)
+
+    With the defaults: 4 x (2 + 4) + (1 + 5) + (2 + 5) + (4 + 5) = 46 s, so one call leaves 14 s of
+    the engine's 60 s. Not covered, by any botocore setting: DNS resolution, a host name resolving to
+    several addresses (each gets the connect timeout) and an endpoint trickling one byte per read
+    timeout. Raises ``ValueError`` for a retry mode whose waits this cannot bound.
+    """
+    cfg: Any = config  # botocore-stubs declares Config's constructor arguments, not its attributes
+    retries: dict[str, Any] = dict(cfg.retries or {})
+    mode = retries.get("mode", "legacy")
+    if mode != "standard":
+        raise ValueError(f"retry mode {mode!r}: only 'standard' has a bounded worst case here")
+    if "total_max_attempts" in retries:
+        attempts = int(retries["total_max_attempts"])
+    elif "max_attempts" in retries:
+        attempts = int(retries["max_attempts"]) + 1  # botocore's max_attempts counts the retries only
+    else:
+        attempts = 3  # the standard mode's default
+    per_attempt = float(cfg.connect_timeout) + float(cfg.read_timeout)
+    backoff = sum(min(2.0 ** (k - 1), BACKOFF_CAP_S) + RETRY_AFTER_EXTRA_S for k in range(1, attempts))
+    return attempts * per_attempt + backoff
+
+
+def fits_timeout(function_timeout_s: float, config: Config = BOTO_CONFIG) -> bool:
+    """True when one call made with ``config`` gives up with :data:`RESERVE_S` of the function's time left."""
+    return worst_case_call_seconds(config) + RESERVE_S <= function_timeout_s
+
+
 SESSION_NAME = "trailguard-remediation"
 _REFRESH_MARGIN = 300.0
 _SESSION = threading.local()

@@ -165,7 +165,7 @@ def test_subject_is_short_ascii_and_single_line() -> None:
 
 
 def test_client_config_retries_with_backoff_and_short_timeouts() -> None:
-    assert BOTO_CONFIG.retries == {"mode": "adaptive", "total_max_attempts": clients.MAX_ATTEMPTS}
+    assert BOTO_CONFIG.retries == {"mode": "standard", "total_max_attempts": clients.MAX_ATTEMPTS}
     assert BOTO_CONFIG.connect_timeout <= 5
     assert BOTO_CONFIG.read_timeout <= 15
 
