@@ -10,6 +10,7 @@ adding or changing such a rule; ``tests/catalog`` fails while it is stale.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +27,11 @@ from trailguard_engine.decisions.failed import (
 from trailguard_engine.events import source_for
 from trailguard_engine.model import Rule
 
+#: EventBridge's default quota on the size of one event pattern (characters, compact JSON).
+MAX_PATTERN_CHARS = 2048
+#: CamelCase words of an API name, acronyms kept whole (``ModifyDBSnapshotAttribute``: Modify, DB, ...).
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z][a-z0-9]*")
+
 
 class CatalogToolError(Exception):
     """The catalog cannot be processed (missing rule file, bad JSON)."""
@@ -37,11 +43,21 @@ def failed_attempts_pattern(rules: Iterable[Rule]) -> dict[str, Any]:
     Kept compact to stay under EventBridge's 2048-character pattern quota: sources x
     names over-matches a little (a name watched in one service, refused in another),
     and the ``failed_critical`` decision re-checks the exact eventSource/eventName pair.
+    When the exact names do not fit, names sharing their first two words become one
+    prefix (``DeleteStack``, ``DeleteStackSet`` -> ``DeleteStack*``): more over-matching,
+    the same re-check.
     """
     actions = critical_actions(rules)
     event_sources = sorted({a.event_source for a in actions})
     literals = sorted({a.name for a in actions if not a.is_prefix})
     prefixes = sorted({a.name for a in actions if a.is_prefix})
+    pattern = _pattern(event_sources, literals, prefixes)
+    if len(json.dumps(pattern, separators=(",", ":"))) > MAX_PATTERN_CHARS:
+        pattern = _pattern(event_sources, *_merged(literals, prefixes))
+    return pattern
+
+
+def _pattern(event_sources: list[str], literals: list[str], prefixes: list[str]) -> dict[str, Any]:
     names: list[Any] = [*literals, *({"prefix": p} for p in prefixes)]
     return {
         "source": sorted({source_for(s) for s in event_sources}),
@@ -51,6 +67,17 @@ def failed_attempts_pattern(rules: Iterable[Rule]) -> dict[str, Any]:
             "errorCode": [{"prefix": ACCESS_DENIED_PREFIX}, {"suffix": UNAUTHORIZED_SUFFIX}],
         },
     }
+
+
+def _merged(literals: list[str], prefixes: list[str]) -> tuple[list[str], list[str]]:
+    """Literals sharing their first two words as one prefix; names and prefixes another prefix covers dropped."""
+    groups: dict[str, list[str]] = {}
+    for name in literals:
+        groups.setdefault("".join(_WORD.findall(name)[:2]), []).append(name)
+    merged = set(prefixes) | {p for p, names in groups.items() if len(names) > 1}
+    merged = {p for p in merged if not any(q != p and p.startswith(q) for q in merged)}
+    rest = [n for n in literals if not any(n.startswith(p) for p in merged)]
+    return sorted(rest), sorted(merged)
 
 
 def _all_rules(rules_dir: Path) -> list[Rule]:

@@ -1,4 +1,4 @@
-"""Decisions for detective controls, log sources, KMS keys and trailguard's own resources."""
+"""Decisions for detective controls, log sources and KMS keys (trailguard's own resources: ``self_protection``)."""
 
 from __future__ import annotations
 
@@ -133,47 +133,4 @@ def guardduty_suppression(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig
         True,
         f"GuardDuty trusted IP list {ipset!s} ({location or 'location unchanged'}) on detector {det}",
         {"type": "AWS::GuardDuty::IPSet", "id": str(ipset)},
-    )
-
-
-@decision("eventbridge_self_protection")
-def eventbridge_self_protection(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Changes to trailguard's rules or central bus; CloudFormation deployments are not risky."""
-    if event.invoked_by == "cloudformation.amazonaws.com":
-        return Assessment(False, "made by CloudFormation (a stack deployment)")
-    prefixes = _strings(rule.params.get("name_prefixes")) or ["trailguard"]
-    buses = _strings(rule.params.get("bus_names")) or ["trailguard-central"]
-    name = event.req("name") or event.req("rule")
-    bus = event.req("eventBusName")
-    bus_name = bus.rsplit("/", 1)[-1] if isinstance(bus, str) else ""
-    if event.event_name in ("DeleteEventBus", "RemovePermission"):
-        target = name if event.event_name == "DeleteEventBus" else bus_name
-        if isinstance(target, str) and target in buses:
-            return Assessment(
-                True,
-                f"{event.event_name} on the central bus {target} by {_who(event)}",
-                {"type": "AWS::Events::EventBus", "id": target},
-            )
-        return Assessment(False, f"{event.event_name} on another bus")
-    if (isinstance(name, str) and any(name.startswith(p) for p in prefixes)) or bus_name in buses:
-        return Assessment(
-            True,
-            f"{event.event_name} on rule {name!s} (bus {bus_name or 'default'}) by {_who(event)}",
-            {"type": "AWS::Events::Rule", "id": str(name)},
-        )
-    return Assessment(False, f"rule {name!s} is not a trailguard rule")
-
-
-@decision("trailguard_parameter")
-def trailguard_parameter(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """SSM changes to parameters under trailguard's prefix."""
-    prefix = rule.params.get("prefix")
-    pfx = prefix if isinstance(prefix, str) and prefix else "/trailguard/"
-    names = [n for n in _strings(event.req("name")) + _strings(event.req("names")) if n.startswith(pfx)]
-    if not names:
-        return Assessment(False, f"no parameter under {pfx}")
-    return Assessment(
-        True,
-        f"{event.event_name} on {', '.join(names)} by {_who(event)}",
-        {"type": "AWS::SSM::Parameter", "id": ",".join(names)},
     )
