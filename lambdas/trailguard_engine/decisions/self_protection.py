@@ -37,9 +37,10 @@ from trailguard_engine.runtime_config import RuntimeConfig
 
 CLOUDFORMATION = "cloudformation.amazonaws.com"
 DEFAULT_BUS = "default"
+#: The API version CloudTrail appends to Lambda's eventNames (``DeleteFunction20150331``).
+_API_VERSION = re.compile(r"\d{8}(?:v\d+)?$")
 #: Lambda's FunctionName grammar for the forms that are not full ARNs (``name``, ``name:qualifier``,
 #: ``account:function:name``, ``region:account:function:name``), from the API model.
-_API_VERSION = re.compile(r"\d{8}(?:v\d+)?$")
 _PARTIAL_FUNCTION = re.compile(
     r"^(?:[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d:)?(?:\d{12}:)?(?:function:)?"
     r"(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$"
