@@ -1,8 +1,9 @@
 """The detection stack: security account, home region.
 
-* the central bus ``trailguard-central`` (PutEvents only from the organization, or only from
-  this account in standalone mode) and one rule per catalog rule on it, each targeting the
-  engine with ``{"trailguard_rule": "<id>", "event": <the whole event>}``;
+* the central bus ``trailguard-central`` (PutEvents only from the member forwarding roles
+  ``trailguard-forward-*``: of the organization, or of this account in standalone mode) and one
+  rule per catalog rule on it, each targeting the engine with
+  ``{"trailguard_rule": "<id>", "event": <the whole event>}``;
 * the engine Lambda (role ``trailguard-engine``), its state table, runtime-config parameter,
   alert topic, dead-letter queues and alarms;
 * the reconciliation path (S3 notification -> SQS -> ``trailguard-reconcile``) and the hourly
@@ -39,10 +40,12 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.model import Rule
+from trailguard_engine.remediations.iam import ROOT_TASK_POLICY
 
 from stacks import names
 from stacks.constructs.archive_notifications import RECONCILE_QUEUE_NAME
 from stacks.constructs.dashboard import OperatorDashboard
+from stacks.forwarding import engine_remediation_actions
 from stacks.member import DRIFT_ROLE_NAME, RECONCILE_ROLE_NAME
 from trailguard.config import TrailguardConfig
 
@@ -230,6 +233,7 @@ class DetectionStack(cdk.Stack):
     def runtime_document(self) -> dict[str, Any]:
         doc = self.cfg.runtime_document()
         doc["protected_key_arns"] = self.protected_key_arns()
+        doc["engine_account_id"] = self.account
         return doc
 
     def _parameter(self) -> ssm.StringParameter:
@@ -362,6 +366,39 @@ class DetectionStack(cdk.Stack):
             resources=[f"arn:{self.partition}:iam::{self.account}:role/{names.REMEDIATION_ROLE_NAME}"],
         )
 
+    def _allow_assume_root(self, role: iam.Role) -> None:
+        """``sts:AssumeRoot`` for the remediations that run with the engine's own credentials.
+
+        Centralized root access: the engine (security account, when it is the IAM delegated
+        administrator) calls AssumeRoot into a member account with the one AWS-managed task policy
+        the remediation uses, ``root-task/IAMDeleteRootUserCredentials``. The grant is pinned to it
+        with ``sts:TaskPolicyArn`` (IAM User Guide, "Perform a privileged task on an AWS Organizations
+        member account"): no other task policy (for example ``IAMCreateRootUserPassword``, a root
+        takeover) can be used. The resource type is ``root-user``, ``arn:<partition>:iam::<account>:root``
+        (Service Authorization Reference, AWS STS). It lists no resource condition keys, so no
+        ``aws:ResourceOrgID`` pin: AssumeRoot itself only reaches member accounts of the caller's
+        organization, and an unverified key in an Allow would fail closed and silently break the
+        remediation. Standalone has no organization, hence no grant.
+        """
+        actions = engine_remediation_actions(self.catalog)
+        if "sts:AssumeRoot" not in actions or self.cfg.mode != "organization":
+            return
+        root_arn = f"arn:{self.partition}:iam::*:root"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AssumeRootDeleteRootCredentialsOnly",
+                actions=["sts:AssumeRoot"],
+                resources=[root_arn],
+                conditions={"StringEquals": {"sts:TaskPolicyArn": f"arn:{self.partition}:{ROOT_TASK_POLICY}"}},
+            )
+        )
+        self._ack(
+            role,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::{root_arn}]",
+            "AssumeRoot targets any member account (they join at any time); sts:TaskPolicyArn pins the one "
+            "task policy the root-key remediation uses.",
+        )
+
     def _invoke_engine_statement(self) -> iam.PolicyStatement:
         """Hand matches/repairs to the engine (unqualified function only, no versions)."""
         return iam.PolicyStatement(
@@ -390,6 +427,7 @@ class DetectionStack(cdk.Stack):
             max_event_age=cdk.Duration.hours(6),
         )
         self._allow_assume_remediation(role)
+        self._allow_assume_root(role)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="SecurityHubFindings",
@@ -416,23 +454,43 @@ class DetectionStack(cdk.Stack):
         return fn
 
     def _bus(self) -> events.EventBus:
+        """The central bus: PutEvents only from the member forwarding roles ``trailguard-forward-*``.
+
+        The member rules target this bus with a role (``RoleArn``), so EventBridge calls PutEvents
+        as that role and ``aws:PrincipalArn`` is the role's ARN. Organization mode: any account's
+        forwarding role, inside the organization (accounts join at any time). A member admin could
+        create a role of that name in their own account: the guardrail SCP denies creating,
+        re-trusting or passing ``trailguard-*`` roles (stacks.guardrails), and the engine still
+        checks every envelope it receives (source, account, region), so the name is not the only
+        line. Standalone: the forwarding roles of this account's governed regions, exactly; in one
+        account IAM also honours identity policies that grant PutEvents, so there the policy only
+        stops adding anybody.
+        """
         bus = events.EventBus(self, "CentralBus", event_bus_name=names.CENTRAL_BUS_NAME)
         if self.cfg.mode == "organization":
             statement: dict[str, Any] = {
-                "Sid": "OrganizationPutEvents",
+                "Sid": "MemberForwardRolesPutEvents",
                 "Effect": "Allow",
                 "Principal": "*",
                 "Action": "events:PutEvents",
                 "Resource": bus.event_bus_arn,
-                "Condition": {"StringEquals": {"aws:PrincipalOrgID": self.cfg.org.org_id}},
+                "Condition": {
+                    "StringEquals": {"aws:PrincipalOrgID": self.cfg.org.org_id},
+                    "ArnLike": {"aws:PrincipalArn": names.forward_role_arn_pattern(self.partition)},
+                },
             }
         else:
+            forward_roles = [
+                f"arn:{self.partition}:iam::{self.account}:role/{names.forward_role_name(region)}"
+                for region in self.cfg.governed_regions
+            ]
             statement = {
-                "Sid": "AccountPutEvents",
+                "Sid": "ForwardRolesPutEvents",
                 "Effect": "Allow",
                 "Principal": {"AWS": f"arn:{self.partition}:iam::{self.account}:root"},
                 "Action": "events:PutEvents",
                 "Resource": bus.event_bus_arn,
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": forward_roles}},
             }
         events.CfnEventBusPolicy(
             self,

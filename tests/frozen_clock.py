@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-#: 2026-01-15T10:30:00Z: half an hour from either window boundary.
-FROZEN_AT = datetime(2026, 1, 15, 10, 30, tzinfo=UTC).timestamp()
+#: 2026-10-01T12:30:00Z: half an hour from either window boundary, and half an hour after the
+#: example events (catalog examples and test records happen at 2026-10-01T12:00Z), so they are
+#: recent enough to act on (the engine's event-age limit is one hour by default).
+FROZEN_AT = datetime(2026, 10, 1, 12, 30, tzinfo=UTC).timestamp()
 
 
 @dataclass

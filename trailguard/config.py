@@ -367,6 +367,9 @@ class TrailguardConfig(_Strict):
                 "source_cidrs": list(self.exemptions.source_cidrs),
             },
             "org_id": self.organization.org_id if self.organization else None,
+            # Where trailguard's own functions run (the loop guard trusts their roles there only).
+            # Standalone: the deploying account, filled in by the detection stack.
+            "engine_account_id": self.organization.security_tooling_account_id if self.organization else None,
             "max_actions_per_resource_per_hour": self.remediation.max_actions_per_resource_per_hour,
             "max_event_age_minutes": self.remediation.max_event_age_minutes,
             "alerts_per_account_per_hour": self.remediation.alerts_per_account_per_hour,

@@ -5,22 +5,37 @@
 (then every matching rule is evaluated). Bad input is reported and counted,
 never raised: raising would make Lambda retry a poison event.
 
-For each finding that is not ``skip`` the engine, once per (eventID, rule):
+For each finding that is not ``skip`` the engine, once per (account, eventID, rule, digest of
+the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
 
 1. alert-only findings: SNS message + Security Hub finding;
-2. remediate findings: honour ``dry_run``; assume the member role in the
+2. remediate findings are first downgraded to alerts, with the reason, when acting would not be
+   safe: the event is older than ``max_event_age`` (or its eventTime is missing, unreadable or in
+   the future), or it reached the engine only through a log file (``origin: log-file``) whose
+   integrity has not been verified;
+3. remediate findings: honour ``dry_run``; assume the member role in the
    event's account and region (a failure alerts, counts ``AssumeRoleFailures``
    and re-raises); check the resource's live tags against the exemption tags;
    apply the per-resource rate limit (over the limit: no action and one
-   "flapping" alert per resource per hour); run the remediation; report.
-   Any AWS error in the remediation is alerted and re-raised for the DLQ.
+   "flapping" alert per resource per hour; only actions that changed something
+   count); run the remediation, which re-reads the live state and changes
+   nothing when it is already safe; report.
+   Any AWS error in the remediation is alerted (once per event, not once per
+   Lambda retry) and re-raised for the DLQ.
+
+Risky events skipped because of who made them or where (loop guard, exemptions) get a
+low-severity notice, never silence. A second, different content for an (account, eventID, rule)
+already seen is alarmed as a forged copy (``EventIdMismatches``) and judged on its own.
+Every alert counts against a per-source-account hourly budget; past it, alerts are counted
+(``AlertsSuppressed``) and one "budget exhausted" notice is sent per account and hour.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from trailguard_engine.clients import ClientFactory
@@ -30,8 +45,12 @@ from trailguard_engine.exceptions import AssumeRoleError, RejectedEvent, Remedia
 from trailguard_engine.model import Finding, Rule
 from trailguard_engine.notify import Notifier, Outcome, SecurityHubError, asff, message, subject
 from trailguard_engine.remediations import ActionResult, ParamError, RemediationContext, registry
+from trailguard_engine.runtime_config import MAX_FUTURE_SKEW_SECONDS
 from trailguard_engine.settings import Runtime
-from trailguard_engine.state import Idempotency, RateLimiter
+from trailguard_engine.state import Idempotency, RateLimiter, event_digest
+
+#: ``origin`` of an engine input handed over by the log-file reconciliation path.
+ORIGIN_LOG_FILE = "log-file"
 
 
 class Log(Protocol):
@@ -45,6 +64,53 @@ class Log(Protocol):
 MetricFn = Callable[[str, str, str], None]
 
 
+def event_time(event: CloudTrailEvent) -> float | None:
+    """``eventTime`` in seconds since the epoch, or None when missing or not an ISO-8601 UTC time."""
+    raw = event.event_time
+    if not raw or len(raw) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.timestamp()
+
+
+def stale_reason(event: CloudTrailEvent, now: float, max_age_seconds: int) -> str | None:
+    """Why ``event`` is too old (or too odd in time) to act on, or None when it is recent."""
+    at = event_time(event)
+    if at is None:
+        return "eventTime missing or unreadable: cannot tell whether the change is still current"
+    age = now - at
+    if age > max_age_seconds:
+        return (
+            f"event is {int(age // 60)} min old (limit {max_age_seconds // 60} min): the live state may "
+            "have been changed deliberately since"
+        )
+    if age < -MAX_FUTURE_SKEW_SECONDS:
+        return f"eventTime is {int(-age // 60)} min in the future: not a genuine recent event"
+    return None
+
+
+def idempotency_key(event: CloudTrailEvent, rule_id: str, *, log_file: bool = False) -> dict[str, str]:
+    """The engine's once-only key (shared with the reconciliation path's ``seen`` check).
+
+    A finding handed over by the log-file path has its own key: it is alert-only, so it must not
+    pre-claim the event and turn a later (delayed) EventBridge delivery, which may act, into a duplicate.
+    """
+    key = {
+        "account": event.account,
+        "eventID": event.event_id or event.envelope_id,
+        "rule": rule_id,
+        "digest": event_digest(event.detail, event.account),
+    }
+    if log_file:
+        key["path"] = ORIGIN_LOG_FILE
+    return key
+
+
 @dataclass
 class Engine:
     """Build once per Lambda container; ``runtime`` is re-read (cached) per call by the handler."""
@@ -53,6 +119,8 @@ class Engine:
     notifier: Notifier
     idempotency: Idempotency | None
     limiter: RateLimiter | None
+    #: Seconds since the epoch (the handler's seam): event age is judged against it.
+    clock: Callable[[], float]
     rules: tuple[Rule, ...] | None = None
     log: Log = field(default_factory=lambda: logging.getLogger("trailguard.engine"))
     metric: MetricFn = lambda name, rule, account: None
@@ -65,7 +133,11 @@ class Engine:
         hit = self._evaluators.get(id(runtime))
         if hit is None or hit[0] is not runtime:
             self._evaluators.clear()
-            hit = (runtime, Evaluator(self.rules, runtime.cfg))
+            cfg = runtime.cfg
+            if cfg.engine_account is None and self.notifier.engine_account:
+                # The loop guard trusts trailguard's own roles only in the account they run in.
+                cfg = replace(cfg, engine_account=self.notifier.engine_account)
+            hit = (runtime, Evaluator(self.rules, cfg))
             self._evaluators[id(runtime)] = hit
         return hit[1]
 
@@ -73,14 +145,18 @@ class Engine:
         """Process one Lambda input; always returns a JSON-able summary for bad input."""
         rule_id: str | None = None
         obj = payload
+        origin = None
         if isinstance(payload, Mapping) and "trailguard_rule" in payload:
             rid = payload.get("trailguard_rule")
             if not isinstance(rid, str) or not rid:
                 return self._reject("trailguard_rule is not a non-empty string")
             rule_id, obj = rid, payload.get("event")
-        return self.process(obj, rule_id, runtime)
+            origin = payload.get("origin")
+        return self.process(obj, rule_id, runtime, from_log_file=origin == ORIGIN_LOG_FILE)
 
-    def process(self, obj: Any, rule_id: str | None, runtime: Runtime) -> dict[str, Any]:
+    def process(
+        self, obj: Any, rule_id: str | None, runtime: Runtime, *, from_log_file: bool = False
+    ) -> dict[str, Any]:
         """Decide and act on one envelope (or bare record) for ``rule_id`` or every matching rule."""
         ev_ = self.evaluator(runtime)
         if rule_id is not None and rule_id not in ev_.by_id:
@@ -95,7 +171,12 @@ class Engine:
             # The EventBridge rule matched but our pattern does not: catalog and deployment disagree.
             self.log.warning("event does not match the pattern of rule %s", rule_id)
             self.metric("PatternMismatches", rule_id, event.account)
-        outcomes = [self._finding(event, f, ev_.by_id.get(f.rule), runtime) for f in result.findings]
+        outcomes = [
+            self._finding(
+                event, self._guard(event, f, runtime, from_log_file), ev_.by_id.get(f.rule), runtime, from_log_file
+            )
+            for f in result.findings
+        ]
         return {
             "eventID": result.event_id,
             "eventName": result.event_name,
@@ -109,20 +190,78 @@ class Engine:
         return {"rejected": True, "reason": reason, "findings": []}
 
     # ------------------------------------------------------------------ #
-    def _finding(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
+    def _guard(self, event: CloudTrailEvent, f: Finding, rt: Runtime, from_log_file: bool) -> Finding:
+        """Downgrade a remediate finding to an alert when acting would not be safe (with the reason)."""
+        if f.decision != "remediate":
+            return f
+        if from_log_file:
+            self.metric("LogFileOnlyFindings", f.rule, event.account)
+            why = "seen only in a log file whose integrity has not been verified: alert only"
+            return replace(f, decision="alert", action=None, reason=f"{f.reason} (not remediated: {why})")
+        stale = stale_reason(event, self.clock(), rt.cfg.max_event_age_seconds)
+        if stale:
+            self.metric("StaleEvents", f.rule, event.account)
+            return replace(f, decision="alert", action=None, reason=f"{f.reason} (not remediated: {stale})")
+        return f
+
+    def _finding(
+        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, from_log_file: bool = False
+    ) -> dict[str, Any]:
         base = {**f.to_json(), "resource": dict(f.resource)}
-        if f.decision == "skip":
+        if f.decision == "skip" and not f.silenced_by:
             self.log.info("no action for %s: %s", f.rule, f.reason)
             self.metric("FindingsSkipped", f.rule, event.account)
             return {**base, "status": "skipped"}
-        key = {"eventID": event.event_id or event.envelope_id, "rule": f.rule}
+        key = idempotency_key(event, f.rule, log_file=from_log_file)
+        work = (
+            (lambda: self._notice(event, f, rule, rt))
+            if f.decision == "skip"
+            else (lambda: self._act(event, f, rule, rt))
+        )
         if self.idempotency is None:
-            return {**base, **self._act(event, f, rule, rt), "duplicate": False}
-        out, ran = self.idempotency.once(key, lambda: self._act(event, f, rule, rt))
+            return {**base, **work(), "duplicate": False}
+        self._check_claim(event, f, rule, rt, key)
+        out, ran = self.idempotency.once(key, work)
         if not ran:
             self.log.info("duplicate of an event already handled for %s; no action", f.rule)
             self.metric("Duplicates", f.rule, event.account)
         return {**base, **out, "duplicate": not ran}
+
+    def _check_claim(
+        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, key: Mapping[str, str]
+    ) -> None:
+        """Alarm when this (account, eventID, rule) was seen before with other content: a forged copy."""
+        assert self.idempotency is not None
+        claim = f"{key['account']}#{key['eventID']}#{key['rule']}"
+        other = self.idempotency.claim_event_id(claim, key["digest"])
+        if other is None:
+            return
+        self.log.error("eventID %s seen with two different contents for %s", key["eventID"], f.rule)
+        self.metric("EventIdMismatches", f.rule, event.account)
+        body = {
+            "alert": "event_id_mismatch",
+            "rule": f.rule,
+            "account": event.account,
+            "event_id": key["eventID"],
+            "digests": {"first": other, "this": key["digest"]},
+            "principal": event.principal_arn,
+            "event_name": event.event_name,
+            "detail": "Two events with this eventID and different content (account, region, source, name, "
+            "parameters or time) reached trailguard. One of them is forged or altered: find who can put events "
+            "on the central bus, invoke the engine or write to the archive. Both are judged on their own.",
+        }
+        subj = f"trailguard CRITICAL: forged or altered copy of event {key['eventID']}"[:100]
+        self._publish(
+            event.account, subj, body, {"rule": f.rule, "severity": "CRITICAL", "kind": "event_id_mismatch"}, rt
+        )
+
+    def _notice(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
+        """A risky event skipped because of who made it or where: a low-severity notice, not silence."""
+        self.log.info("risky event skipped (%s) for %s: %s", f.silenced_by, f.rule, f.reason)
+        self.metric("SilencedRiskyEvents", f.rule, event.account)
+        low = replace(f, severity="LOW")
+        self._report(event, low, rule, Outcome("skipped", f"not acted on: {f.silenced_by}"), rt)
+        return {"status": "skipped", "detail": f"{f.silenced_by}: low-severity notice sent", "changes": []}
 
     def _act(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
         self.metric("Detections", f.rule, event.account)
@@ -154,9 +293,10 @@ class Engine:
                 self.log.error("assume-role failed for %s: %s", f.rule, exc)
                 self.metric("AssumeRoleFailures", f.rule, account)
                 self.metric("RemediationsFailed", f.rule, account)
-                self._report(event, f, rule, Outcome("failed", str(exc)), rt)
+                self._report_failure_once(event, f, rule, Outcome("failed", str(exc)), rt)
                 raise
         ctx = RemediationContext(f, event, rt.cfg, account, region, session, self.factory)
+        claim: tuple[str, int] | None = None
         try:
             if rem.tags is not None:
                 exempt = rt.cfg.tags_exempt(rem.tags(ctx))
@@ -164,22 +304,41 @@ class Engine:
                     self.log.info("resource is exempt by tag %s; no action", exempt)
                     self.metric("RemediationsSkipped", f.rule, account)
                     return Outcome("skipped", f"resource tagged {exempt}: exempt, no action")
-            limited = self._rate_limited(
+            limited, claim = self._rate_limited(
                 event, f, rule, rt, key=rem.resource_key(f.params), account=account, region=region
             )
             if limited is not None:
                 return limited
             result = rem.fn(ctx)
         except ParamError as exc:  # a decision/catalog bug: retrying cannot help, a human must look
+            self._release(claim)
             self.log.error("remediation %s cannot run: %s", action, exc)
             self.metric("RemediationsFailed", f.rule, account)
             return Outcome("failed", str(exc))
         except Exception as exc:
+            self._release(claim)
             self.log.exception("remediation %s failed for %s", action, f.rule)
             self.metric("RemediationsFailed", f.rule, account)
-            self._report(event, f, rule, Outcome("failed", f"{type(exc).__name__}: {exc}"[:1000]), rt)
+            self._report_failure_once(event, f, rule, Outcome("failed", f"{type(exc).__name__}: {exc}"[:1000]), rt)
             raise RemediationError(f"{action} failed for event {event.event_id}: {exc}") from exc
+        if result.status != "remediated" or not result.changes:
+            self._release(claim)  # nothing changed: the rate limit counts only actions that changed something
         return self._count_result(f, account, result)
+
+    def _release(self, claim: tuple[str, int] | None) -> None:
+        if claim is not None and self.limiter is not None:
+            self.limiter.release(*claim)
+
+    def _report_failure_once(
+        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, outcome: Outcome, rt: Runtime
+    ) -> None:
+        """Alert a failure on the first attempt only: Lambda retries the event, the humans need one message."""
+        if self.limiter is not None:
+            key = idempotency_key(event, f.rule)
+            if not self.limiter.first_failure(f"{key['account']}#{key['eventID']}#{key['rule']}#{key['digest']}"):
+                self.log.info("failure of %s already alerted for this event", f.rule)
+                return
+        self._report(event, f, rule, outcome, rt)
 
     def _count_result(self, f: Finding, account: str, result: ActionResult) -> Outcome:
         name = {"remediated": "RemediationsSucceeded", "failed": "RemediationsFailed"}.get(
@@ -192,13 +351,14 @@ class Engine:
 
     def _rate_limited(
         self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, *, key: str, account: str, region: str
-    ) -> Outcome | None:
+    ) -> tuple[Outcome | None, tuple[str, int] | None]:
+        """``(outcome if over the limit, the claim to give back if the action changes nothing)``."""
         if self.limiter is None or not key:
-            return None
+            return None, None
         resource = f"{account}/{region}/{key}"
         d = self.limiter.hit(resource, rt.cfg.max_actions_per_resource_per_hour)
         if d.allowed:
-            return None
+            return None, (resource, d.window)
         self.metric("RemediationsSkipped", f.rule, account)
         self.metric("RateLimited", f.rule, account)
         detail = f"rate limit: {d.count} actions on {resource} this hour (limit {d.limit}); not acting"
@@ -219,19 +379,22 @@ class Engine:
             }
             subj = subject(f, rule, event, Outcome("failed"))
             subj = ("trailguard FLAPPING: " + subj.split(": ", 1)[-1])[:100]
-            self.notifier.publish(subj, body, attributes={"rule": f.rule, "severity": f.severity, "kind": "flapping"})
-        return Outcome("skipped", detail, reported_elsewhere=True)
+            self._publish(account, subj, body, {"rule": f.rule, "severity": f.severity, "kind": "flapping"}, rt)
+        self.limiter.release(resource, d.window)  # a refused action changed nothing either
+        return Outcome("skipped", detail, reported_elsewhere=True), None
 
     # ------------------------------------------------------------------ #
     def _report(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, outcome: Outcome, rt: Runtime) -> None:
         runbook = rt.runbook_url(f.rule)
         body = message(f, rule, event, outcome, runbook=runbook)
-        self.notifier.publish(
+        sent = self._publish(
+            event.account,
             subject(f, rule, event, outcome),
             body,
-            attributes={"rule": f.rule, "severity": f.severity, "kind": outcome.status},
+            {"rule": f.rule, "severity": f.severity, "kind": outcome.status},
+            rt,
         )
-        if not rt.cfg.security_hub_findings:
+        if not sent or not rt.cfg.security_hub_findings:
             return
         doc = asff(
             f,
@@ -247,3 +410,33 @@ class Engine:
         except (SecurityHubError, Exception) as exc:
             self.log.error("Security Hub import failed for %s: %s", f.rule, exc)
             self.metric("SecurityHubFailures", f.rule, event.account)
+
+    def _publish(
+        self, account: str, subj: str, body: Mapping[str, Any], attributes: Mapping[str, str], rt: Runtime
+    ) -> bool:
+        """Send one alert if the source account's hourly alert budget allows; False when suppressed.
+
+        A flood of unique forged events from one account must not exhaust SNS, Security Hub or the
+        humans: past the budget alerts are counted (``AlertsSuppressed``) and one notice says so.
+        """
+        if self.limiter is not None:
+            source = account or "unknown"
+            d = self.limiter.alert(source, rt.cfg.alerts_per_account_per_hour)
+            if not d.allowed:
+                self.metric("AlertsSuppressed", str(attributes.get("rule", "")), account)
+                if self.limiter.first_over_budget(source, d.window):
+                    self.notifier.publish(
+                        f"trailguard CRITICAL: alert budget exhausted for account {source}"[:100],
+                        {
+                            "alert": "alert_budget_exhausted",
+                            "account": source,
+                            "limit": d.limit,
+                            "detail": "More alerts than the hourly budget came from this account; the rest of this "
+                            "hour's alerts are counted in the AlertsSuppressed metric, not sent. A flood is often "
+                            "cover for something else: look at this account's activity now.",
+                        },
+                        attributes={"rule": "", "severity": "CRITICAL", "kind": "alert_budget"},
+                    )
+                return False
+        self.notifier.publish(subj, body, attributes=attributes)
+        return True

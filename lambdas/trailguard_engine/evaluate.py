@@ -23,6 +23,13 @@ from trailguard_engine.runtime_config import RuntimeConfig
 #: Reason prefix of a finding whose decision function raised (tests assert it never happens).
 DECISION_ERROR = "decision error"
 
+#: Reason prefixes of skips that silence an event by who made it. The engine still reports those
+#: that were risky with a low-severity notice: a name-alike role must never make trailguard silent.
+LOOP_GUARD = "loop guard"
+EXEMPT_ACCOUNT = "exempt account"
+EXEMPT_REGION = "exempt region"
+EXEMPT_PRINCIPAL = "exempt principal"
+
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _EVENT_ID = re.compile(r"^[A-Za-z0-9-]{8,128}$")
@@ -55,23 +62,23 @@ def remediation_blocker(event: CloudTrailEvent) -> str | None:
 def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     """The decision for one event and one matching rule."""
 
-    def skip(reason: str, a: Assessment | None = None) -> Finding:
-        return Finding(rule.id, rule.severity, "skip", None, reason, a.resource if a else {}, a.params if a else {})
+    def skip(reason: str, a: Assessment | None = None, silenced_by: str | None = None) -> Finding:
+        return Finding(
+            rule.id,
+            rule.severity,
+            "skip",
+            None,
+            reason,
+            a.resource if a else {},
+            a.params if a else {},
+            silenced_by=silenced_by,
+        )
 
     mode = cfg.mode_for(rule)
     if mode == "off":
         return skip("rule is off")
     if event.failed and not rule.matches_failed_calls:
         return skip(f"call failed ({event.error_code or 'malformed errorCode'}); nothing changed")
-    if cfg.is_engine_principal(event.principal_arn, event.session_issuer_arn):
-        return skip("loop guard: made by trailguard's own role")
-    if event.account and event.account in cfg.exempt_accounts:
-        return skip(f"exempt account {event.account}")
-    if event.region and event.region in cfg.exempt_regions:
-        return skip(f"exempt region {event.region}")
-    pat = cfg.exempt_principal(event.principal_arn)
-    if pat:
-        return skip(f"exempt principal (matches {pat})")
 
     fn = registry().get(rule.decision)
     if fn is None:  # caught by the catalog meta-tests; never silently pass
@@ -89,6 +96,13 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     if not a.risky:
         return skip(a.reason, a)
 
+    # Who made it / where: never acted on, but a risky event is never silent either (the engine sends
+    # a low-severity notice for these): a look-alike role name must not be a way to go unseen.
+    silenced = _silenced(event, cfg)
+    if silenced is not None:
+        kind, why = silenced
+        return skip(f"{why}; {a.reason}", a, silenced_by=kind)
+
     cidr = cfg.exempt_source(event.source_ip)
     blocker = remediation_blocker(event) if mode == "remediate" and rule.remediation is not None else None
     can_remediate = mode == "remediate" and rule.remediation is not None and a.remediable and not cidr and not blocker
@@ -100,6 +114,20 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     if blocker:
         reason += f" (not remediated: {blocker})"
     return Finding(rule.id, rule.severity, "alert", None, reason, a.resource, a.params)
+
+
+def _silenced(event: CloudTrailEvent, cfg: RuntimeConfig) -> tuple[str, str] | None:
+    """``(kind, reason)`` when the event's maker or place exempts it from action, or None."""
+    if cfg.is_engine_principal(event.principal_arn, event.account):
+        return LOOP_GUARD, f"{LOOP_GUARD}: made by trailguard's own role"
+    if event.account and event.account in cfg.exempt_accounts:
+        return EXEMPT_ACCOUNT, f"{EXEMPT_ACCOUNT} {event.account}"
+    if event.region and event.region in cfg.exempt_regions:
+        return EXEMPT_REGION, f"{EXEMPT_REGION} {event.region}"
+    pat = cfg.exempt_principal(event.principal_arn)
+    if pat:
+        return EXEMPT_PRINCIPAL, f"{EXEMPT_PRINCIPAL} (matches {pat})"
+    return None
 
 
 def _read_only_management(envelope: Mapping[str, Any]) -> bool:

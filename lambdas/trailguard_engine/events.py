@@ -25,6 +25,8 @@ _DETAIL_TYPE = {
     "AwsCloudTrailInsight": "AWS Insight via CloudTrail",
     "AwsVpceEvent": "AWS Network Activity Event via CloudTrail",
 }
+#: The detail-types EventBridge gives CloudTrail events. Nothing else is a CloudTrail event.
+CLOUDTRAIL_DETAIL_TYPES = frozenset(_DETAIL_TYPE.values()) | frozenset(SIGNIN_DETAIL_TYPES)
 _SUFFIX = re.compile(r"\.amazonaws\.com(\.cn)?$")
 _MAX_ID = 256
 
@@ -82,12 +84,27 @@ def to_envelope(obj: Any) -> dict[str, Any]:
             raise RejectedEvent("envelope 'detail' is not an object")
         if not _is_record(detail):
             raise RejectedEvent("envelope 'detail' is not a CloudTrail record (no eventName/eventSource)")
+        _check_envelope(obj)
         _check_record(detail)
         return dict(obj)
     if _is_record(obj):
         _check_record(obj)
         return wrap_record(obj)
     raise RejectedEvent("not a CloudTrail record or EventBridge envelope (no eventName/eventSource)")
+
+
+def _check_envelope(envelope: Mapping[str, Any]) -> None:
+    """Only AWS services emit CloudTrail events: ``source`` ``aws.*`` and a CloudTrail detail-type.
+
+    ``PutEvents`` callers cannot use an ``aws.`` source, so this refuses custom events crafted to
+    look like CloudTrail (a member with PutEvents on the central bus, a direct invoke).
+    """
+    source = envelope.get("source")
+    if not isinstance(source, str) or not source.startswith("aws."):
+        raise RejectedEvent(f"envelope source {str(source)[:64]!r} is not an AWS service (aws.*)")
+    detail_type = envelope.get("detail-type")
+    if not isinstance(detail_type, str) or detail_type not in CLOUDTRAIL_DETAIL_TYPES:
+        raise RejectedEvent(f"envelope detail-type {str(detail_type)[:64]!r} is not a CloudTrail detail-type")
 
 
 def _check_record(record: Mapping[str, Any]) -> None:

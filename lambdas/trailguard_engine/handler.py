@@ -76,8 +76,9 @@ def get_engine(context: Any = None) -> Engine:
                 notifier=Notifier(
                     factory=factory, topic_arn=s.alert_topic_arn, engine_account=invoked_account(context)
                 ),
-                idempotency=Idempotency(table=s.state_table, client=ddb) if s.state_table else None,
+                idempotency=Idempotency(table=s.state_table, client=ddb, clock=now) if s.state_table else None,
                 limiter=RateLimiter(table=s.state_table, client=ddb, clock=now) if s.state_table else None,
+                clock=now,
                 log=logger,
                 metric=_count,
             )

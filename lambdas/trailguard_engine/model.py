@@ -81,15 +81,20 @@ class Finding:
     reason: str
     resource: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    #: For a risky event skipped because of who made it or where (loop guard, exemptions): which one.
+    silenced_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "rule": self.rule,
             "severity": self.severity,
             "decision": self.decision,
             "action": self.action,
             "reason": self.reason,
         }
+        if self.silenced_by:
+            out["silenced_by"] = self.silenced_by
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -47,6 +48,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from trailguard_engine.clients import ClientFactory, invoked_account
+from trailguard_engine.engine import ORIGIN_LOG_FILE, idempotency_key
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import EngineError, RejectedEvent
@@ -59,7 +61,9 @@ from trailguard_engine.state import Idempotency
 
 #: ``AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<name>.json.gz``. Digest
 #: files (``CloudTrail-Digest/``) and Insights (``CloudTrail-Insight/``) do not match.
-LOG_KEY = re.compile(r"^AWSLogs/(?:o-[a-z0-9]{10,32}/)?\d{12}/CloudTrail/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[^/]+\.json\.gz$")
+LOG_KEY = re.compile(
+    r"^AWSLogs/(?:o-[a-z0-9]{10,32}/)?(?P<account>\d{12})/CloudTrail/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[^/]+\.json\.gz$"
+)
 #: Metrics published per rule as well as in total.
 _RULE_METRICS = frozenset({"MissedByEventBridge", "AlreadyHandled", "HandOffFailures"})
 
@@ -128,12 +132,21 @@ class FileScan:
     findings: int = 0
     handed_off: int = 0
     already_handled: int = 0
+    #: Records for another account than the one in the key (a planted or misplaced file): never acted on.
+    foreign: int = 0
     errors: list[str] = field(default_factory=list)
 
 
 def is_log_file(key: str) -> bool:
     """True for a CloudTrail log file key (not a digest, not an Insights file)."""
     return bool(LOG_KEY.match(key))
+
+
+def key_account(key: str) -> str | None:
+    """The account a log file's key says it belongs to (CloudTrail writes each account's events under
+    ``AWSLogs/[org-id/]<account>/``), or None for a key that is not a log file."""
+    m = LOG_KEY.match(key)
+    return m.group("account") if m else None
 
 
 def parse_notification(body: str) -> list[LogObject]:
@@ -196,7 +209,10 @@ class Reconciler:
 
     def evaluator(self, runtime: Runtime) -> Evaluator:
         if self._evaluator is None or self._evaluator[0] is not runtime:
-            self._evaluator = (runtime, Evaluator(self.rules, runtime.cfg))
+            cfg = runtime.cfg
+            if cfg.engine_account is None and self.notifier.engine_account:
+                cfg = replace(cfg, engine_account=self.notifier.engine_account)  # where the loop guard trusts roles
+            self._evaluator = (runtime, Evaluator(self.rules, cfg))
         return self._evaluator[1]
 
     # ------------------------------------------------------------------ #
@@ -266,11 +282,31 @@ class Reconciler:
             scan.handed_off,
             scan.already_handled,
         )
+        if scan.foreign and first_receive:
+            self._foreign(obj, scan)
         if damage is not None:
             self._corrupt(obj, scan, damage, alert=first_receive)
         if scan.errors:
             raise HandOffError(f"s3://{obj.bucket}/{obj.key}: {len(scan.errors)} hand-off failure(s): {scan.errors[0]}")
         return scan
+
+    def _foreign(self, obj: LogObject, scan: FileScan) -> None:
+        where = f"s3://{obj.bucket}/{obj.key}"
+        self.log.error("%d record(s) in %s are for another account than its key", scan.foreign, where)
+        self.notifier.publish(
+            "trailguard ALERT: log file holds records of another account",
+            {
+                "alert": "log_file_account_mismatch",
+                "bucket": obj.bucket,
+                "key": obj.key,
+                "key_account": key_account(obj.key),
+                "foreign_records": scan.foreign,
+                "detail": "CloudTrail writes each account's events under AWSLogs/[org-id/]<account>/. Records of "
+                "another account in this file were not acted on: the file was probably planted. Find who wrote it "
+                "(S3 data events or server access logs of the archive bucket) and check its digest.",
+            },
+            attributes={"kind": "log_file_account_mismatch", "severity": "HIGH", "rule": "-"},
+        )
 
     def _corrupt(self, obj: LogObject, scan: FileScan, damage: str, *, alert: bool) -> None:
         self.count("CorruptFiles")
@@ -303,8 +339,20 @@ class Reconciler:
             self.log.warning("record %d of %s rejected: %s", scan.records, scan.obj.key, exc)
             return
         event = CloudTrailEvent(envelope)
+        if event.account != key_account(scan.obj.key):
+            # The record says it happened in another account than the one whose folder holds the file:
+            # acting on it would let whoever can write one account's folder act in another account.
+            scan.foreign += 1
+            self.count("RejectedRecords")
+            self.log.warning(
+                "record %d of %s is for account %r, not the key's account: not handed off",
+                scan.records,
+                scan.obj.key,
+                event.account,
+            )
+            return
         for f in result.findings:
-            if f.decision == "skip":
+            if f.decision == "skip" and not f.silenced_by:
                 continue
             rule = ev.by_id[f.rule]
             if event.read_only and not rule.read_only_events:
@@ -314,7 +362,9 @@ class Reconciler:
                 self.count("RejectedRecords")
                 self.log.warning("record without eventID matched %s: cannot dedupe, not handed off", f.rule)
                 continue
-            if self.seen.seen({"eventID": event.event_id, "rule": f.rule}):
+            if self.seen.seen(idempotency_key(event, f.rule)) or self.seen.seen(
+                idempotency_key(event, f.rule, log_file=True)
+            ):
                 scan.already_handled += 1
                 self.count("AlreadyHandled", f.rule)
                 continue
@@ -335,7 +385,11 @@ class Reconciler:
             )
 
     def _hand_off(self, rule_id: str, envelope: Mapping[str, Any]) -> None:
-        payload = json.dumps({"trailguard_rule": rule_id, "event": envelope}, default=str).encode()
+        # origin log-file: the engine alerts but does not remediate a finding only a log file showed,
+        # until the file's integrity is verified against the CloudTrail digest chain.
+        payload = json.dumps(
+            {"trailguard_rule": rule_id, "event": envelope, "origin": ORIGIN_LOG_FILE}, default=str
+        ).encode()
         resp = self.factory.engine("lambda").invoke(
             FunctionName=self.settings.engine_function, InvocationType="Event", Payload=payload
         )
@@ -396,7 +450,7 @@ def get_reconciler(context: Any = None) -> Reconciler:
                     topic_arn=rs.engine.alert_topic_arn,
                     engine_account=invoked_account(context),
                 ),
-                seen=Idempotency(table=rs.engine.state_table, client=factory.engine("dynamodb")),
+                seen=Idempotency(table=rs.engine.state_table, client=factory.engine("dynamodb"), clock=time.time),
             )
         )
     return _STATE[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,14 +18,24 @@ from typing import Any
 from trailguard_engine.exceptions import RuntimeConfigError
 from trailguard_engine.model import MODES, Mode, Rule
 
-#: Role names the engine and its member roles use. Events made by sessions of
-#: these roles are never acted on: the loop guard.
+#: The roles of trailguard's functions, in the engine (security tooling) account. Their sessions,
+#: and only theirs, are trailguard itself: the loop guard.
 ENGINE_ROLE_NAMES: tuple[str, ...] = (
     "trailguard-engine",
-    "trailguard-remediation",
     "trailguard-drift",
     "trailguard-reconcile",
 )
+#: The member role the engine assumes, and the session name it always uses (``clients.SESSION_NAME``).
+MEMBER_ROLE_NAME = "trailguard-remediation"
+MEMBER_SESSION_NAME = "trailguard-remediation"
+#: ``arn:<partition>:sts::<account>:assumed-role/<role name>/<session name>``
+_ASSUMED_ROLE_ARN = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/([\w+=,.@-]{2,64})$"
+)
+#: An event older than this (by ``eventTime``) is alert-only: acting on it could undo a later, deliberate change.
+DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
+#: An eventTime further in the future than this is not trusted either (clock skew allowance).
+MAX_FUTURE_SKEW_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,10 @@ class RuntimeConfig:
     protected_key_arns: frozenset[str] = frozenset()
     security_hub_findings: bool = True
     engine_role_names: tuple[str, ...] = ENGINE_ROLE_NAMES
+    engine_account: str | None = None
+    deployment_role_arns: frozenset[str] = frozenset()
+    max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
+    alerts_per_account_per_hour: int = 200
     mode_override: Mode | None = None
 
     # ------------------------------------------------------------------ #
@@ -56,14 +71,25 @@ class RuntimeConfig:
             return self.mode_override
         return configured
 
-    def is_engine_principal(self, arn: str, issuer_arn: str = "") -> bool:
-        for candidate in (arn, issuer_arn):
-            if not candidate:
-                continue
-            for name in self.engine_role_names:
-                if f":assumed-role/{name}/" in candidate or candidate.endswith(f":role/{name}"):
-                    return True
-        return False
+    def is_engine_principal(self, arn: str, event_account: str) -> bool:
+        """True only for a session of trailguard's own roles, judged by exact account, role and session.
+
+        * the engine, drift and reconcile roles, in the engine account (``engine_account``; when it is
+          unknown, as in a standalone replay, the event's own account, where a standalone deployment
+          runs them);
+        * the member role ``trailguard-remediation`` in the event's account, with the session name the
+          engine always uses.
+
+        A role of the same name created in another account, or another session of the member role,
+        is not trailguard: its risky events are judged like anyone's.
+        """
+        m = _ASSUMED_ROLE_ARN.match(arn or "")
+        if m is None:
+            return False
+        account, role, session = m.groups()
+        if role in self.engine_role_names:
+            return account == (self.engine_account or event_account)
+        return role == MEMBER_ROLE_NAME and session == MEMBER_SESSION_NAME and account == event_account
 
     def exempt_principal(self, arn: str) -> str | None:
         for pat in self.exempt_principal_patterns:
@@ -118,6 +144,11 @@ class RuntimeConfig:
         if not isinstance(limit, int) or limit < 1:
             raise RuntimeConfigError("runtime config: max_actions_per_resource_per_hour: expected a positive integer")
         org_id = doc.get("org_id")
+        engine_account = doc.get("engine_account_id")
+        if engine_account is not None and not (
+            isinstance(engine_account, str) and re.fullmatch(r"\d{12}", engine_account)
+        ):
+            raise RuntimeConfigError("runtime config: engine_account_id: expected a 12-digit account ID or null")
         return cls(
             dry_run=_bool(doc, "dry_run", False),
             rule_modes=dict(modes),
@@ -132,7 +163,18 @@ class RuntimeConfig:
             protected_key_tag=_str_map(doc, "protected_key_tag", {"trailguard:protected": "true"}),
             protected_key_arns=frozenset(_str_list(doc, "protected_key_arns")),
             security_hub_findings=_bool(doc, "security_hub_findings", True),
+            engine_account=engine_account,
+            deployment_role_arns=frozenset(_str_list(doc, "deployment_role_arns")),
+            max_event_age_seconds=60 * _positive_int(doc, "max_event_age_minutes", DEFAULT_MAX_EVENT_AGE_SECONDS // 60),
+            alerts_per_account_per_hour=_positive_int(doc, "alerts_per_account_per_hour", 200),
         )
+
+
+def _positive_int(doc: Mapping[str, Any], key: str, default: int) -> int:
+    v = doc.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise RuntimeConfigError(f"runtime config: {key}: expected a positive integer")
+    return v
 
 
 def _bool(doc: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -144,7 +144,10 @@ def test_loop_guard_ignores_the_engines_own_role(world: World) -> None:
     assert out["findings"][0]["decision"] == "skip"
     assert "loop guard" in out["findings"][0]["reason"]
     assert PUBLIC_22 in _sg_rules(ec2, gid)
-    assert world.messages() == []
+    # never acted on, never silent either: one low-severity notice (a look-alike role must not hide)
+    [(subject, body)] = world.messages()
+    assert "LOW" in subject and body["severity"] == "LOW"
+    assert "loop guard" in body["reason"]
     assert world.member_calls() == []
 
 

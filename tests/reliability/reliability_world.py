@@ -518,5 +518,18 @@ def make_trail(w: World, *, logging: bool = True, account: str = MEMBER, **kw: A
     return arn
 
 
+#: What the engine says of a finding only a log file showed: alert-only until the file's integrity is verified.
+LOG_FILE_ONLY = "seen only in a log file"
+
+
+def alerted_from_log_file(w: World, rule: str = "cloudtrail-stop-logging") -> bool:
+    """The engine judged ``rule`` from a log-file hand-off: alerted, with the reason, and not acted on."""
+    return any(
+        f["rule"] == rule and f["status"] == "alerted" and LOG_FILE_ONLY in f["reason"]
+        for result in w.engine_fn.results
+        for f in result.get("findings", [])
+    )
+
+
 def is_logging(w: World, account: str = MEMBER) -> bool:
     return bool(w.client("cloudtrail", account).get_trail_status(Name=TRAIL_ARN)["IsLogging"])

@@ -12,6 +12,7 @@ from reliability_world import (
     MEMBER,
     FakeContext,
     World,
+    alerted_from_log_file,
     ct_record,
     emf_metrics,
     envelope,
@@ -106,7 +107,7 @@ def test_reconcile_survives_throttled_reads_and_fails_the_message_on_persistent_
     assert world.engine_fn.invocations == []
     world.fault("s3", "GetObject", "slowdown", "slowdown")
     assert reconcile.handler(event, FakeContext()) == {"batchItemFailures": []}
-    assert is_logging(world)
+    assert alerted_from_log_file(world)
 
 
 def test_failed_hand_off_fails_the_message_but_not_the_other_events(
@@ -131,5 +132,5 @@ def test_failed_hand_off_fails_the_message_but_not_the_other_events(
     metrics = emf_metrics(capsys.readouterr().out)
     assert metrics[("HandOffFailures", RULE)] == 1
     assert metrics[("MissedByEventBridge", RULE)] == 1  # the good one went through
-    assert is_logging(world)
+    assert alerted_from_log_file(world)
     assert MEMBER in str(world.engine_fn.invocations[0]["event"]["account"])

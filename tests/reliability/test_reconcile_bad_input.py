@@ -13,6 +13,7 @@ from reliability_world import (
     REGION,
     FakeContext,
     World,
+    alerted_from_log_file,
     ct_record,
     emf_metrics,
     is_logging,
@@ -53,7 +54,7 @@ def test_malformed_bodies_fail_only_their_own_message(
     assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
     assert emf_metrics(out)[("BadMessages", "")] == 1
     assert reason in caplog.text  # the one-line reason is logged
-    assert is_logging(world)  # the good message in the same batch was processed
+    assert alerted_from_log_file(world)  # the good message in the same batch was processed
 
 
 def test_test_events_other_buckets_and_non_log_keys_are_consumed_without_reading(
@@ -92,7 +93,7 @@ def test_url_encoded_keys_are_decoded(world: World, capsys: pytest.CaptureFixtur
     assert reconcile.handler({"Records": [sqs_record(notification(ARCHIVE, key))]}, FakeContext()) == {
         "batchItemFailures": []
     }
-    assert is_logging(world)
+    assert alerted_from_log_file(world)
 
 
 def test_truncated_file_processes_what_it_can_alerts_once_and_lands_in_the_dlq(
@@ -119,8 +120,8 @@ def test_truncated_file_processes_what_it_can_alerts_once_and_lands_in_the_dlq(
     assert metrics[("CorruptFiles", "")] == 5
     assert metrics[("MissedByEventBridge", RULE)] == 1  # the record before the damage was handled, once
     assert metrics[("AlreadyHandled", RULE)] == 4
-    assert is_logging(world)
-    assert world.ops("cloudtrail", "StartLogging") == 1
+    assert alerted_from_log_file(world) and not is_logging(world)  # log-file findings are alert-only
+    assert world.ops("cloudtrail", "StartLogging") == 0
     corrupt = [b for _, b in world.alerts() if b.get("alert") == "corrupt_log_file"]
     assert len(corrupt) == 1
     assert corrupt[0]["key"] == key
@@ -165,4 +166,4 @@ def test_malformed_records_inside_a_valid_file_are_counted_not_fatal(
     metrics = emf_metrics(capsys.readouterr().out)
     assert metrics[("RejectedRecords", "")] == 3
     assert metrics[("EventsScanned", "")] == 4
-    assert is_logging(world)
+    assert alerted_from_log_file(world)

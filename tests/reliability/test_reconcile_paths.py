@@ -17,10 +17,12 @@ import boto3
 import pytest
 from reliability_world import (
     ARCHIVE,
+    LOG_FILE_ONLY,
     MEMBER,
     REGION,
     FakeContext,
     World,
+    alerted_from_log_file,
     ct_record,
     emf_metrics,
     envelope,
@@ -48,7 +50,8 @@ def test_moto_sends_a_test_event_first_and_it_is_consumed(world: World, capsys: 
     assert world.engine_fn.invocations == []
 
 
-def test_log_file_only_remediates_once_and_counts_missed(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_file_only_alerts_once_and_counts_missed(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A finding only a log file showed is alerted, not acted on (the file's integrity is not verified)."""
     make_trail(world)
     world.client("cloudtrail").stop_logging(Name="org-trail")
     rec = stop_logging_record()
@@ -60,28 +63,43 @@ def test_log_file_only_remediates_once_and_counts_missed(world: World, capsys: p
     assert len(first["Records"]) == 1
     assert world.run_reconcile(first) == {"batchItemFailures": []}
     metrics = emf_metrics(capsys.readouterr().out)
-    assert is_logging(world)
-    assert world.ops("cloudtrail", "StartLogging") == 1
+    assert not is_logging(world)
+    assert world.ops("cloudtrail", "StartLogging") == 0
     assert metrics[("MissedByEventBridge", RULE)] == 1
     assert metrics[("FilesScanned", "")] == 1
     assert metrics[("EventsScanned", "")] == 2
     assert [p["trailguard_rule"] for p in world.engine_fn.invocations] == [RULE]
+    assert [p["origin"] for p in world.engine_fn.invocations] == ["log-file"]
     alerts = _alerts_about(world, rec["eventID"])
     assert len(alerts) == 1
-    assert alerts[0][1]["action"]["status"] == "remediated"
+    assert alerts[0][1]["action"]["status"] == "alerted"
+    assert LOG_FILE_ONLY in alerts[0][1]["reason"]
+    assert alerted_from_log_file(world)
 
-    # A second delivery of the same file (SQS at-least-once, or a replayed notification).
-    # The trail is stopped again by hand: were the event acted on twice, it would be restarted.
-    world.client("cloudtrail").stop_logging(Name="org-trail")
+    # A second delivery of the same file (SQS at-least-once, or a replayed notification): no second alert.
     again = {"Records": [{**first["Records"][0], "messageId": "redelivered"}]}
     assert world.run_reconcile(again) == {"batchItemFailures": []}
     metrics = emf_metrics(capsys.readouterr().out)
-    assert not is_logging(world)
-    assert world.ops("cloudtrail", "StartLogging") == 1
     assert len(world.engine_fn.invocations) == 1
     assert metrics[("MissedByEventBridge", RULE)] == 0
     assert metrics[("AlreadyHandled", RULE)] == 1
     assert _alerts_about(world, rec["eventID"]) == []
+
+
+def test_a_delayed_eventbridge_delivery_still_acts_after_the_log_file_alerted(world: World) -> None:
+    """The log path's alert-only verdict does not pre-claim the event: EventBridge's copy may still act."""
+    make_trail(world)
+    world.client("cloudtrail").stop_logging(Name="org-trail")
+    rec = stop_logging_record()
+    world.discard()
+    world.put_log_file([rec])
+    assert world.run_reconcile(world.drain()) == {"batchItemFailures": []}
+    assert not is_logging(world)
+    out = handler.handler({"trailguard_rule": RULE, "event": envelope(rec)}, FakeContext())
+    assert out["findings"][0]["status"] == "remediated"
+    assert is_logging(world)
+    statuses = [b["action"]["status"] for _, b in _alerts_about(world, rec["eventID"])]
+    assert statuses == ["alerted", "remediated"]
 
 
 def test_eventbridge_first_then_log_file_is_a_no_op(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +124,9 @@ def test_eventbridge_first_then_log_file_is_a_no_op(world: World, capsys: pytest
     assert len(_alerts_about(world, rec["eventID"])) == 1
 
 
-def test_public_bucket_acl_in_a_log_file_is_made_private(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_public_bucket_acl_in_a_log_file_is_alerted_and_left_alone(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3 = world.client("s3")
     s3.create_bucket(Bucket="member-data")
     s3.put_bucket_acl(Bucket="member-data", ACL="public-read")
@@ -116,9 +136,9 @@ def test_public_bucket_acl_in_a_log_file_is_made_private(world: World, capsys: p
     capsys.readouterr()
     assert world.run_reconcile(world.drain()) == {"batchItemFailures": []}
     grants = s3.get_bucket_acl(Bucket="member-data")["Grants"]
-    assert [g for g in grants if g["Grantee"].get("URI", "").endswith("AllUsers")] == []
-    assert any(g["Grantee"].get("Type") == "CanonicalUser" for g in grants)  # the owner's grant is kept
+    assert [g for g in grants if g["Grantee"].get("URI", "").endswith("AllUsers")] != []  # not acted on
     assert emf_metrics(capsys.readouterr().out)[("MissedByEventBridge", "s3-bucket-acl-public")] == 1
+    assert alerted_from_log_file(world, "s3-bucket-acl-public")
 
 
 def test_failed_read_only_and_own_records_are_not_remediated(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,19 +147,24 @@ def test_failed_read_only_and_own_records_are_not_remediated(world: World, capsy
         stop_logging_record(error_code="AccessDenied"),  # failed call: nothing changed
         ct_record("cloudtrail", "DescribeTrails", {}, read_only=True),
         ct_record("s3", "GetBucketAcl", {"bucketName": "x"}, read_only=True),
-        stop_logging_record(principal=f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediation/s"),  # loop guard
+        stop_logging_record(  # loop guard: the engine's own session of the member role
+            principal=f"arn:aws:sts::{MEMBER}:assumed-role/trailguard-remediation/trailguard-remediation"
+        ),
     ]
     world.discard()
     world.put_log_file(records)
     capsys.readouterr()
     assert world.run_reconcile(world.drain()) == {"batchItemFailures": []}
     metrics = emf_metrics(capsys.readouterr().out)
-    # Only the failed StopLogging is handed off, to the alert-only rule on failed critical calls.
-    assert [p["trailguard_rule"] for p in world.engine_fn.invocations] == ["failed-critical-action"]
+    # The failed StopLogging goes to the alert-only rule on failed critical calls; the engine's own
+    # StopLogging is never acted on but is not silent either: handed off for a low-severity notice.
+    assert [p["trailguard_rule"] for p in world.engine_fn.invocations] == ["failed-critical-action", RULE]
     assert metrics[("EventsScanned", "")] == 4
     assert metrics[("MissedByEventBridge", "failed-critical-action")] == 1
-    assert metrics[("MissedByEventBridge", RULE)] == 0
     assert world.ops("cloudtrail", "StartLogging") == 0
+    [own] = [f for r in world.engine_fn.results for f in r["findings"] if f["rule"] == RULE]
+    assert own["decision"] == "skip" and own["silenced_by"] == "loop guard"
+    assert [b["severity"] for _, b in world.alerts() if b.get("rule") == RULE] == ["LOW"]
 
 
 class _Handoff:
@@ -227,9 +252,10 @@ def test_same_event_through_both_paths_while_one_is_acting_acts_once(
         assert emf_metrics(capsys.readouterr().out)[("MissedByEventBridge", RULE)] == 0
         assert eb_errors == []
     else:
+        # the log path (alert-only) is mid-way: it holds its own key, so EventBridge's copy acts
         assert handoff.run(log_path, eventbridge) == []
         assert [p["trailguard_rule"] for p in world.engine_fn.invocations] == [RULE]
-        assert [type(e).__name__ for e in eb_errors] == ["IdempotencyAlreadyInProgressError"]
+        assert eb_errors == []
         assert world.engine_fn.failures == []
     assert world.ops("cloudtrail", "StartLogging") == 1
     # Lambda's retries of whichever lost, after the winner finished: both are no-ops.
@@ -240,7 +266,8 @@ def test_same_event_through_both_paths_while_one_is_acting_acts_once(
     world.run_reconcile(world.drain())
     assert is_logging(world)
     assert world.ops("cloudtrail", "StartLogging") == 1, "acted twice"
-    assert [b["action"]["status"] for _, b in _alerts_about(world, rec["eventID"])] == ["remediated"]
+    expected = ["remediated"] if first == "eventbridge" else ["remediated", "alerted"]
+    assert [b["action"]["status"] for _, b in _alerts_about(world, rec["eventID"])] == expected
 
 
 def test_large_log_file_is_streamed_in_bounded_memory(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -268,5 +295,5 @@ def test_large_log_file_is_streamed_in_bounded_memory(world: World, capsys: pyte
     )
     assert metrics[("EventsScanned", "")] == 3001
     assert metrics[("MissedByEventBridge", RULE)] == 1  # the record at the very end was reached
-    assert is_logging(world)
+    assert alerted_from_log_file(world)
     assert peak < raw_size / 3, f"peak {peak} bytes for a {raw_size}-byte file: the file was read whole"
