@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trailguard.commands.rules",
     "trailguard.commands.demo",
     "trailguard.commands.cost",
+    "trailguard.commands.redrive",
 )
 
 
