@@ -6,8 +6,12 @@ Two things are computed here from ``load_catalog()`` and nothing else:
   member stacks' forwarding rules use on each account's default bus. Each returned pattern is
   a *generalisation* of some catalog patterns (constraints dropped, value sets merged), so the
   union is a superset of the catalog: every event a catalog rule matches is forwarded.
-* :func:`remediation_statements`: the union of the catalog's declared remediation permissions,
-  with resources scoped to the member account where the action supports it.
+* :func:`remediation_statements`: the union of the permissions the catalog declares for the
+  remediations that run through the member role, with resources scoped to the member account
+  where the action supports it. Remediations registered with ``needs_member_role=False`` (today
+  only the root access key, through ``sts:AssumeRoot``) run with the engine's own credentials:
+  their permissions are listed by :func:`engine_remediation_actions` and never reach the member
+  role, which exists in every account (the management account included).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from trailguard_engine.matcher import PatternError, validate_pattern
 from trailguard_engine.model import Rule
+from trailguard_engine.remediations import registry
 
 #: EventBridge's default event-pattern size quota (characters). It can be raised to 4096
 #: through Service Quotas, but the member stack must deploy in accounts that never asked.
@@ -194,16 +199,41 @@ _UNSCOPED_ACTIONS: frozenset[str] = frozenset(
 )
 
 
-def remediation_actions(rules: Iterable[Rule]) -> list[str]:
-    """Sorted union of every action the catalog's remediations declare."""
+def runs_through_member_role(rule: Rule) -> bool:
+    """Whether the rule's remediation acts through the member role (every registered one but a few)."""
+    if rule.remediation is None:
+        return False
+    registered = registry().get(rule.remediation.action)
+    if registered is None:  # the catalog meta-tests refuse unregistered actions; stay on the safe side
+        raise ValueError(f"{rule.id}: remediation action {rule.remediation.action!r} is not registered")
+    return registered.needs_member_role
+
+
+def _declared(rules: Iterable[Rule], *, member_role: bool) -> list[str]:
     actions: set[str] = set()
     for rule in rules:
-        if rule.remediation is not None:
-            for a in rule.remediation.permissions:
-                if "*" in a or ":" not in a:
-                    raise ValueError(f"{rule.id}: remediation permission {a!r} must be one exact service:Action")
-                actions.add(a)
+        if rule.remediation is None or runs_through_member_role(rule) is not member_role:
+            continue
+        for a in rule.remediation.permissions:
+            if "*" in a or ":" not in a:
+                raise ValueError(f"{rule.id}: remediation permission {a!r} must be one exact service:Action")
+            actions.add(a)
     return sorted(actions)
+
+
+def remediation_actions(rules: Iterable[Rule]) -> list[str]:
+    """Sorted union of every action the catalog's member-role remediations declare."""
+    return _declared(rules, member_role=True)
+
+
+def engine_remediation_actions(rules: Iterable[Rule]) -> list[str]:
+    """Sorted union of the actions declared by remediations that run with the engine's own credentials.
+
+    For the root access key these are ``sts:AssumeRoot`` (granted to the engine role, pinned to one
+    task policy) and the calls made *inside* the privileged root session, which the AWS-managed task
+    policy authorizes: no IAM policy of trailguard grants those.
+    """
+    return _declared(rules, member_role=False)
 
 
 def scope_for(action: str, *, partition: str, account: str) -> tuple[str, ...]:

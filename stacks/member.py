@@ -2,12 +2,16 @@
 
 It holds two things, both generated from the catalog:
 
-* forwarding rules on the account's default bus (the compact union of the catalog patterns,
-  see :mod:`stacks.forwarding`) that send matching CloudTrail events to the central bus in the
-  security account's home region, with a retry policy and a dead-letter queue;
+* forwarding rules ``trailguard-forward-<i>`` on the account's default bus (the compact union of
+  the catalog patterns, see :mod:`stacks.forwarding`) that send matching CloudTrail events to the
+  central bus in the security account's home region as the role ``trailguard-forward-<region>``
+  (the only principal name the central bus accepts), with a retry policy and a dead-letter queue;
 * the remediation role ``trailguard-remediation`` the central engine assumes. IAM is global,
   so the role is created only where ``AWS::Region`` is the home region (a CloudFormation
   condition: the same template is deployed to every region by the StackSet).
+
+Every name is deterministic (:mod:`stacks.names`) so that the guardrail SCP can deny changing
+these roles, their policies and the forwarding rules to a member account's own administrators.
 
 The stack must synthesize without assets: in organization mode its template is embedded in a
 StackSet (``TemplateBody``), and member accounts are not CDK-bootstrapped.
@@ -28,18 +32,18 @@ from stacks import names
 from stacks.forwarding import forwarding_patterns, remediation_statements
 from trailguard.config import TrailguardConfig
 
-#: Reads the drift sweep (issue 7) needs in the trail and log-archive accounts. They are not
-#: remediation permissions of any rule, so they live in their own, separately named statement.
-DRIFT_READ_ACTIONS: tuple[str, ...] = (
-    "cloudtrail:DescribeTrails",
-    "cloudtrail:GetEventSelectors",
-    "cloudtrail:GetTrail",
-    "cloudtrail:GetTrailStatus",
-    "kms:DescribeKey",
+#: Reads the drift sweep (issue 7) makes in the trail and log-archive accounts, by what they read.
+#: They are not remediation permissions of any rule, so they get their own statements, each pinned
+#: to the resource whose name is known at synth time (the trail ARN, the archive bucket; the trail
+#: keys' IDs are random, so key reads are pinned to this account's keys in the home region).
+DRIFT_TRAIL_READS: tuple[str, ...] = ("cloudtrail:GetTrail", "cloudtrail:GetTrailStatus")
+DRIFT_BUCKET_READS: tuple[str, ...] = (
     "s3:GetBucketPolicy",
     "s3:GetBucketPolicyStatus",
     "s3:GetBucketPublicAccessBlock",
 )
+DRIFT_KEY_READS: tuple[str, ...] = ("kms:DescribeKey",)
+DRIFT_READ_ACTIONS: tuple[str, ...] = DRIFT_TRAIL_READS + DRIFT_BUCKET_READS + DRIFT_KEY_READS
 DRIFT_ROLE_NAME = "trailguard-drift"
 RECONCILE_ROLE_NAME = "trailguard-reconcile"
 FORWARD_RETRY_ATTEMPTS = 20
@@ -68,15 +72,18 @@ class MemberStack(cdk.Stack):
             retention_period=cdk.Duration.days(14),
         )
         central_bus = events.EventBus.from_event_bus_arn(self, "CentralBus", names.central_bus_arn(accounts))
+        forward_name = names.forward_role_name(self.region)
         forward_role = iam.Role(
             self,
             "ForwardRole",
+            role_name=forward_name,
             assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
             description="Lets EventBridge put matching events on the trailguard central bus",
         )
         iam.ManagedPolicy(
             self,
             "ForwardPolicy",
+            managed_policy_name=forward_name,
             description="trailguard: put events on the central bus",
             roles=[forward_role],
             statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[central_bus.event_bus_arn])],
@@ -86,6 +93,7 @@ class MemberStack(cdk.Stack):
             rule = events.CfnRule(
                 self,
                 f"Forward{i}",
+                name=names.forward_rule_name(i),
                 description=f"trailguard: forward catalog events to the central bus ({i})",
                 event_bus_name="default",
                 event_pattern=fp.pattern,
@@ -126,14 +134,7 @@ class MemberStack(cdk.Stack):
         if cfg.mode == "organization":
             trust_conditions["StringEquals"] = {"aws:PrincipalOrgID": cfg.org.org_id}
         statements = remediation_statements(rules, partition=self.partition, account=self.account)
-        statements.append(
-            {
-                "Sid": "DriftSweepReads",
-                "Effect": "Allow",
-                "Action": list(DRIFT_READ_ACTIONS),
-                "Resource": "*",
-            }
-        )
+        statements += self._drift_read_statements(cfg, accounts)
         role = iam.CfnRole(
             self,
             "RemediationRole",
@@ -160,6 +161,7 @@ class MemberStack(cdk.Stack):
         policy = iam.CfnManagedPolicy(
             self,
             "RemediationPolicy",
+            managed_policy_name=names.REMEDIATION_POLICY_NAME,
             description="trailguard: union of the catalog's remediation permissions + drift sweep reads",
             roles=[role.ref],
             policy_document={"Version": "2012-10-17", "Statement": statements},
@@ -170,19 +172,55 @@ class MemberStack(cdk.Stack):
         self.remediation_statements = statements
         self._acknowledge(dlq, policy, statements)
 
+    def _drift_read_statements(self, cfg: TrailguardConfig, accounts: names.Accounts) -> list[dict[str, Any]]:
+        """The drift sweep's reads, each on the one resource it checks (useful only in the trail and
+        log-archive accounts; elsewhere they name resources that are not there)."""
+        p = self.partition
+        return [
+            {
+                "Sid": "DriftSweepTrailReads",
+                "Effect": "Allow",
+                "Action": list(DRIFT_TRAIL_READS),
+                "Resource": names.trail_arn(cfg, accounts),
+            },
+            {
+                "Sid": "DriftSweepArchiveReads",
+                "Effect": "Allow",
+                "Action": list(DRIFT_BUCKET_READS),
+                "Resource": f"arn:{p}:s3:::{names.archive_bucket_name(accounts)}",
+            },
+            {
+                "Sid": "DriftSweepKeyReads",
+                "Effect": "Allow",
+                "Action": list(DRIFT_KEY_READS),
+                "Resource": f"arn:{p}:kms:{cfg.home_region}:{self.account}:key/*",
+            },
+        ]
+
     def _acknowledge(self, dlq: sqs.Queue, policy: iam.CfnManagedPolicy, statements: list[dict[str, Any]]) -> None:
         """Every cdk-nag acknowledgment of this stack, each with its reason."""
         acks: list[tuple[Construct, str, str]] = [
             (dlq, "AwsSolutions::AwsSolutions-SQS3", "This queue is the dead-letter queue of the forwarding targets."),
         ]
-        wildcards = sorted({r for st in statements for r in _as_list(st["Resource"]) if "*" in r})
-        for resource in wildcards:
-            reason = (
-                "Describe/List/Get actions without resource-level permissions, and the drift sweep reads."
-                if resource == "*"
-                else "Resource names are only known at event time; scoped to this account and resource type."
+        reasons: dict[str, str] = {}
+        for st in statements:
+            for resource in _as_list(st["Resource"]):
+                if "*" not in resource:
+                    continue
+                if st["Sid"] == "DriftSweepKeyReads":
+                    reason = (
+                        "The trail keys have random IDs; the drift sweep reads only this account's keys in the "
+                        "home region, where the trail keys live."
+                    )
+                elif resource == "*":
+                    reason = "Describe/List/Get actions without resource-level permissions."
+                else:
+                    reason = "Resource names are only known at event time; scoped to this account and resource type."
+                reasons.setdefault(resource, reason)
+        for resource in sorted(reasons):
+            acks.append(
+                (policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._spelled(resource)}]", reasons[resource])
             )
-            acks.append((policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._spelled(resource)}]", reason))
         for construct, rule, reason in acks:
             cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
         self.acknowledgment_count = len(acks)

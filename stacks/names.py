@@ -12,8 +12,24 @@ import aws_cdk as cdk
 
 from trailguard.config import TrailguardConfig
 
+#: Every IAM role and customer managed policy trailguard creates is named ``trailguard-*``: the
+#: guardrail SCP denies creating, changing or passing such roles to everyone but the break-glass
+#: roles, the deployment roles and CloudFormation StackSets (stacks.guardrails).
+NAME_PREFIX = "trailguard-"
 ENGINE_ROLE_NAME = "trailguard-engine"
 REMEDIATION_ROLE_NAME = "trailguard-remediation"
+#: The member remediation role's managed policy (home region only, like the role).
+REMEDIATION_POLICY_NAME = REMEDIATION_ROLE_NAME
+#: Prefix of the member forwarding roles, their managed policies and their EventBridge rules. The
+#: central bus accepts PutEvents only from roles named so (stacks.detection), and the SCP and the
+#: self-protection detections recognise the rules by it.
+FORWARD_PREFIX = "trailguard-forward-"
+#: IAM's limit on a role name.
+MAX_ROLE_NAME = 64
+#: Service-managed StackSets run every stack operation in a member account as the role
+#: ``stacksets-exec-<hash>`` that the service-linked role AWSServiceRoleForCloudFormationStackSetsOrgMember
+#: creates there (see stacks.guardrails for the sources).
+STACKSETS_EXEC_ROLE_PREFIX = "stacksets-exec-"
 CENTRAL_BUS_NAME = "trailguard-central"
 RUNTIME_CONFIG_PARAMETER = "/trailguard/runtime-config"
 TRAIL_KEY_ALIAS = "alias/trailguard-trail"
@@ -47,6 +63,26 @@ class Accounts:
             )
         acct = cdk.Aws.ACCOUNT_ID
         return Accounts(acct, acct, acct, acct, cfg.home_region)
+
+
+def forward_role_name(region: str) -> str:
+    """``trailguard-forward-<region>``: IAM is global and the member stack is deployed in every
+    governed region of an account, so the name carries the region (``region`` may be the
+    ``AWS::Region`` token of the environment-agnostic StackSet template)."""
+    name = f"{FORWARD_PREFIX}{region}"
+    if not cdk.Token.is_unresolved(region) and len(name) > MAX_ROLE_NAME:
+        raise ValueError(f"forwarding role name {name!r} exceeds IAM's {MAX_ROLE_NAME} characters")
+    return name
+
+
+def forward_rule_name(index: int) -> str:
+    """``trailguard-forward-<i>``: the i-th forwarding rule on an account's default bus (per region)."""
+    return f"{FORWARD_PREFIX}{index}"
+
+
+def forward_role_arn_pattern(partition: str) -> str:
+    """Every member forwarding role of every account (the central bus policy's principal pattern)."""
+    return f"arn:{partition}:iam::*:role/{FORWARD_PREFIX}*"
 
 
 def archive_bucket_name(accounts: Accounts) -> str:

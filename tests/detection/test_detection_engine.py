@@ -38,21 +38,45 @@ def _actions(st: dict[str, Any]) -> list[str]:
     return [a] if isinstance(a, str) else list(a)
 
 
-def test_bus_policy_allows_only_the_organization(organization: Any) -> None:
+def test_bus_policy_allows_only_the_forwarding_roles_of_the_organization(organization: Any) -> None:
     cfg = load_config(EXAMPLE_ORG)
     (pol,) = organization.resources(STACK, "AWS::Events::EventBusPolicy").values()
     st = pol["Properties"]["Statement"]
     assert st["Action"] == "events:PutEvents"
     assert st["Effect"] == "Allow"
-    assert st["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": cfg.org.org_id}}
+    assert st["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": cfg.org.org_id},
+        "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/trailguard-forward-*"},
+    }
     organization.template(STACK).has_resource_properties("AWS::Events::EventBus", {"Name": "trailguard-central"})
 
 
-def test_bus_policy_standalone_is_the_account_only(standalone: Any) -> None:
+def test_bus_policy_standalone_is_the_accounts_forwarding_roles(standalone: Any) -> None:
     (pol,) = standalone.resources(STACK, "AWS::Events::EventBusPolicy").values()
     st = pol["Properties"]["Statement"]
-    assert "Condition" not in st
     assert st["Principal"]["AWS"] == {"Fn::Join": ["", ["arn:aws:iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+    allowed = st["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+    assert allowed == [
+        {"Fn::Join": ["", ["arn:aws:iam::", {"Ref": "AWS::AccountId"}, f":role/trailguard-forward-{region}"]]}
+        for region in load_config(None).governed_regions
+    ]
+
+
+@pytest.mark.parametrize("mode", ["standalone", "organization"])
+def test_only_the_engine_may_assume_root_and_only_in_an_organization(mode: str, request: pytest.FixtureRequest) -> None:
+    synth = request.getfixturevalue(mode)
+    tpl = synth.templates[STACK]
+    for role in ("trailguard-engine", "trailguard-drift", "trailguard-reconcile"):
+        grants = [st for st in _statements(tpl, role) if "sts:AssumeRoot" in _actions(st)]
+        if role != "trailguard-engine" or mode == "standalone":
+            assert grants == [], role
+            continue
+        (st,) = grants
+        assert _actions(st) == ["sts:AssumeRoot"]
+        assert st["Resource"] == "arn:aws:iam::*:root"  # the region is known: CDK writes the partition
+        assert st["Condition"] == {
+            "StringEquals": {"sts:TaskPolicyArn": "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials"}
+        }
 
 
 @pytest.mark.parametrize("mode", ["standalone", "organization"])

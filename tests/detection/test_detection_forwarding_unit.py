@@ -11,13 +11,26 @@ from detection_helpers import moto_matches
 from trailguard_engine.model import RemediationSpec, Rule
 
 from stacks.detection import central_rule_name, engine_input_template, layer_dir
-from stacks.forwarding import MAX_PATTERN_CHARS, forwarding_patterns, pattern_size, remediation_statements
+from stacks.forwarding import (
+    MAX_PATTERN_CHARS,
+    engine_remediation_actions,
+    forwarding_patterns,
+    pattern_size,
+    remediation_actions,
+    remediation_statements,
+)
 
 
 def _rule(
-    base: Rule, rid: str, pattern: dict[str, Any], *, read_only: bool = False, perms: tuple[str, ...] = ()
+    base: Rule,
+    rid: str,
+    pattern: dict[str, Any],
+    *,
+    read_only: bool = False,
+    perms: tuple[str, ...] = (),
+    action: str = "make_bucket_acl_private",
 ) -> Rule:
-    rem = RemediationSpec(action="x", permissions=perms, description="d") if perms else None
+    rem = RemediationSpec(action=action, permissions=perms, description="d") if perms else None
     return dataclasses.replace(base, id=rid, event_pattern=pattern, read_only_events=read_only, remediation=rem)
 
 
@@ -107,6 +120,22 @@ def test_remediation_statements_cover_exactly_and_reject_wildcards(catalog: tupl
     assert "arn:aws:ec2:*:111122223333:security-group/*" in by_action["ec2:RevokeSecurityGroupIngress"]
     with pytest.raises(ValueError, match="exact"):
         remediation_statements([_rule(base, "c", {}, perms=("s3:*",))], partition="aws", account="1")
+
+
+def test_engine_credential_remediations_never_reach_the_member_role(catalog: tuple[Rule, ...]) -> None:
+    """The root-key remediation runs as the engine (sts:AssumeRoot): its permissions stay off the member role."""
+    base = catalog[0]
+    member = _rule(base, "m", {}, perms=("s3:PutBucketAcl",))
+    root = _rule(base, "r", {}, perms=("sts:AssumeRoot", "iam:DeleteAccessKey"), action="deactivate_root_access_key")
+    assert remediation_actions([member, root]) == ["s3:PutBucketAcl"]
+    assert engine_remediation_actions([member, root]) == ["iam:DeleteAccessKey", "sts:AssumeRoot"]
+    statements = remediation_statements([member, root], partition="aws", account="111122223333")
+    assert [a for s in statements for a in s["Action"]] == ["s3:PutBucketAcl"]
+    # The real catalog: the member role carries no AssumeRoot and no access-key grants.
+    assert not {"sts:AssumeRoot", "iam:DeleteAccessKey", "iam:ListAccessKeys"} & set(remediation_actions(catalog))
+    assert "sts:AssumeRoot" in engine_remediation_actions(catalog)
+    with pytest.raises(ValueError, match="not registered"):
+        remediation_actions([_rule(base, "u", {}, perms=("s3:PutBucketAcl",), action="no_such_remediation")])
 
 
 def test_input_template_is_json_for_any_event() -> None:

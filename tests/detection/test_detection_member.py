@@ -90,7 +90,11 @@ def _logical_id(tpl: dict[str, Any], res: dict[str, Any]) -> str:
 
 
 def _remediation(tpl: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    role = next(r for r in resources_of(tpl, "AWS::IAM::Role").values() if r["Properties"].get("RoleName"))
+    (role,) = [
+        r
+        for r in resources_of(tpl, "AWS::IAM::Role").values()
+        if r["Properties"].get("RoleName") == "trailguard-remediation"
+    ]
     rid = _logical_id(tpl, role)
     policy = next(
         p for p in resources_of(tpl, "AWS::IAM::ManagedPolicy").values() if p["Properties"]["Roles"] == [{"Ref": rid}]
@@ -137,10 +141,63 @@ def test_member_policy_is_exactly_catalog_union(
             assert st["Effect"] == "Allow"
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             assert all("*" not in a for a in actions), actions
-            (drift_actions if st["Sid"] == "DriftSweepReads" else catalog_actions).extend(actions)
+            (drift_actions if st["Sid"].startswith("DriftSweep") else catalog_actions).extend(actions)
         assert len(catalog_actions) == len(set(catalog_actions))
         assert set(catalog_actions) == want
         assert sorted(drift_actions) == sorted(DRIFT_READ_ACTIONS)
+
+
+def test_drift_reads_name_the_trail_the_archive_and_this_accounts_keys(organization: Any) -> None:
+    cfg = load_config(EXAMPLE_ORG)
+    _, policy = _remediation(organization.templates["TrailguardMember-us-east-1"])
+    sts = {st["Sid"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
+    trail = f':cloudtrail:us-east-1:{cfg.org.management_account_id}:trail/org-trail"'
+    assert trail in json.dumps(sts["DriftSweepTrailReads"]["Resource"])
+    bucket = f':s3:::trailguard-archive-{cfg.org.log_archive_account_id}-us-east-1"'
+    assert bucket in json.dumps(sts["DriftSweepArchiveReads"]["Resource"])
+    keys = f':kms:us-east-1:{cfg.org.management_account_id}:key/*"'  # this (management) account's keys
+    assert keys in json.dumps(sts["DriftSweepKeyReads"]["Resource"])
+    everything = [st for st in sts.values() if st["Resource"] == "*"]
+    assert all(st["Sid"].startswith("CatalogRemediation") for st in everything)
+
+
+@pytest.mark.parametrize("mode", ["standalone", "organization"])
+def test_forwarding_role_policy_and_rules_have_deterministic_names(mode: str, request: pytest.FixtureRequest) -> None:
+    """The SCP and the self-protection detections name them: trailguard-forward-<region> and -<i>."""
+    synth = request.getfixturevalue(mode)
+    for name, tpl in synth.templates.items():
+        if not name.startswith("TrailguardMember-"):
+            continue
+        region = name.removeprefix("TrailguardMember-")
+        forward_roles = [
+            r["Properties"]["RoleName"]
+            for r in resources_of(tpl, "AWS::IAM::Role").values()
+            if r["Properties"].get("RoleName") != "trailguard-remediation"
+        ]
+        assert forward_roles == [f"trailguard-forward-{region}"]
+        policies = sorted(
+            p["Properties"]["ManagedPolicyName"] for p in resources_of(tpl, "AWS::IAM::ManagedPolicy").values()
+        )
+        assert policies == sorted([f"trailguard-forward-{region}", "trailguard-remediation"])
+        rules = [r["Properties"]["Name"] for r in resources_of(tpl, "AWS::Events::Rule").values()]
+        assert rules == [f"trailguard-forward-{i}" for i in range(len(rules))]
+    if mode == "organization":  # the StackSet template: the region is the deploying region
+        tpl = json.loads(_stackset(synth)["TemplateBody"])
+        (role,) = [
+            r
+            for r in resources_of(tpl, "AWS::IAM::Role").values()
+            if r["Properties"]["RoleName"] != "trailguard-remediation"
+        ]
+        assert role["Properties"]["RoleName"] == {"Fn::Join": ["", ["trailguard-forward-", {"Ref": "AWS::Region"}]]}
+
+
+def test_forward_role_names_fit_iam_for_every_region() -> None:
+    from stacks.names import MAX_ROLE_NAME, forward_role_name
+    from trailguard.config import KNOWN_REGIONS
+
+    assert max(len(forward_role_name(r)) for r in KNOWN_REGIONS) <= MAX_ROLE_NAME
+    with pytest.raises(ValueError, match="64"):
+        forward_role_name("x" * 50)
 
 
 def test_write_actions_are_resource_scoped(organization: Any) -> None:
