@@ -13,10 +13,19 @@ from constructs import Construct
 from trailguard.config import TrailguardConfig
 
 _LOG_DELETE_ACTIONS = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+#: Every way to create an object in the archive: PutObject (also CopyObject and multipart uploads)
+#: and replication from another bucket.
+_OBJECT_WRITE_ACTIONS = ("s3:PutObject", "s3:ReplicateObject")
+CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
 
 
 def _bucket_hardening(bucket: s3.Bucket, *, cfg: TrailguardConfig, org_id: str | None, readers_allowed: bool) -> None:
-    """Statements both buckets carry: outsider deny, no bucket deletion, no log deletion but break-glass."""
+    """Statements both buckets carry: outsider deny, no bucket deletion, no log deletion but break-glass.
+
+    The break-glass exception is :meth:`TrailguardConfig.except_break_glass`: the exact,
+    account-pinned role ARNs of ``break_glass_role_arns``; with none configured, nobody may delete
+    log objects (lifecycle expiration still runs: it is not a request a bucket policy judges).
+    """
     stack = cdk.Stack.of(bucket)
     outsider: dict[str, dict[str, object]] = {"BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}
     if org_id:
@@ -146,7 +155,7 @@ class LogArchiveBuckets(Construct):
                 s3.LifecycleRule(id="remove-expired-delete-markers", expired_object_delete_marker=True),
             ],
         )
-        cloudtrail = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+        cloudtrail = iam.ServicePrincipal(CLOUDTRAIL_SERVICE)
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AWSCloudTrailAclCheck",
@@ -164,6 +173,27 @@ class LogArchiveBuckets(Construct):
                 actions=["s3:PutObject"],
                 resources=[self.bucket.arn_for_objects(f"AWSLogs/{p}/*") for p in prefixes],
                 conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}},
+            )
+        )
+        # Only CloudTrail writes objects here. Without this Deny a log-archive admin (the bucket's own
+        # account, where an identity policy alone allows PutObject) could plant forged log files or
+        # digests under AWSLogs/ (and AWSLogs/<org-id>/ for the organization trail), which the
+        # reconcile function and the Athena tables read as CloudTrail's word; replication into the
+        # bucket would do the same. aws:PrincipalServiceName is in the request context only when an
+        # AWS service principal makes the call (IAM User Guide, "AWS global condition context keys"),
+        # so every IAM principal (break-glass included: repairs never need to write logs) and every
+        # other service is denied, while CloudTrail's delivery of logs and digests passes and is
+        # still limited to this trail by the aws:SourceArn of AWSCloudTrailWrite above. The whole
+        # object space, not just AWSLogs/: CloudTrail writes nothing else here, and nothing else
+        # should.
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyObjectWritesExceptCloudTrail",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(_OBJECT_WRITE_ACTIONS),
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions={"StringNotEqualsIfExists": {"aws:PrincipalServiceName": CLOUDTRAIL_SERVICE}},
             )
         )
         if cfg.reader_role_arns:

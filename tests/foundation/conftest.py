@@ -97,7 +97,14 @@ class Case:
     archive_account: str  # literal account or "${AWS::AccountId}" (standalone is env-agnostic)
     trail_owner: str
     org_id: str | None
-    break_glass: str
+    break_glass: list[str]  # exact, account-pinned role ARNs; empty: no exception at all
+
+
+#: config/example-organization.yaml's break_glass_role_arns.
+EXAMPLE_BREAK_GLASS = [
+    "arn:aws:iam::111111111111:role/security-break-glass",
+    "arn:aws:iam::222222222222:role/security-break-glass",
+]
 
 
 @pytest.fixture(params=["standalone", "organization"])
@@ -105,8 +112,6 @@ def case(request: pytest.FixtureRequest) -> Case:
     """Both modes: the bare standalone default and the every-feature-on organization example."""
     synth = request.getfixturevalue(request.param)
     if request.param == "organization":
-        return Case(
-            synth, True, "222222222222", "111111111111", "o-a1b2c3d4e5", "arn:aws:iam::*:role/security-break-glass"
-        )
+        return Case(synth, True, "222222222222", "111111111111", "o-a1b2c3d4e5", EXAMPLE_BREAK_GLASS)
     acct = "${AWS::AccountId}"
-    return Case(synth, False, acct, acct, None, "arn:aws:iam::*:role/trailguard-break-glass")
+    return Case(synth, False, acct, acct, None, [])

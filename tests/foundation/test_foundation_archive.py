@@ -80,8 +80,20 @@ def test_log_object_deletion_is_denied_except_break_glass(case: Case) -> None:
     deny = _archive_policy(case)["DenyLogDeletionExceptBreakGlass"]
     assert deny["Effect"] == "Deny"
     assert sorted(deny["Action"]) == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
-    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": case.break_glass}}
+    if case.break_glass:  # exact ARNs, never a pattern
+        assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": case.break_glass}}
+    else:  # no break-glass role configured: nobody may delete log objects
+        assert "Condition" not in deny
     assert flat(deny["Resource"]).endswith("/*")
+
+
+def test_only_cloudtrail_may_write_objects(case: Case) -> None:
+    deny = _archive_policy(case)["DenyObjectWritesExceptCloudTrail"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert sorted(deny["Action"]) == ["s3:PutObject", "s3:ReplicateObject"]
+    assert flat(deny["Resource"]).endswith("/*")
+    assert deny["Condition"] == {"StringNotEqualsIfExists": {"aws:PrincipalServiceName": "cloudtrail.amazonaws.com"}}
 
 
 def test_reader_roles_may_read_only_inside_the_organization(organization: Any) -> None:
