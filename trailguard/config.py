@@ -290,9 +290,10 @@ class TrailguardConfig(_Strict):
     )
     deployment_role_arns: list[RoleArn] = Field(
         default_factory=list,
-        description="Exact ARNs of the pipeline roles that deploy trailguard (for example the CDK "
-        "cloudformation execution roles): the only principals, besides CloudFormation StackSets, allowed to "
-        "change trailguard's own rules, functions, parameters and roles without a tampering alert.",
+        description="Exact ARNs of the pipeline roles that deploy trailguard (the CDK deploy role, which creates "
+        "change sets, and the CloudFormation execution role): the only principals whose changes to trailguard's "
+        "own rules, functions, parameters, roles and stacks are not alerted as tampering, and the only ones the "
+        "guardrail SCP lets change trailguard-* roles and forwarding rules (with the break-glass roles).",
     )
     runbook_base_url: str | None = Field(
         default=None,

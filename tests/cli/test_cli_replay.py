@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import bare, load_bench, write_jsonl, write_log_file
+from cli_helpers import bare, load_bench, write_jsonl, write_log_file
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import wrap_record

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT
+from cli_helpers import ROOT
 from trailguard_engine.catalog import load_catalog
 from typer.testing import CliRunner
 

@@ -170,7 +170,14 @@ def test_runtime_config_parameter(mode: str, request: pytest.FixtureRequest) -> 
     assert param["Properties"]["Name"] == "/trailguard/runtime-config"
     doc = json.loads(_resolve_join(param["Properties"]["Value"]))
     keys = cfg.runtime_document()
-    assert {k: v for k, v in doc.items() if k != "protected_key_arns"} == keys
+    stack_filled = ("protected_key_arns", "engine_account_id")
+    assert {k: v for k, v in doc.items() if k not in stack_filled} == {
+        k: v for k, v in keys.items() if k not in stack_filled
+    }
+    # The loop guard trusts trailguard's own roles only in the account the engine runs in.
+    engine_account = cfg.org.security_tooling_account_id if mode == "organization" else "<AWS::AccountId>"
+    assert doc["engine_account_id"] == engine_account
+    doc["engine_account_id"] = "123456789012" if mode == "standalone" else engine_account
     trail_account = cfg.org.delegated_admin_account_id if mode == "organization" else "<AWS::AccountId>"
     # The trail key lives beside the archive (log-archive stack); the logs key with the trail.
     archive_account = cfg.org.log_archive_account_id if mode == "organization" else "<AWS::AccountId>"
