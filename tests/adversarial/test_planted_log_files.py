@@ -20,7 +20,7 @@ from reliability_world import (
     make_trail,
     stop_logging_record,
 )
-from trailguard_engine.reconcile import key_account
+from trailguard_engine import reconcile
 
 VICTIM = "999988887777"
 RULE = "cloudtrail-stop-logging"
@@ -92,4 +92,4 @@ def test_an_origin_claim_only_ever_weakens_the_verdict(world: World) -> None:
     ids=["account", "org-trail", "digest", "short-account", "prefixed"],
 )
 def test_key_account_reads_the_cloudtrail_layout(key: str, account: str | None) -> None:
-    assert key_account(key) == account
+    assert reconcile.key_account(key) == account
