@@ -173,3 +173,34 @@ def test_cdk_app_rejects_bad_config_without_a_stack_trace(tmp_path: Path) -> Non
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"trailguard: config error: {bad}: exemptions.accounts.0: expected a 12-digit AWS account ID" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::*:role/security-break-glass",
+        "arn:aws:iam::111122223333:role/security-*",
+        "arn:aws:sts::111122223333:assumed-role/security-break-glass/x",
+        "arn:aws:iam::11112222333:role/security-break-glass",
+        "security-break-glass",
+    ],
+    ids=["any-account", "name-wildcard", "session-arn", "short-account", "bare-name"],
+)
+@pytest.mark.parametrize("key", ["break_glass_role_arns", "deployment_role_arns"])
+def test_trusted_roles_must_be_exact_account_pinned_arns(key: str, arn: str) -> None:
+    """A pattern would let any account admin create a matching role and pass the guardrails."""
+    [message] = problems({key: [arn]})
+    assert key in message and "exact IAM role ARN" in message
+
+
+def test_exact_role_arns_with_a_path_are_accepted() -> None:
+    cfg = parse_config({"break_glass_role_arns": ["arn:aws:iam::111122223333:role/ops/security-break-glass"]})
+    assert cfg.except_break_glass() == {
+        "ArnNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/ops/security-break-glass"]}
+    }
+    assert parse_config({}).except_break_glass() == {}
+
+
+def test_the_old_break_glass_pattern_key_is_refused_with_a_pointer() -> None:
+    [message] = problems({"break_glass_role_pattern": "arn:aws:iam::*:role/security-break-glass"})
+    assert "break_glass_role_arns" in message

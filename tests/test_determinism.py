@@ -74,3 +74,15 @@ def test_no_profile_lets_machine_speed_fail_an_example() -> None:
         profile = settings.get_profile(name)
         assert profile.deadline is None, name
         assert HealthCheck.too_slow in profile.suppress_health_check, name
+
+
+def test_no_test_module_imports_a_conftest() -> None:
+    """Several test folders have a conftest.py, all named ``conftest``: ``from conftest import`` gets whichever
+    one pytest imported last, so it breaks when folders are collected together or in another order."""
+    pattern = re.compile(r"^\s*(from\s+conftest\s+import|import\s+conftest\b)", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(TESTS))
+        for path in sorted(TESTS.rglob("*.py"))
+        if pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], "import helpers from a *_helpers.py module instead:\n" + "\n".join(offenders)

@@ -213,11 +213,10 @@ class Engine:
             self.metric("FindingsSkipped", f.rule, event.account)
             return {**base, "status": "skipped"}
         key = idempotency_key(event, f.rule, log_file=from_log_file)
-        work = (
-            (lambda: self._notice(event, f, rule, rt))
-            if f.decision == "skip"
-            else (lambda: self._act(event, f, rule, rt))
-        )
+
+        def work() -> dict[str, Any]:
+            return self._notice(event, f, rule, rt) if f.decision == "skip" else self._act(event, f, rule, rt)
+
         if self.idempotency is None:
             return {**base, **work(), "duplicate": False}
         self._check_claim(event, f, rule, rt, key)

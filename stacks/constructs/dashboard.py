@@ -44,6 +44,11 @@ SAFETY = (
     "FindingsSkipped",
     "SecurityHubFailures",
     "RuntimeConfigErrors",
+    "StaleEvents",
+    "LogFileOnlyFindings",
+    "SilencedRiskyEvents",
+    "EventIdMismatches",
+    "AlertsSuppressed",
 )
 #: Second path (log-file reconciliation, ``trailguard_engine.reconcile``): volume and problems.
 RECONCILE_VOLUME = ("FilesScanned", "EventsScanned", "FilesSkipped", "TestEvents", "AlreadyHandled")
@@ -89,6 +94,20 @@ HUMAN_ALARMS: tuple[HumanAlarm, ...] = (
         ENGINE_SERVICE,
         "a resource keeps being changed back after remediation (per-resource rate limit hit): someone or "
         "something is fighting the engine",
+    ),
+    HumanAlarm(
+        "EventIdMismatchesAlarm",
+        "EventIdMismatches",
+        ENGINE_SERVICE,
+        "two events with the same eventID and different content reached the engine: one is forged or altered; "
+        "find who can put events on the central bus, invoke the engine or write to the archive",
+    ),
+    HumanAlarm(
+        "AlertsSuppressedAlarm",
+        "AlertsSuppressed",
+        ENGINE_SERVICE,
+        "an account sent more alerts than its hourly budget; the rest are only counted: a flood is often cover "
+        "for something else",
     ),
     HumanAlarm(
         "HandOffFailuresAlarm",

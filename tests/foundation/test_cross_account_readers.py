@@ -30,7 +30,7 @@ def _arn(text: str) -> str:
     return text.replace("${AWS::Partition}", "aws")
 
 
-# Helpers kept local (not ``from conftest import``): several test folders have a conftest.py, and a
+# Helpers kept local (not ``from foundation_helpers import``): several test folders have a conftest.py, and a
 # run over more than one folder resolves ``conftest`` to whichever was imported last.
 def flat(node: Any) -> str:
     """CloudFormation intrinsics as text (``${Ref}``, ``${Lid.Attr}``) so ARNs compare as strings."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import (
+from foundation_helpers import (
     LOG_ARCHIVE,
     TRAIL,
     Case,

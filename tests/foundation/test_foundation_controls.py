@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import (
+from foundation_helpers import (
     LOG_ARCHIVE,
     TRAIL,
     Case,

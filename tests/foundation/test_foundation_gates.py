@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GUARDRAILS, LOG_ARCHIVE, TRAIL, Case, acknowledgments
+from foundation_helpers import GUARDRAILS, LOG_ARCHIVE, TRAIL, Case, acknowledgments
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv" / "tools-checkov" / "bin" / "checkov"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import GUARDRAILS, flat, only, statements
+from foundation_helpers import GUARDRAILS, flat, only, statements
 
 from stacks import names
 from stacks.guardrails import SCP_MAX_CHARS, GuardrailsStack, guardrail_policy, scp_size
