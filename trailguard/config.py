@@ -375,6 +375,10 @@ class TrailguardConfig(_Strict):
             "max_event_age_minutes": self.remediation.max_event_age_minutes,
             "alerts_per_account_per_hour": self.remediation.alerts_per_account_per_hour,
             "deployment_role_arns": list(self.deployment_role_arns),
+            # The guardrail SCP denies member admins the creation of stacksets-exec-* roles, so with it (and
+            # only in member accounts, where SCPs apply) such a session is the StackSet deploying trailguard.
+            "stacksets_exec_protected": self.mode == "organization" and self.features.scps,
+            "management_account_id": self.organization.management_account_id if self.organization else None,
             "protected_key_tag": dict(self.remediation.protected_key_tag),
             "security_hub_findings": self.features.security_hub_findings,
             "runbook_base_url": self.runbook_base_url,

@@ -56,6 +56,9 @@ class RuntimeConfig:
     engine_role_names: tuple[str, ...] = ENGINE_ROLE_NAMES
     engine_account: str | None = None
     deployment_role_arns: frozenset[str] = frozenset()
+    #: True when the guardrail SCP keeps member admins from creating ``stacksets-exec-*`` roles.
+    stacksets_exec_protected: bool = False
+    management_account: str | None = None
     max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
     alerts_per_account_per_hour: int = 200
     mode_override: Mode | None = None
@@ -144,11 +147,7 @@ class RuntimeConfig:
         if not isinstance(limit, int) or limit < 1:
             raise RuntimeConfigError("runtime config: max_actions_per_resource_per_hour: expected a positive integer")
         org_id = doc.get("org_id")
-        engine_account = doc.get("engine_account_id")
-        if engine_account is not None and not (
-            isinstance(engine_account, str) and re.fullmatch(r"\d{12}", engine_account)
-        ):
-            raise RuntimeConfigError("runtime config: engine_account_id: expected a 12-digit account ID or null")
+        engine_account = _account_or_none(doc, "engine_account_id")
         return cls(
             dry_run=_bool(doc, "dry_run", False),
             rule_modes=dict(modes),
@@ -165,9 +164,18 @@ class RuntimeConfig:
             security_hub_findings=_bool(doc, "security_hub_findings", True),
             engine_account=engine_account,
             deployment_role_arns=frozenset(_str_list(doc, "deployment_role_arns")),
+            stacksets_exec_protected=_bool(doc, "stacksets_exec_protected", False),
+            management_account=_account_or_none(doc, "management_account_id"),
             max_event_age_seconds=60 * _positive_int(doc, "max_event_age_minutes", DEFAULT_MAX_EVENT_AGE_SECONDS // 60),
             alerts_per_account_per_hour=_positive_int(doc, "alerts_per_account_per_hour", 200),
         )
+
+
+def _account_or_none(doc: Mapping[str, Any], key: str) -> str | None:
+    v = doc.get(key)
+    if v is not None and not (isinstance(v, str) and re.fullmatch(r"\d{12}", v)):
+        raise RuntimeConfigError(f"runtime config: {key}: expected a 12-digit account ID or null")
+    return v
 
 
 def _positive_int(doc: Mapping[str, Any], key: str, default: int) -> int:

@@ -15,7 +15,7 @@ meaning:
 * only sessions of the deployment roles, by exact role ARN (``deployment_role_arns``), may change
   these resources. ``invokedBy: cloudformation.amazonaws.com`` proves nothing (anyone can run a
   stack of their own), and neither does a role name such as ``stacksets-exec-*``, which any account
-  administrator can create.
+  administrator can create, unless the guardrail SCP forbids exactly that (see :func:`deployment_role`).
 """
 
 from __future__ import annotations
@@ -52,10 +52,30 @@ _PARTIAL_FUNCTION = re.compile(
 # --------------------------------------------------------------------------- #
 
 
+#: The role CloudFormation StackSets (service-managed) runs stack operations as in a member account.
+_STACKSETS_EXEC = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/stacksets-exec-[A-Za-z0-9]{1,49}$")
+
+
 def deployment_role(event: CloudTrailEvent, cfg: RuntimeConfig) -> str | None:
-    """The deployment role this call was made through (exact session-issuer ARN), or None."""
+    """The deployment role this call was made through, or None.
+
+    * a session of one of ``deployment_role_arns`` (exact session-issuer ARN);
+    * a session of the StackSets execution role ``stacksets-exec-*`` of the event's own account, but only
+      when the guardrail SCP denies member admins the creation of such roles (``stacksets_exec_protected``)
+      and never in the management account, where SCPs do not apply.
+    """
     issuer = event.session_issuer_arn
-    if event.identity_type == "AssumedRole" and issuer and issuer in cfg.deployment_role_arns:
+    if event.identity_type != "AssumedRole" or not issuer:
+        return None
+    if issuer in cfg.deployment_role_arns:
+        return issuer
+    m = _STACKSETS_EXEC.match(issuer)
+    if (
+        m is not None
+        and cfg.stacksets_exec_protected
+        and m.group(1) == event.account
+        and event.account != cfg.management_account
+    ):
         return issuer
     return None
 
