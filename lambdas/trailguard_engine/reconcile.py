@@ -7,12 +7,17 @@ raises an S3 notification, queued in SQS; this function reads the file as a stre
 the whole file in memory), judges every record with the same catalog and decision code as
 the engine, and hands each finding that is not ``skip`` to the engine.
 
-* **Dedupe.** A finding whose idempotency record (CloudTrail ``eventID`` + rule id, the
-  engine's key) already exists was handled through EventBridge: nothing is done. Otherwise
-  it is counted as ``MissedByEventBridge`` (by rule) and handed to the engine function
-  (asynchronous invoke, ``{"trailguard_rule": id, "event": envelope}``, the central rules'
-  input shape). The engine records the key before acting, so a second delivery of the same
-  file, or the same event arriving through both paths at once, leads to one action.
+* **Dedupe.** A finding whose idempotency record (the engine's key: account, CloudTrail
+  ``eventID``, rule id and content digest) already exists was handled through EventBridge:
+  nothing is done. Otherwise it is counted as ``MissedByEventBridge`` (by rule) and handed to
+  the engine function (asynchronous invoke, ``{"trailguard_rule": id, "event": envelope,
+  "origin": "log-file"}``). The engine records the key before acting, so a second delivery of
+  the same file leads to one alert.
+* **Trusts no file blindly.** A record whose account differs from the account in the file's key
+  (``AWSLogs/[org-id/]<account>/``) is counted as ``RejectedRecords`` and alerted once per file
+  (``log_file_account_mismatch``), never handed over: whoever can write one account's folder must
+  not make trailguard act in another. The engine treats ``origin: log-file`` findings as
+  alert-only until the file's integrity is verified against the CloudTrail digest chain.
   The engine function acts, not this one: the member remediation roles trust only the
   engine and drift roles, and the engine owns retries, the on-failure queue and alerts.
 * **Mirrors EventBridge.** A read-only record is ignored for rules deployed without
