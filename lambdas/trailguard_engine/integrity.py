@@ -17,6 +17,8 @@ Public API (shared by the continuous-verification Lambda and ``trailguard verify
     verify_digest_object(reader, bucket, key, keys, *, workers=8) -> Report   # one digest: signature, link, logs
     verify_archive(reader, bucket, prefix, keys, *, since, until, accounts, regions, signatures,
                    workers=16, progress=None) -> Report                   # a whole archive (or a slice of it)
+    list_digest_keys(reader, bucket, prefix, *, since, until, accounts) -> list[str]
+    bounded_map(fn, items, workers, progress, phase) -> list          # the bounded pool the readers use
     Report: digests: list[DigestResult], logs: list[LogResult]; .counts(), .problems(), .ok, .to_json()
     DigestResult(bucket, key, status, reason, account, region, end_time, log_files)
         status: "valid" | "invalid" | "missing" | "not-checked"
@@ -747,10 +749,13 @@ def _verify_logs(
             )
         return LogResult(entry.bucket, entry.key, "valid", "", digest_key)
 
-    return _map(one, jobs, workers, progress, "log files")
+    return bounded_map(one, jobs, workers, progress, "log files")
 
 
-def _map(fn: Callable[[Any], Any], items: list[Any], workers: int, progress: Progress | None, phase: str) -> list[Any]:
+def bounded_map(
+    fn: Callable[[Any], Any], items: list[Any], workers: int, progress: Progress | None, phase: str
+) -> list[Any]:
+    """``[fn(x) for x in items]`` on at most ``workers`` threads, in input order, ticking ``progress``."""
     if not items:
         return []
     out: list[Any] = []
@@ -1021,6 +1026,28 @@ def _list_kind(
     return out
 
 
+def list_digest_keys(
+    reader: ArchiveReader,
+    bucket: str,
+    prefix: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    accounts: Iterable[str] | None = None,
+) -> list[str]:
+    """The digest keys of an archive whose end time (in the key) lies in [since, until + 1 h], sorted."""
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    upper = until + timedelta(hours=1) if until else None
+    out: set[str] = set()
+    for root in _account_roots(reader, bucket, prefix, set(accounts or ()) or None):
+        for k in _list_kind(reader, bucket, root, "CloudTrail-Digest", since=since, until=until):
+            p = parse_digest_key(k)
+            if p is not None and not (since and p.end < since) and not (upper and p.end > upper):
+                out.add(k)
+    return sorted(out)
+
+
 def verify_archive(
     reader: ArchiveReader,
     bucket: str,
@@ -1051,22 +1078,11 @@ def verify_archive(
     region_filter = set(regions or ()) or None
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    roots = _account_roots(reader, bucket, prefix, acct_filter)
-    digest_keys: list[str] = []
+    chosen = list_digest_keys(reader, bucket, prefix, since=since, until=until, accounts=acct_filter)
     log_keys: list[str] = []
-    for root in roots:
-        digest_keys += _list_kind(reader, bucket, root, "CloudTrail-Digest", since=since, until=until)
+    for root in _account_roots(reader, bucket, prefix, acct_filter):
         log_keys += _list_kind(reader, bucket, root, "CloudTrail", since=since, until=until)
-    upper = until + timedelta(hours=1) if until else None
-    chosen: list[str] = []
-    for k in sorted(set(digest_keys)):
-        p = parse_digest_key(k)
-        if p is None:
-            continue  # an unrelated object in a digest folder: not a digest, not a log file
-        if (since and p.end < since) or (upper and p.end > upper):
-            continue
-        chosen.append(k)
-    loaded_list = _map(lambda k: _load(reader, bucket, k), chosen, workers, progress, "digests")
+    loaded_list = bounded_map(lambda k: _load(reader, bucket, k), chosen, workers, progress, "digests")
     loaded: dict[tuple[str, str], _Loaded] = {(it.bucket, it.key): it for it in loaded_list}
     if region_filter:
         loaded = {
