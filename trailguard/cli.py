@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trailguard.commands.demo",
     "trailguard.commands.cost",
     "trailguard.commands.redrive",
+    "trailguard.commands.verify",
 )
 
 
