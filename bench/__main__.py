@@ -48,7 +48,7 @@ def _quiet(fn: Any, *args: Any) -> Any:
 
 
 def main() -> int:
-    from bench import cold_start, engine_overhead, replay, synth
+    from bench import cold_start, engine_overhead, replay, synth, verify
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     print("cold start ...", file=sys.stderr)
@@ -57,6 +57,8 @@ def main() -> int:
     rp = _quiet(replay.run, 20, 2500)
     print("engine overhead (moto server) ...", file=sys.stderr)
     eo = _quiet(engine_overhead.run, 30)["engine_overhead"]
+    print("log file verification (moto server) ...", file=sys.stderr)
+    vf = _quiet(verify.run)["verify"]
     print("synth, organization mode, 1/4/17 regions ...", file=sys.stderr)
     sy = _quiet(synth.run, 1)["synth"]
 
@@ -84,6 +86,12 @@ def main() -> int:
         f"| DuckDB `read_json` on the same files | {r['duckdb']['events_per_s']:,.0f} events/s "
         f"| orjson: {r['orjson']['events_per_s']:,.0f} events/s | {rp['duckdb_vs_orjson']:.0%} | — |",
     ]
+    lines.append(
+        f"| Log file verification (`trailguard verify`): {vf['log_files']} log files of {vf['records_per_file']} records in "
+        f"{vf['digests']} signed digests, from moto server, {vf['workers']} threads "
+        f"| {vf['verify_files_per_s']:,.0f} files/s | plain `get_object` reads of the same files: {vf['read_files_per_s']:,.0f} files/s "
+        f"| {vf['ratio']:.2f}x | >= {vf['target']}x |"
+    )
     for n, s in sy.items():
         lines.append(
             f"| Synth, organization mode, {n} governed region(s): {s['templates']} templates, {s['resources']:,} resources "
@@ -96,7 +104,7 @@ def main() -> int:
         + ". The minimum is the one write; the rest are the live re-read, the exemption-tag read, idempotency and rate-limit "
         "state, the SNS alert and the Security Hub finding.",
         "",
-        "Reproduce: `make bench` (or `.venv/bin/python -m bench.<name>` for one of cold_start, replay, engine_overhead, synth).",
+        "Reproduce: `make bench` (or `.venv/bin/python -m bench.<name>` for one of cold_start, replay, engine_overhead, verify, synth).",
         "",
     ]
     OUT.write_text("\n".join(lines), encoding="utf-8")
