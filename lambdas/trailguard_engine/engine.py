@@ -12,7 +12,11 @@ the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
 2. remediate findings are first downgraded to alerts, with the reason, when acting would not be
    safe: the event is older than ``max_event_age`` (or its eventTime is missing, unreadable or in
    the future), or it reached the engine only through a log file (``origin: log-file``) whose
-   integrity has not been verified;
+   integrity has not been verified. The engine decides that itself (:meth:`Engine.log_file_trust`):
+   the hand-off names the file (``log_file: {bucket, key, sha256}``, the hash the reconcile reader
+   computed over the bytes it read), and the finding may act only when the state table holds a
+   ``verified#<bucket>/<key>`` record (written by the digest verifier alone) with that same hash and
+   the record's account is the file's account. Any "verified" claim in the payload is ignored;
 3. remediate findings: honour ``dry_run``; assume the member role in the
    event's account and region (a failure alerts, counts ``AssumeRoleFailures``
    and re-raises); check the resource's live tags against the exemption tags;
@@ -42,15 +46,40 @@ from trailguard_engine.clients import ClientFactory
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import AssumeRoleError, RejectedEvent, RemediationError
+from trailguard_engine.logfile import log_key_account
 from trailguard_engine.model import Finding, Rule
 from trailguard_engine.notify import Notifier, Outcome, SecurityHubError, asff, message, subject
 from trailguard_engine.remediations import ActionResult, ParamError, RemediationContext, registry
 from trailguard_engine.runtime_config import MAX_FUTURE_SKEW_SECONDS
 from trailguard_engine.settings import Runtime
-from trailguard_engine.state import Idempotency, RateLimiter, event_digest
+from trailguard_engine.state import Idempotency, LogFileLedger, RateLimiter, event_digest
 
 #: ``origin`` of an engine input handed over by the log-file reconciliation path.
 ORIGIN_LOG_FILE = "log-file"
+#: What the engine says of a finding only an unverified log file showed (tests and runbooks match it).
+LOG_FILE_ONLY = "seen only in a log file whose integrity has not been verified"
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a finding's event came from, as the engine itself established it.
+
+    ``from_log_file``: handed over by the reconcile path. ``verified``: the engine found the
+    named file in the verifier's ledger with the hash the reader computed; ``why`` says why not
+    (or which digest vouched for it).
+    """
+
+    from_log_file: bool = False
+    verified: bool = False
+    why: str = ""
+
+    @property
+    def alert_only(self) -> bool:
+        return self.from_log_file and not self.verified
+
+
+EVENTBRIDGE = Provenance()
 
 
 class Log(Protocol):
@@ -97,8 +126,9 @@ def stale_reason(event: CloudTrailEvent, now: float, max_age_seconds: int) -> st
 def idempotency_key(event: CloudTrailEvent, rule_id: str, *, log_file: bool = False) -> dict[str, str]:
     """The engine's once-only key (shared with the reconciliation path's ``seen`` check).
 
-    A finding handed over by the log-file path has its own key: it is alert-only, so it must not
-    pre-claim the event and turn a later (delayed) EventBridge delivery, which may act, into a duplicate.
+    A finding handed over by the log-file path from a file not (yet) verified against its digest has
+    its own key: it is alert-only, so it must not pre-claim the event and turn a later (delayed)
+    EventBridge delivery, or the rescan after the digest verified the file, into a duplicate.
     """
     key = {
         "account": event.account,
@@ -124,6 +154,8 @@ class Engine:
     rules: tuple[Rule, ...] | None = None
     log: Log = field(default_factory=lambda: logging.getLogger("trailguard.engine"))
     metric: MetricFn = lambda name, rule, account: None
+    #: The verifier's ledger of log files a valid digest listed; None: no log file is ever trusted.
+    ledger: LogFileLedger | None = None
 
     def __post_init__(self) -> None:
         self._evaluators: dict[int, tuple[Runtime, Evaluator]] = {}
@@ -146,16 +178,18 @@ class Engine:
         rule_id: str | None = None
         obj = payload
         origin = None
+        log_file: Any = None
         if isinstance(payload, Mapping) and "trailguard_rule" in payload:
             rid = payload.get("trailguard_rule")
             if not isinstance(rid, str) or not rid:
                 return self._reject("trailguard_rule is not a non-empty string")
             rule_id, obj = rid, payload.get("event")
             origin = payload.get("origin")
-        return self.process(obj, rule_id, runtime, from_log_file=origin == ORIGIN_LOG_FILE)
+            log_file = payload.get("log_file")
+        return self.process(obj, rule_id, runtime, from_log_file=origin == ORIGIN_LOG_FILE, log_file=log_file)
 
     def process(
-        self, obj: Any, rule_id: str | None, runtime: Runtime, *, from_log_file: bool = False
+        self, obj: Any, rule_id: str | None, runtime: Runtime, *, from_log_file: bool = False, log_file: Any = None
     ) -> dict[str, Any]:
         """Decide and act on one envelope (or bare record) for ``rule_id`` or every matching rule."""
         ev_ = self.evaluator(runtime)
@@ -171,10 +205,12 @@ class Engine:
             # The EventBridge rule matched but our pattern does not: catalog and deployment disagree.
             self.log.warning("event does not match the pattern of rule %s", rule_id)
             self.metric("PatternMismatches", rule_id, event.account)
+        source = EVENTBRIDGE
+        if from_log_file:
+            verified, why = self.log_file_trust(event, log_file) if result.findings else (False, "")
+            source = Provenance(from_log_file=True, verified=verified, why=why)
         outcomes = [
-            self._finding(
-                event, self._guard(event, f, runtime, from_log_file), ev_.by_id.get(f.rule), runtime, from_log_file
-            )
+            self._finding(event, self._guard(event, f, runtime, source), ev_.by_id.get(f.rule), runtime, source)
             for f in result.findings
         ]
         return {
@@ -190,14 +226,48 @@ class Engine:
         return {"rejected": True, "reason": reason, "findings": []}
 
     # ------------------------------------------------------------------ #
-    def _guard(self, event: CloudTrailEvent, f: Finding, rt: Runtime, from_log_file: bool) -> Finding:
+    def log_file_trust(self, event: CloudTrailEvent, log_file: Any) -> tuple[bool, str]:
+        """``(verified, why)`` for an event the reconcile path read from the log file ``log_file`` names.
+
+        Trusts nothing in the payload but the name and the hash the reader computed: the file must be
+        in the verifier's ledger (``verified#<bucket>/<key>``, which only the verifier's role may write)
+        with exactly that SHA-256, so the bytes the record was read from are the bytes a signed, chained
+        digest listed; and the record's account must be the account of the file's key.
+        """
+        if not isinstance(log_file, Mapping):
+            return False, "the hand-off names no log file"
+        bucket, key, sha = log_file.get("bucket"), log_file.get("key"), log_file.get("sha256")
+        if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
+            return False, "the hand-off names no log file"
+        if not (isinstance(sha, str) and len(sha) == 64 and set(sha.lower()) <= _SHA256_HEX):
+            return False, "the reader computed no SHA-256 for the file (damaged or partly read)"
+        if log_key_account(key) != event.account:
+            return False, "the record's account is not the account of the log file's key"
+        if self.ledger is None:
+            return False, "no state table to look the file up in"
+        try:
+            record = self.ledger.verified(bucket, key)
+        except Exception as exc:  # fail closed: an unreadable ledger means "not verified"
+            self.log.error("cannot read the verified-file ledger for s3://%s/%s: %s", bucket, key, exc)
+            self.metric("LedgerReadFailures", "", event.account)
+            return False, "the verified-file ledger could not be read"
+        if record is None:
+            return False, "its CloudTrail digest has not arrived or not been verified yet"
+        if not record.matches(sha):
+            self.metric("LogFileHashMismatches", "", event.account)
+            return False, "the file read differs from the file the digest listed (SHA-256 mismatch)"
+        return True, f"verified against digest {record.digest_key}"
+
+    def _guard(self, event: CloudTrailEvent, f: Finding, rt: Runtime, source: Provenance) -> Finding:
         """Downgrade a remediate finding to an alert when acting would not be safe (with the reason)."""
         if f.decision != "remediate":
             return f
-        if from_log_file:
+        if source.alert_only:
             self.metric("LogFileOnlyFindings", f.rule, event.account)
-            why = "seen only in a log file whose integrity has not been verified: alert only"
+            why = f"{LOG_FILE_ONLY} ({source.why}): alert only"
             return replace(f, decision="alert", action=None, reason=f"{f.reason} (not remediated: {why})")
+        if source.from_log_file:
+            self.metric("VerifiedLogFileFindings", f.rule, event.account)
         stale = stale_reason(event, self.clock(), rt.cfg.max_event_age_seconds)
         if stale:
             self.metric("StaleEvents", f.rule, event.account)
@@ -205,14 +275,16 @@ class Engine:
         return f
 
     def _finding(
-        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, from_log_file: bool = False
+        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, source: Provenance = EVENTBRIDGE
     ) -> dict[str, Any]:
         base = {**f.to_json(), "resource": dict(f.resource)}
         if f.decision == "skip" and not f.silenced_by:
             self.log.info("no action for %s: %s", f.rule, f.reason)
             self.metric("FindingsSkipped", f.rule, event.account)
             return {**base, "status": "skipped"}
-        key = idempotency_key(event, f.rule, log_file=from_log_file)
+        # A verified log file is as good as EventBridge's word: it shares EventBridge's key, so the
+        # event is acted on once whichever path comes first. An unverified one keeps its own key.
+        key = idempotency_key(event, f.rule, log_file=source.alert_only)
 
         def work() -> dict[str, Any]:
             return self._notice(event, f, rule, rt) if f.decision == "skip" else self._act(event, f, rule, rt)

@@ -24,7 +24,7 @@ from trailguard_engine.engine import Engine
 from trailguard_engine.events import dig
 from trailguard_engine.notify import Notifier
 from trailguard_engine.settings import Runtime, RuntimeLoader, Settings
-from trailguard_engine.state import Idempotency, RateLimiter
+from trailguard_engine.state import Idempotency, LogFileLedger, RateLimiter
 
 #: The EventBridge envelope id, whichever input shape arrived.
 CORRELATION_ID_PATH = "event.id || id"
@@ -81,6 +81,7 @@ def get_engine(context: Any = None) -> Engine:
                 clock=now,
                 log=logger,
                 metric=_count,
+                ledger=LogFileLedger(table=s.state_table, client=ddb, clock=now) if s.state_table else None,
             )
         )
     return _ENGINE[0]

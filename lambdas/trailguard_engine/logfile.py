@@ -14,13 +14,69 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from typing import IO, Any, Protocol
 
 CHUNK = 1 << 16
 MAX_RECORD_CHARS = 8 << 20  # a single CloudTrail record is far below this
+
+#: ``AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<name>.json.gz``. Digest
+#: files (``CloudTrail-Digest/``) and Insights (``CloudTrail-Insight/``) do not match.
+LOG_KEY = re.compile(
+    r"^AWSLogs/(?:o-[a-z0-9]{10,32}/)?(?P<account>\d{12})/CloudTrail/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[^/]+\.json\.gz$"
+)
+#: ``AWSLogs/[o-orgid/]<account>/CloudTrail-Digest/<region>/YYYY/MM/DD/<name>.json.gz``.
+DIGEST_KEY = re.compile(
+    r"^AWSLogs/(?:o-[a-z0-9]{10,32}/)?(?P<account>\d{12})/CloudTrail-Digest/(?P<region>[a-z0-9-]+)/"
+    r"\d{4}/\d{2}/\d{2}/[^/]+\.json\.gz$"
+)
+
+
+def log_key_account(key: str) -> str | None:
+    """The account a log file's key says it belongs to (CloudTrail writes each account's events under
+    ``AWSLogs/[org-id/]<account>/``), or None for a key that is not a log file."""
+    m = LOG_KEY.match(key)
+    return m.group("account") if m else None
+
+
+def is_digest_key(key: str) -> bool:
+    """True for a CloudTrail digest file key (``.../CloudTrail-Digest/...``)."""
+    return bool(DIGEST_KEY.match(key))
+
+
+class HashingReader:
+    """Wraps a byte stream and keeps the SHA-256 of every byte read through it.
+
+    :func:`iter_file_records` puts it over the *decompressed* stream when asked for the hash: a
+    CloudTrail digest's ``hashValue`` is the SHA-256 of a log file's uncompressed content, so the
+    reconcile function learns it while reading the file once, with no second read.
+    """
+
+    def __init__(self, stream: Readable) -> None:
+        self.stream = stream
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.stream.read(size)
+        self._sha.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self, chunk: int = CHUNK) -> None:
+        """Read (and hash) whatever the consumer left unread after the Records array."""
+        try:
+            while self.read(chunk):
+                pass
+        except (EOFError, OSError, zlib.error) as exc:
+            raise LogFileError(f"truncated or corrupt compressed data after the records ({exc})") from exc
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
 
 
 class Readable(Protocol):
@@ -132,12 +188,29 @@ class _Read1:
         return self.gz.read1(size)
 
 
-def iter_file_records(stream: IO[bytes], *, gzipped: bool) -> Iterator[dict[str, Any]]:
-    """Like :func:`iter_records`, decompressing gzip on the fly when ``gzipped``."""
+def iter_file_records(
+    stream: IO[bytes], *, gzipped: bool, tap: list[HashingReader] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Like :func:`iter_records`, decompressing gzip on the fly when ``gzipped``.
+
+    With ``tap`` (an empty list), the :class:`HashingReader` over the uncompressed content is put
+    in it; once every record was yielded the rest of the content is read too, so its
+    :meth:`~HashingReader.hexdigest` is the SHA-256 of the whole uncompressed file.
+    """
     if gzipped:
         with gzip.GzipFile(fileobj=stream, mode="rb") as gz:
             # read1 returns what is decompressed so far; read(n) insists on n bytes and would
             # raise on a truncated tail before handing over the complete records before it.
-            yield from iter_records(_Read1(gz))
+            yield from _hashed(_Read1(gz), tap)
     else:
-        yield from iter_records(stream)
+        yield from _hashed(stream, tap)
+
+
+def _hashed(source: Readable, tap: list[HashingReader] | None) -> Iterator[dict[str, Any]]:
+    if tap is None:
+        yield from iter_records(source)
+        return
+    reader = HashingReader(source)
+    tap.append(reader)
+    yield from iter_records(reader)
+    reader.drain()

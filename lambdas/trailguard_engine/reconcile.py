@@ -20,6 +20,20 @@ the engine, and hands each finding that is not ``skip`` to the engine.
   alert-only until the file's integrity is verified against the CloudTrail digest chain.
   The engine function acts, not this one: the member remediation roles trust only the
   engine and drift roles, and the engine owns retries, the on-failure queue and alerts.
+* **Verified or not.** The file is read once, through :class:`~trailguard_engine.logfile.HashingReader`,
+  so its SHA-256 (what a digest lists as ``hashValue``) is known when the last byte is read; the
+  hand-offs wait for it and carry ``log_file: {bucket, key, sha256}``. The engine, not this
+  function, decides whether that file is verified (its ``verified#`` ledger record from the digest
+  verifier, same hash). A file usually arrives up to an hour before its digest, so its remediable
+  findings are alerted only; the file is then marked ``pending#`` (before any hand-off, so a failed
+  mark retries the message) and, once the digest verifier has verified it, it asks for a **rescan**
+  (``{"trailguard_rescan": {"bucket", "key"}}`` on this queue): the file is read again and its
+  remediable findings are handed over again, now under EventBridge's idempotency key, so the engine
+  acts on them if they are still younger than its event-age limit (see docs/architecture.md).
+* **Digests go elsewhere.** S3 notification filters cannot tell ``CloudTrail-Digest/`` keys from
+  log files (prefix and suffix only, and the account comes first), so the one bucket notification
+  feeds this queue and this function forwards each digest key to the digest queue
+  (``TRAILGUARD_DIGEST_QUEUE_URL``) of the verifier, :mod:`trailguard_engine.verify_digests`.
 * **Mirrors EventBridge.** A read-only record is ignored for rules deployed without
   read-only events (``ENABLED``): EventBridge would never have delivered it.
 * **Failures.** SQS partial batch responses: one bad file does not redo the batch.
@@ -31,17 +45,18 @@ the engine, and hands each finding that is not ``skip`` to the engine.
 
 Metrics (namespace ``POWERTOOLS_METRICS_NAMESPACE``): ``FilesScanned``, ``EventsScanned``,
 ``MissedByEventBridge``, ``AlreadyHandled``, ``FilesSkipped``, ``TestEvents``, ``BadMessages``,
-``CorruptFiles``, ``FilesMissing``, ``RejectedRecords``, ``HandOffFailures``.
+``CorruptFiles``, ``FilesMissing``, ``RejectedRecords``, ``HandOffFailures``, ``DigestsForwarded``,
+``AwaitingDigest`` (remediable findings handed over alert-only, their file marked pending),
+``Rescans``, ``RehandedAfterVerification``, ``RescansUnverified``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_plus
@@ -57,22 +72,37 @@ from trailguard_engine.engine import ORIGIN_LOG_FILE, idempotency_key
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import EngineError, RejectedEvent
-from trailguard_engine.logfile import LogFileError, iter_file_records
+from trailguard_engine.logfile import (
+    LOG_KEY,
+    HashingReader,
+    LogFileError,
+    is_digest_key,
+    iter_file_records,
+    log_key_account,
+)
 from trailguard_engine.model import Rule
 from trailguard_engine.notify import Notifier
 from trailguard_engine.remediations import error_code
 from trailguard_engine.settings import Runtime, RuntimeLoader, Settings
-from trailguard_engine.state import Idempotency
+from trailguard_engine.state import Idempotency, LogFileLedger
 
-#: ``AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<name>.json.gz``. Digest
-#: files (``CloudTrail-Digest/``) and Insights (``CloudTrail-Insight/``) do not match.
-LOG_KEY = re.compile(
-    r"^AWSLogs/(?:o-[a-z0-9]{10,32}/)?(?P<account>\d{12})/CloudTrail/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[^/]+\.json\.gz$"
-)
+__all__ = ["LOG_KEY", "Reconciler", "handler", "is_log_file", "key_account", "parse_notification"]
+
 #: Metrics published per rule as well as in total.
-_RULE_METRICS = frozenset({"MissedByEventBridge", "AlreadyHandled", "HandOffFailures"})
+_RULE_METRICS = frozenset({"MissedByEventBridge", "AlreadyHandled", "HandOffFailures", "RehandedAfterVerification"})
+#: The body of a rescan request (sent by the digest verifier once it has verified a pending file).
+RESCAN = "trailguard_rescan"
+#: The body of a digest forwarded to the verifier's queue.
+DIGEST = "trailguard_digest"
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trailguard-reconcile"))
+
+#: The function's wall clock (seconds since the epoch): record expiry is judged against it; tests pin it.
+clock: Callable[[], float] = time.time
+
+
+def _now() -> float:
+    return clock()
 
 
 class ReconcileError(EngineError):
@@ -98,6 +128,8 @@ class LogObject:
     bucket: str
     key: str
     size: int = 0
+    #: Asked for by the digest verifier after it verified the file: hand over remediable findings again.
+    rescan: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +139,8 @@ class ReconcileSettings:
     engine: Settings
     archive_bucket: str
     engine_function: str
+    #: The digest verifier's queue; empty: digest keys are skipped like any other non-log object.
+    digest_queue_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ReconcileSettings:
@@ -115,6 +149,7 @@ class ReconcileSettings:
             engine=Settings.from_env(e),
             archive_bucket=e.get("TRAILGUARD_ARCHIVE_BUCKET", ""),
             engine_function=e.get("TRAILGUARD_ENGINE_FUNCTION", ""),
+            digest_queue_url=e.get("TRAILGUARD_DIGEST_QUEUE_URL", ""),
         )
 
     def missing(self) -> list[str]:
@@ -140,6 +175,21 @@ class FileScan:
     #: Records for another account than the one in the key (a planted or misplaced file): never acted on.
     foreign: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Findings to hand over once the whole file is read (the hand-off carries the file's hash).
+    candidates: list[Candidate] = field(default_factory=list)
+    #: SHA-256 of the object's bytes as read; None when the file was damaged (read only in part).
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A finding of one record, waiting for the file's hash before it is handed over."""
+
+    rule: str
+    envelope: dict[str, Any]
+    event: CloudTrailEvent
+    #: The decision is ``remediate``: only such findings are worth a rescan once the file is verified.
+    remediable: bool
 
 
 def is_log_file(key: str) -> bool:
@@ -150,8 +200,7 @@ def is_log_file(key: str) -> bool:
 def key_account(key: str) -> str | None:
     """The account a log file's key says it belongs to (CloudTrail writes each account's events under
     ``AWSLogs/[org-id/]<account>/``), or None for a key that is not a log file."""
-    m = LOG_KEY.match(key)
-    return m.group("account") if m else None
+    return log_key_account(key)
 
 
 def parse_notification(body: str) -> list[LogObject]:
@@ -167,6 +216,12 @@ def parse_notification(body: str) -> list[LogObject]:
         raise BadMessage(f"message body is a JSON {type(doc).__name__}, not an S3 notification")
     if doc.get("Event") == "s3:TestEvent":
         return []
+    if RESCAN in doc:
+        req = doc[RESCAN]
+        bucket, key = (req.get("bucket"), req.get("key")) if isinstance(req, Mapping) else (None, None)
+        if not isinstance(bucket, str) or not isinstance(key, str):
+            raise BadMessage(f"{RESCAN} request without a bucket and key")
+        return [LogObject(bucket, key, rescan=True)]
     records = doc.get("Records")
     if not isinstance(records, list) or not records:
         raise BadMessage("message body has no Records list: not an S3 event notification")
@@ -197,6 +252,7 @@ class Reconciler:
         factory: ClientFactory,
         notifier: Notifier,
         seen: Idempotency,
+        ledger: LogFileLedger | None = None,
         rules: tuple[Rule, ...] | None = None,
         log: Any = logger,
     ) -> None:
@@ -204,6 +260,7 @@ class Reconciler:
         self.factory = factory
         self.notifier = notifier
         self.seen = seen
+        self.ledger = ledger
         self.rules = rules
         self.log = log
         self.counts: Counter[tuple[str, str]] = Counter()
@@ -235,6 +292,9 @@ class Reconciler:
             return []
         scans, failures = [], []
         for obj in objects:
+            if self._is_digest(obj):
+                self._forward_digest(obj)
+                continue
             reason = self._skip_reason(obj)
             if reason:
                 self.count("FilesSkipped")
@@ -247,6 +307,23 @@ class Reconciler:
         if failures:
             raise ReconcileError("; ".join(failures)[:2000])
         return scans
+
+    def _is_digest(self, obj: LogObject) -> bool:
+        return (
+            bool(self.settings.digest_queue_url)
+            and obj.bucket == self.settings.archive_bucket
+            and not obj.rescan
+            and is_digest_key(obj.key)
+        )
+
+    def _forward_digest(self, obj: LogObject) -> None:
+        """Queue a digest for the verifier (an error fails the message: it is retried)."""
+        self.factory.engine("sqs").send_message(
+            QueueUrl=self.settings.digest_queue_url,
+            MessageBody=json.dumps({DIGEST: {"bucket": obj.bucket, "key": obj.key}}),
+        )
+        self.count("DigestsForwarded")
+        self.log.info("digest s3://%s/%s forwarded to the verifier", obj.bucket, obj.key)
 
     def _skip_reason(self, obj: LogObject) -> str | None:
         if obj.bucket != self.settings.archive_bucket:
@@ -268,14 +345,20 @@ class Reconciler:
                 return scan
             raise
         damage: str | None = None
+        tap: list[HashingReader] = []
         try:
-            for rec in iter_file_records(body, gzipped=True):
+            for rec in iter_file_records(body, gzipped=True, tap=tap):
                 scan.records += 1
                 self._record(rec, runtime, scan)
         except LogFileError as exc:
             damage = str(exc)
         finally:
             body.close()
+        # The SHA-256 of the uncompressed content (a digest's hashValue), known only for a file read whole.
+        scan.sha256 = tap[0].hexdigest() if damage is None and tap else None
+        self._hand_over(scan)
+        if obj.rescan:
+            self.count("Rescans")
         self.count("FilesScanned")
         self.count("EventsScanned", n=scan.records)
         self.log.info(
@@ -367,33 +450,75 @@ class Reconciler:
                 self.count("RejectedRecords")
                 self.log.warning("record without eventID matched %s: cannot dedupe, not handed off", f.rule)
                 continue
-            if self.seen.seen(idempotency_key(event, f.rule)) or self.seen.seen(
-                idempotency_key(event, f.rule, log_file=True)
-            ):
+            scan.candidates.append(Candidate(f.rule, dict(envelope), event, f.decision == "remediate"))
+
+    def _verified(self, scan: FileScan) -> bool:
+        """Whether the verifier's ledger vouches for the bytes just read (the engine checks again itself)."""
+        if scan.sha256 is None or self.ledger is None:
+            return False
+        record = self.ledger.verified(scan.obj.bucket, scan.obj.key)
+        return record is not None and record.matches(scan.sha256)
+
+    def _hand_over(self, scan: FileScan) -> None:
+        """Hand each candidate that neither path handled yet to the engine, naming the file and its hash."""
+        obj = scan.obj
+        if not scan.candidates:
+            return
+        verified = self._verified(scan)
+        if obj.rescan and not verified:
+            self.count("RescansUnverified")
+            self.log.error(
+                "rescan of s3://%s/%s asked for, but the file read is not the file verified", obj.bucket, obj.key
+            )
+            return
+        fresh: list[Candidate] = []
+        for c in [c for c in scan.candidates if c.remediable] if obj.rescan else scan.candidates:
+            keys = [idempotency_key(c.event, c.rule)]
+            if not verified:
+                keys.append(idempotency_key(c.event, c.rule, log_file=True))
+            if any(self.seen.seen(k) for k in keys):
                 scan.already_handled += 1
-                self.count("AlreadyHandled", f.rule)
-                continue
+                self.count("AlreadyHandled", c.rule)
+            else:
+                fresh.append(c)
+        remediable = sum(1 for c in fresh if c.remediable)
+        if remediable and not verified and scan.sha256 and self.ledger is not None:
+            # Before any hand-off: a failed write fails the message, and its retry still finds them unhandled.
+            self.ledger.mark_pending(obj.bucket, obj.key, scan.sha256)
+            self.count("AwaitingDigest", n=remediable)
+        log_file = {"bucket": obj.bucket, "key": obj.key, "sha256": scan.sha256}
+        for c in fresh:
             try:
-                self._hand_off(f.rule, envelope)
+                self._hand_off(c.rule, c.envelope, log_file)
             except Exception as exc:
-                self.count("HandOffFailures", f.rule)
-                self.log.exception("could not hand event %s (%s) to the engine", event.event_id, f.rule)
-                scan.errors.append(f"{event.event_id}/{f.rule}: {type(exc).__name__}: {exc}"[:500])
+                self.count("HandOffFailures", c.rule)
+                self.log.exception("could not hand event %s (%s) to the engine", c.event.event_id, c.rule)
+                scan.errors.append(f"{c.event.event_id}/{c.rule}: {type(exc).__name__}: {exc}"[:500])
                 continue
             scan.handed_off += 1
-            self.count("MissedByEventBridge", f.rule)
+            if obj.rescan:
+                self.count("RehandedAfterVerification", c.rule)
+                self.log.warning(
+                    "event %s (%s, %s) handed to the engine again: its log file is now verified",
+                    c.event.event_id,
+                    c.event.event_name,
+                    c.rule,
+                )
+                continue
+            self.count("MissedByEventBridge", c.rule)
             self.log.warning(
                 "event %s (%s, %s) was missed by EventBridge: handed to the engine",
-                event.event_id,
-                event.event_name,
-                f.rule,
+                c.event.event_id,
+                c.event.event_name,
+                c.rule,
             )
 
-    def _hand_off(self, rule_id: str, envelope: Mapping[str, Any]) -> None:
+    def _hand_off(self, rule_id: str, envelope: Mapping[str, Any], log_file: Mapping[str, Any]) -> None:
         # origin log-file: the engine alerts but does not remediate a finding only a log file showed,
-        # until the file's integrity is verified against the CloudTrail digest chain.
+        # until it finds the named file, with this hash, in the digest verifier's ledger.
         payload = json.dumps(
-            {"trailguard_rule": rule_id, "event": envelope, "origin": ORIGIN_LOG_FILE}, default=str
+            {"trailguard_rule": rule_id, "event": envelope, "origin": ORIGIN_LOG_FILE, "log_file": dict(log_file)},
+            default=str,
         ).encode()
         resp = self.factory.engine("lambda").invoke(
             FunctionName=self.settings.engine_function, InvocationType="Event", Payload=payload
@@ -455,7 +580,8 @@ def get_reconciler(context: Any = None) -> Reconciler:
                     topic_arn=rs.engine.alert_topic_arn,
                     engine_account=invoked_account(context),
                 ),
-                seen=Idempotency(table=rs.engine.state_table, client=factory.engine("dynamodb"), clock=time.time),
+                seen=Idempotency(table=rs.engine.state_table, client=factory.engine("dynamodb"), clock=_now),
+                ledger=LogFileLedger(table=rs.engine.state_table, client=factory.engine("dynamodb"), clock=_now),
             )
         )
     return _STATE[0]

@@ -10,6 +10,9 @@
   which runs the real engine handler in-process on the JSON payload, as Lambda would.
 * Every boto3 client comes from ``clients.new_client`` (the engine's single seam); the world
   wraps it to record calls and to inject faults before moto answers (:meth:`World.fault`).
+* Digest keys reach the reconcile queue like log files; reconcile forwards them to the digest
+  queue, which :meth:`World.run_verifier` drains into the digest verifier. moto has no
+  ``ListPublicKeys``: a test that verifies digests sets :attr:`World.public_keys` (its test key).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from frozen_clock import FrozenClock
 from moto import mock_aws
-from trailguard_engine import clients, drift, handler, reconcile
+from trailguard_engine import clients, drift, handler, reconcile, verify_digests
+from trailguard_engine.integrity import KeySource
 
 ENGINE = "123456789012"
 MEMBER = "111122223333"
@@ -229,6 +233,9 @@ class World:
     reconcile_queue: str
     reconcile_dlq: str
     engine_fn: EngineFunction
+    digest_queue: str = ""
+    #: What the verifier gets from ``cloudtrail:ListPublicKeys`` (moto has none): set by digest tests.
+    public_keys: KeySource | None = None
     runtime: dict[str, Any] = field(default_factory=dict)
     calls: list[tuple[str, str, str, str]] = field(default_factory=list)  # (kind, account, service, operation)
     faults: dict[tuple[str, str], list[str]] = field(default_factory=dict)
@@ -305,6 +312,22 @@ class World:
                 for m in resp.get("Messages", [])
             ]
         }
+
+    def run_verifier(self) -> dict[str, Any]:
+        """Drain the digest queue into the digest verifier (as its event source mapping would); delete what succeeded."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        msgs = sqs.receive_message(
+            QueueUrl=self.digest_queue, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
+        ).get("Messages", [])
+        if not msgs:
+            return {"batchItemFailures": []}
+        event = {"Records": [sqs_record(m["Body"], m["MessageId"], m["Attributes"], m["ReceiptHandle"]) for m in msgs]}
+        result = verify_digests.handler(event, FakeContext(function_name="trailguard-verify"))
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for r in event["Records"]:
+            if r["messageId"] not in failed:
+                sqs.delete_message(QueueUrl=self.digest_queue, ReceiptHandle=r["receiptHandle"])
+        return result
 
     def discard(self) -> None:
         """Delete every pending message of the reconcile queue (e.g. the initial s3:TestEvent)."""
@@ -442,8 +465,16 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                 ]
             },
         )
+        digests = sqs.create_queue(QueueName="trailguard-digests")["QueueUrl"]
+        monkeypatch.setenv("TRAILGUARD_DIGEST_QUEUE_URL", digests)
+        monkeypatch.setenv("TRAILGUARD_RECONCILE_QUEUE_URL", queue)
         w = World(
-            topic_arn=topic, alert_queue=alerts, reconcile_queue=queue, reconcile_dlq=dlq, engine_fn=EngineFunction()
+            topic_arn=topic,
+            alert_queue=alerts,
+            reconcile_queue=queue,
+            reconcile_dlq=dlq,
+            engine_fn=EngineFunction(),
+            digest_queue=digests,
         )
         real_new_client = clients.new_client
 
@@ -478,15 +509,27 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             return c
 
         monkeypatch.setattr(clients, "new_client", new_client)
-        monkeypatch.setattr(handler, "clock", FrozenClock())  # no test may race the hourly window
+        frozen = FrozenClock()
+        monkeypatch.setattr(handler, "clock", frozen)  # no test may race the hourly window
+        monkeypatch.setattr(verify_digests, "clock", frozen)
+        monkeypatch.setattr(reconcile, "clock", frozen)
+
+        def keys(factory: Any, around: Any) -> KeySource:
+            if w.public_keys is None:
+                raise AssertionError("this test verifies digests: set world.public_keys to its test key")
+            return w.public_keys
+
+        monkeypatch.setattr(verify_digests, "public_keys", keys)
         handler.reset()
         reconcile.reset()
         drift.reset()
+        verify_digests.reset()
         w.set_runtime(dry_run=False, rule_modes={}, security_hub_findings=True, runbook_base_url=None)
         yield w
         handler.reset()
         reconcile.reset()
         drift.reset()
+        verify_digests.reset()
 
 
 def _account_of(credentials: dict[str, str] | None) -> str:
@@ -519,7 +562,7 @@ def make_trail(w: World, *, logging: bool = True, account: str = MEMBER, **kw: A
 
 
 #: What the engine says of a finding only a log file showed: alert-only until the file's integrity is verified.
-LOG_FILE_ONLY = "seen only in a log file"
+LOG_FILE_ONLY = "seen only in a log file whose integrity has not been verified"
 
 
 def alerted_from_log_file(w: World, rule: str = "cloudtrail-stop-logging") -> bool:

@@ -72,7 +72,8 @@ def test_test_events_other_buckets_and_non_log_keys_are_consumed_without_reading
     capsys.readouterr()
     assert reconcile.handler({"Records": records}, FakeContext()) == {"batchItemFailures": []}
     metrics = emf_metrics(capsys.readouterr().out)
-    assert metrics[("FilesSkipped", "")] == 5
+    assert metrics[("FilesSkipped", "")] == 4  # Insights, Config, outside AWSLogs/, another bucket
+    assert metrics[("DigestsForwarded", "")] == 1  # the digest goes to the verifier's queue, unread
     assert metrics[("TestEvents", "")] == 1
     assert world.ops("s3", "GetObject", kind="engine") == 0
 
