@@ -7,7 +7,11 @@
 * the engine Lambda (role ``trailguard-engine``), its state table, runtime-config parameter,
   alert topic, dead-letter queues and alarms;
 * the reconciliation path (S3 notification -> SQS -> ``trailguard-reconcile``) and the hourly
-  drift sweep (``trailguard-drift``).
+  drift sweep (``trailguard-drift``);
+* continuous log-file integrity verification (issue 13): reconcile forwards each digest key to the
+  queue ``trailguard-digests``; ``trailguard-verify`` verifies the digest and every log file it lists,
+  records them in the state table (``verified#``), asks reconcile to rescan pending files, and checks
+  hourly (its own schedule) for missing digests and unlisted files.
 
 Every rule is deployed ENABLED, including rules whose mode is ``off``: modes are read at run
 time from the SSM parameter, so switching a rule on is an SSM edit, not a redeploy. The engine
@@ -46,7 +50,7 @@ from stacks import names
 from stacks.constructs.archive_notifications import RECONCILE_QUEUE_NAME
 from stacks.constructs.dashboard import OperatorDashboard
 from stacks.forwarding import engine_remediation_actions
-from stacks.member import DRIFT_ROLE_NAME, RECONCILE_ROLE_NAME
+from stacks.member import DRIFT_ROLE_NAME, RECONCILE_ROLE_NAME, VERIFY_ROLE_NAME
 from trailguard.config import TrailguardConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +68,11 @@ ASSET_EXCLUDES = [
 ENGINE_HANDLER = "trailguard_engine.handler.handler"
 RECONCILE_HANDLER = "trailguard_engine.reconcile.handler"
 DRIFT_HANDLER = "trailguard_engine.drift.handler"
+VERIFY_HANDLER = "trailguard_engine.verify_digests.handler"
+DIGEST_QUEUE_NAME = "trailguard-digests"
+VERIFY_RESERVED_CONCURRENCY = 2
+#: State-table items only the verifier writes (the ledger of verified log files and digest heads).
+VERIFIER_ITEMS = ("verified#*", "digest-accounts", "digest-heads#*", "digest-missing#*", "suspects#*")
 METRICS_NAMESPACE = "Trailguard"
 #: Caps a runaway storm (the Cloud Custodian complaint): at most this many engines at once.
 ENGINE_RESERVED_CONCURRENCY = 20
@@ -136,16 +145,18 @@ class DetectionStack(cdk.Stack):
         self.central_rules = self._central_rules()
         self.reconcile_queue, self.reconcile_dlq, self.reconcile = self._reconcile()
         self.drift = self._drift()
+        self.digest_queue, self.digest_dlq, self.verify = self._verifier()
         self.alarms: list[cw.Alarm] = []
         self._alarms()
         self.dashboard = OperatorDashboard(
             self,
             "Operator",
-            functions={"engine": self.engine, "reconcile": self.reconcile, "drift": self.drift},
+            functions={"engine": self.engine, "reconcile": self.reconcile, "drift": self.drift, "verify": self.verify},
             dead_letter_queues={
                 "RuleTargetDlq": self.target_dlq,
                 "EngineFailureDlq": self.engine_failure_dlq,
                 "ReconcileDlq": self.reconcile_dlq,
+                "DigestDlq": self.digest_dlq,
             },
             reconcile_queue=self.reconcile_queue,
             topic=self.topic,
@@ -450,8 +461,19 @@ class DetectionStack(cdk.Stack):
                 resources=[self.table.table_arn],
             )
         )
+        role.add_to_policy(self._deny_verifier_items())
         self.key.grant_encrypt_decrypt(role)
         return fn
+
+    def _deny_verifier_items(self) -> iam.PolicyStatement:
+        """Only the verifier may write the ledger the engine trusts (``verified#...``) and its digest heads."""
+        return iam.PolicyStatement(
+            sid="OnlyTheVerifierWritesTheLedger",
+            effect=iam.Effect.DENY,
+            actions=["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+            resources=[self.table.table_arn],
+            conditions={"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": list(VERIFIER_ITEMS)}},
+        )
 
     def _bus(self) -> events.EventBus:
         """The central bus: PutEvents only from the member forwarding roles ``trailguard-forward-*``.
@@ -596,6 +618,7 @@ class DetectionStack(cdk.Stack):
                 "TRAILGUARD_STATE_TABLE": self.table.table_name,
                 "TRAILGUARD_ENGINE_FUNCTION": self.engine.function_name,
                 "TRAILGUARD_ARCHIVE_BUCKET": bucket,
+                "TRAILGUARD_DIGEST_QUEUE_URL": self._digest_queue_url(),
             },
             timeout=timeout,
             memory=1024,
@@ -621,8 +644,24 @@ class DetectionStack(cdk.Stack):
         role.add_to_policy(
             iam.PolicyStatement(sid="SeenByEngine", actions=["dynamodb:GetItem"], resources=[self.table.table_arn])
         )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MarkFilesAwaitingTheirDigest",
+                actions=["dynamodb:PutItem"],
+                resources=[self.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["pending#*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ForwardDigestsToTheVerifier",
+                actions=["sqs:SendMessage"],
+                resources=[self._digest_queue_arn()],
+            )
+        )
         role.add_to_policy(self._invoke_engine_statement())
         self.key.grant_decrypt(role)
+        self.key.grant(role, "kms:GenerateDataKey")  # SSE-KMS of the digest queue and the table
         self._ack(
             role,
             f"AwsSolutions::AwsSolutions-IAM5[Resource::{bucket_arn}/AWSLogs/*]",
@@ -633,6 +672,140 @@ class DetectionStack(cdk.Stack):
             f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:{self.partition}:kms:{a.home_region}:{a.log_archive}:key/*]",
             "The trail key lives in the log-archive stack/account (random key id); kms:ViaService limits use "
             "to S3 reads of the archive, and the key policy names this role.",
+        )
+        return queue, dlq, fn
+
+    def _digest_queue_arn(self) -> str:
+        return f"arn:{self.partition}:sqs:{self.region}:{self.account}:{DIGEST_QUEUE_NAME}"
+
+    def _digest_queue_url(self) -> str:
+        return f"https://sqs.{self.region}.{self.url_suffix}/{self.account}/{DIGEST_QUEUE_NAME}"
+
+    # ------------------------------------------------------------------ #
+    # continuous log-file integrity verification (issue 13)
+    # ------------------------------------------------------------------ #
+    def _verifier(self) -> tuple[sqs.Queue, sqs.Queue, lambda_.Function]:
+        """Digest queue -> ``trailguard-verify``; the same function runs hourly for missing digests.
+
+        Why a queue of its own, fed by reconcile: S3 notification filters have a prefix and a suffix
+        only, and digest keys differ from log-file keys in the middle (``AWSLogs/<org>/<account>/
+        CloudTrail-Digest/``), so the archive's one notification cannot split them; two overlapping
+        configurations are rejected by S3. The queue gives the verifier its own retries, DLQ, alarm and
+        concurrency: a slow digest never delays the reconciliation of log files.
+        """
+        a = self.accounts
+        timeout = cdk.Duration.minutes(5)
+        dlq = self._queue("DigestDlq", dlq=False)  # cdk-nag sees the redrive policy itself
+        queue = self._queue(
+            "DigestQueue",
+            dlq=False,
+            queue_name=DIGEST_QUEUE_NAME,
+            visibility_timeout=cdk.Duration.seconds(timeout.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=5),
+        )
+        bucket = names.archive_bucket_name(a)
+        bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
+        group = self._log_group("VerifyLogs")
+        role = self._role("VerifyRole", VERIFY_ROLE_NAME, group)
+        fn = self._function(
+            "Verify",
+            handler=VERIFY_HANDLER,
+            role=role,
+            group=group,
+            service="trailguard-verify",
+            environment={
+                "TRAILGUARD_STATE_TABLE": self.table.table_name,
+                "TRAILGUARD_ARCHIVE_BUCKET": bucket,
+                "TRAILGUARD_RECONCILE_QUEUE_URL": self.reconcile_queue.queue_url,
+            },
+            timeout=timeout,
+            memory=1024,
+            reserved=VERIFY_RESERVED_CONCURRENCY,
+            description="trailguard verify: CloudTrail digest signatures, chain and log file hashes; missing digests",
+        )
+        fn.add_event_source(sources.SqsEventSource(queue, batch_size=1, report_batch_item_failures=True))
+        events.Rule(
+            self,
+            "VerifySchedule",
+            description="trailguard: hourly check for missing CloudTrail digests and unlisted log files",
+            schedule=events.Schedule.rate(cdk.Duration.hours(1)),
+            targets=[targets.LambdaFunction(fn, retry_attempts=2)],
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadDigestsAndLogFiles", actions=["s3:GetObject"], resources=[f"{bucket_arn}/AWSLogs/*"]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListLogFolders",
+                actions=["s3:ListBucket"],
+                resources=[bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["AWSLogs/*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DecryptDigestsAndLogFiles",
+                actions=["kms:Decrypt"],
+                resources=[f"arn:{self.partition}:kms:{a.home_region}:{a.log_archive}:key/*"],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{a.home_region}.amazonaws.com"}},
+            )
+        )
+        # ListPublicKeys has no resource type (Service Authorization Reference, AWS CloudTrail).
+        role.add_to_policy(
+            iam.PolicyStatement(sid="CloudTrailPublicKeys", actions=["cloudtrail:ListPublicKeys"], resources=["*"])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(sid="ReadLedger", actions=["dynamodb:GetItem"], resources=[self.table.table_arn])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteLedger",
+                actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[self.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(VERIFIER_ITEMS)}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ClearPendingAndSuspects",
+                actions=["dynamodb:DeleteItem"],
+                resources=[self.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["pending#*", "suspects#*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AskReconcileToRescan", actions=["sqs:SendMessage"], resources=[self.reconcile_queue.queue_arn]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SecurityHubFindings",
+                actions=["securityhub:BatchImportFindings"],
+                resources=[
+                    f"arn:{self.partition}:securityhub:{self.region}:{self.account}:product/{self.account}/default",
+                ],
+            )
+        )
+        self.key.grant_decrypt(role)
+        self.key.grant(role, "kms:GenerateDataKey")  # SSE-KMS of the reconcile queue and the table
+        self._ack(
+            role,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::{bucket_arn}/AWSLogs/*]",
+            "Digest and log file keys are written by CloudTrail with run-time names under AWSLogs/.",
+        )
+        self._ack(
+            role,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:{self.partition}:kms:{a.home_region}:{a.log_archive}:key/*]",
+            "The trail key lives in the log-archive stack/account (random key id); kms:ViaService limits use "
+            "to S3 reads of the archive, and the key policy names this role.",
+        )
+        self._ack(
+            role,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "cloudtrail:ListPublicKeys has no resource type: it can only be granted on *; it returns public keys.",
         )
         return queue, dlq, fn
 
@@ -685,6 +858,7 @@ class DetectionStack(cdk.Stack):
             ("RuleTargetDlqDepth", self.target_dlq),
             ("EngineFailureDlqDepth", self.engine_failure_dlq),
             ("ReconcileDlqDepth", self.reconcile_dlq),
+            ("DigestDlqDepth", self.digest_dlq),
         ):
             add(
                 queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum").create_alarm(
@@ -729,9 +903,9 @@ class DetectionStack(cdk.Stack):
                     treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
                 )
             )
-        for id, fn in (("ReconcileErrors", self.reconcile), ("DriftErrors", self.drift)):
+        for id, fn in (("ReconcileErrors", self.reconcile), ("DriftErrors", self.drift), ("VerifyErrors", self.verify)):
             add(
-                fn.metric_errors(period=period if id == "ReconcileErrors" else cdk.Duration.hours(1)).create_alarm(
+                fn.metric_errors(period=period if id != "DriftErrors" else cdk.Duration.hours(1)).create_alarm(
                     self,
                     id,
                     alarm_description=f"trailguard: {id.removesuffix('Errors').lower()} function failed",
@@ -758,7 +932,7 @@ class DetectionStack(cdk.Stack):
         self._acks.append((construct, rule, reason))
 
     def _apply_acks(self) -> None:
-        for fn in (self.engine, self.reconcile, self.drift):
+        for fn in (self.engine, self.reconcile, self.drift, self.verify):
             self._ack(
                 fn,
                 "AwsSolutions::AwsSolutions-L1",
@@ -769,7 +943,7 @@ class DetectionStack(cdk.Stack):
                 "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
                 "The functions only call AWS APIs; a VPC would add NAT/endpoints cost and cold-start latency.",
             )
-        for fn in (self.reconcile, self.drift):
+        for fn in (self.reconcile, self.drift, self.verify):
             self._ack(
                 fn,
                 "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",

@@ -15,7 +15,7 @@ from stacks import names
 from stacks.constructs.archive import LogArchiveBuckets
 from stacks.constructs.keys import trail_key
 from stacks.constructs.nag import NagAck, acknowledge
-from stacks.member import RECONCILE_ROLE_NAME
+from stacks.member import RECONCILE_ROLE_NAME, VERIFY_ROLE_NAME
 from trailguard.config import TrailguardConfig
 
 
@@ -35,7 +35,11 @@ class LogArchiveStack(cdk.Stack):
         trail_arn = names.trail_arn(cfg, accounts)
         # Organization mode: trailguard's reconcile function (security account) reads new log
         # files through S3. Standalone needs nothing: its IAM policy suffices in one account.
-        readers = [f"arn:{cdk.Aws.PARTITION}:iam::{accounts.security}:role/{RECONCILE_ROLE_NAME}"] if org_id else []
+        # The digest verifier (issue 13) reads digests and log files the same way, and lists log folders.
+        verifier = f"arn:{cdk.Aws.PARTITION}:iam::{accounts.security}:role/{VERIFY_ROLE_NAME}"
+        readers = (
+            [f"arn:{cdk.Aws.PARTITION}:iam::{accounts.security}:role/{RECONCILE_ROLE_NAME}", verifier] if org_id else []
+        )
         self.trail_key = trail_key(
             self,
             "TrailKey",
@@ -57,6 +61,7 @@ class LogArchiveStack(cdk.Stack):
             trail_owner=owner,
             org_id=org_id,
             log_file_readers=readers,
+            log_folder_listers=[verifier] if org_id else [],
         )
         cdk.CfnOutput(self, "ArchiveBucketName", value=self.archive.bucket.bucket_name)
         cdk.CfnOutput(self, "TrailKeyArn", value=self.trail_key.key_arn)

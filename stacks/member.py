@@ -46,6 +46,8 @@ DRIFT_KEY_READS: tuple[str, ...] = ("kms:DescribeKey",)
 DRIFT_READ_ACTIONS: tuple[str, ...] = DRIFT_TRAIL_READS + DRIFT_BUCKET_READS + DRIFT_KEY_READS
 DRIFT_ROLE_NAME = "trailguard-drift"
 RECONCILE_ROLE_NAME = "trailguard-reconcile"
+#: The digest verifier (issue 13): reads digests and log files of the archive, like reconcile.
+VERIFY_ROLE_NAME = "trailguard-verify"
 FORWARD_RETRY_ATTEMPTS = 20
 FORWARD_MAX_EVENT_AGE = cdk.Duration.hours(6)
 

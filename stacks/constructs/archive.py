@@ -81,8 +81,10 @@ class LogArchiveBuckets(Construct):
         trail_owner: str,
         org_id: str | None,
         log_file_readers: Sequence[str] = (),
+        log_folder_listers: Sequence[str] = (),
     ) -> None:
-        """``log_file_readers``: role ARNs (other accounts of the organization) that may GetObject under AWSLogs/."""
+        """``log_file_readers``: role ARNs (other accounts of the organization) that may GetObject under AWSLogs/;
+        ``log_folder_listers``: those that may also list keys under AWSLogs/ (the digest verifier)."""
         super().__init__(scope, id)
         r = cfg.retention
         self.access_logs = s3.Bucket(
@@ -224,6 +226,22 @@ class LogArchiveBuckets(Construct):
                     actions=["s3:GetObject"],
                     resources=[self.bucket.arn_for_objects("AWSLogs/*")],
                     conditions=log_reader_conditions,
+                )
+            )
+        if log_folder_listers:
+            list_conditions: dict[str, dict[str, object]] = {
+                "ArnEquals": {"aws:PrincipalArn": list(log_folder_listers)},
+                "StringLike": {"s3:prefix": ["AWSLogs/*"]},
+            }
+            if org_id:
+                list_conditions["StringEquals"] = {"aws:PrincipalOrgID": org_id}
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowTrailguardVerifierListLogFolders",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:ListBucket"],
+                    resources=[self.bucket.bucket_arn],
+                    conditions=list_conditions,
                 )
             )
         _bucket_hardening(self.bucket, cfg=cfg, org_id=org_id, readers_allowed=True)

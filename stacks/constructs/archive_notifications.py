@@ -17,7 +17,8 @@ from aws_cdk import aws_s3 as s3
 from stacks.names import Accounts
 
 RECONCILE_QUEUE_NAME = "trailguard-reconcile"
-#: Only CloudTrail log files (digest files share the suffix; the reconcile function skips them).
+#: CloudTrail log and digest files. S3 filters have only a prefix and a suffix, so digests (same prefix and
+#: suffix) come too: the reconcile function forwards them to the digest verifier's queue (stacks.detection).
 LOG_PREFIX = "AWSLogs/"
 LOG_SUFFIX = ".json.gz"
 

@@ -30,6 +30,7 @@ DASHBOARD_NAME = "trailguard"
 ENGINE_SERVICE = "trailguard-engine"
 RECONCILE_SERVICE = "trailguard-reconcile"
 DRIFT_SERVICE = "trailguard-drift"
+VERIFY_SERVICE = "trailguard-verify"
 
 #: Remediation outcomes, in the order they are stacked on the graphs.
 OUTCOMES = ("RemediationsSucceeded", "RemediationsFailed", "RemediationsSkipped", "DryRuns")
@@ -49,12 +50,43 @@ SAFETY = (
     "SilencedRiskyEvents",
     "EventIdMismatches",
     "AlertsSuppressed",
+    "VerifiedLogFileFindings",
+    "LogFileHashMismatches",
+    "LedgerReadFailures",
 )
 #: Second path (log-file reconciliation, ``trailguard_engine.reconcile``): volume and problems.
-RECONCILE_VOLUME = ("FilesScanned", "EventsScanned", "FilesSkipped", "TestEvents", "AlreadyHandled")
-RECONCILE_PROBLEMS = ("HandOffFailures", "CorruptFiles", "FilesMissing", "RejectedRecords", "BadMessages")
+RECONCILE_VOLUME = (
+    "FilesScanned",
+    "EventsScanned",
+    "FilesSkipped",
+    "TestEvents",
+    "AlreadyHandled",
+    "DigestsForwarded",
+    "AwaitingDigest",
+    "Rescans",
+    "RehandedAfterVerification",
+)
+RECONCILE_PROBLEMS = (
+    "HandOffFailures",
+    "CorruptFiles",
+    "FilesMissing",
+    "RejectedRecords",
+    "BadMessages",
+    "RescansUnverified",
+)
 #: Drift sweep (``trailguard_engine.drift``), published in total and by ``invariant``.
 DRIFT_METRICS = ("DriftDetected", "DriftRepaired", "DriftRepairFailed", "DriftDryRuns", "DriftCheckErrors")
+#: Continuous log-file integrity verification (``trailguard_engine.verify_digests``), published under [service].
+INTEGRITY_VOLUME = ("DigestsVerified", "LogFilesVerified", "RescansRequested")
+INTEGRITY_PROBLEMS = (
+    "IntegrityFailures",
+    "DigestsMissing",
+    "LogFilesNotChecked",
+    "SuspectFiles",
+    "DigestsSkipped",
+    "BadMessages",
+    "SecurityHubFailures",
+)
 #: Oldest message on the reconciliation queue before a human should look (log files arrive ~5 min late).
 RECONCILE_BACKLOG_SECONDS = 3600
 
@@ -115,6 +147,23 @@ HUMAN_ALARMS: tuple[HumanAlarm, ...] = (
         RECONCILE_SERVICE,
         "the log-file path found an event EventBridge missed but could not hand it to the engine: "
         "nothing has acted on it; see the reconcile logs",
+    ),
+    HumanAlarm(
+        "IntegrityFailuresAlarm",
+        "IntegrityFailures",
+        VERIFY_SERVICE,
+        "a CloudTrail digest or log file failed verification (modified, deleted or unlisted log file, bad "
+        "signature, broken chain): preserve the evidence, see docs/runbooks/integrity-failure.md",
+        severity="critical",
+    ),
+    HumanAlarm(
+        "DigestsMissingAlarm",
+        "DigestsMissing",
+        VERIFY_SERVICE,
+        "no CloudTrail digest arrived for an account and region for over two hours: log file validation "
+        "off, trail stopped or digests deleted; see docs/runbooks/integrity-failure.md",
+        period=cdk.Duration.hours(1),
+        severity="critical",
     ),
     HumanAlarm(
         "MissedByEventBridgeAlarm",
@@ -265,6 +314,20 @@ class OperatorDashboard(Construct):
                 left=[_expr(_totals(RECONCILE_PROBLEMS, RECONCILE_SERVICE), label=BY_METRIC)],
                 width=6,
                 height=6,
+            ),
+        )
+        d.add_widgets(
+            cw.GraphWidget(
+                title="Log-file integrity: digests and log files verified",
+                left=[_expr(_totals(INTEGRITY_VOLUME, VERIFY_SERVICE), label=BY_METRIC)],
+                width=12,
+                height=5,
+            ),
+            cw.GraphWidget(
+                title="Log-file integrity: failures, missing digests (should be 0)",
+                left=[_expr(_totals(INTEGRITY_PROBLEMS, VERIFY_SERVICE), label=BY_METRIC)],
+                width=12,
+                height=5,
             ),
         )
         d.add_widgets(

@@ -32,12 +32,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 from trailguard_engine import clients
 
-from stacks.detection import DRIFT_HANDLER, ENGINE_HANDLER, RECONCILE_HANDLER
+from stacks.detection import DRIFT_HANDLER, ENGINE_HANDLER, RECONCILE_HANDLER, VERIFY_HANDLER
 
 #: Seconds a function must still have after its slowest call gave up: enough to publish the failure alert.
 SPARE_S = 10
 REGION = "us-east-1"
-HANDLERS = (ENGINE_HANDLER, RECONCILE_HANDLER, DRIFT_HANDLER)
+HANDLERS = (ENGINE_HANDLER, RECONCILE_HANDLER, DRIFT_HANDLER, VERIFY_HANDLER)
 
 
 # --------------------------------------------------------------------------- #

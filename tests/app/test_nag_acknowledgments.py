@@ -18,12 +18,17 @@ import pytest
 #: region, ``key/*``: a wildcard of its own, where they used to share the catalog's ``*``); organization
 #: detection 26 -> 27 (the engine's sts:AssumeRoot on ``arn:<partition>:iam::*:root``, pinned to one
 #: task policy; standalone grants no AssumeRoot).
+#: Issue 13: detection +9 in both modes (standalone 24 -> 33, organization 27 -> 36): the digest verifier
+#: ``trailguard-verify`` gets what every function gets (L1 runtime, LambdaInsideVPC, LambdaDLQ for an SQS/schedule
+#: function; its role's log-stream wildcard, the detection key's GenerateDataKey*, IAMNoInlinePolicy) plus what
+#: reading the archive needs, like reconcile (``AWSLogs/*``, the log-archive account's ``key/*``), and
+#: ``cloudtrail:ListPublicKeys`` on ``*`` (the action has no resource type).
 EXPECTED = {
     "standalone": {
         "TrailguardLogArchive": 2,
         "TrailguardTrail": 1,
         "TrailguardSecurityTooling": 3,
-        "TrailguardDetection": 24,
+        "TrailguardDetection": 33,
         "TrailguardMember-*": 16,
     },
     "organization": {
@@ -31,7 +36,7 @@ EXPECTED = {
         "TrailguardTrail": 2,
         "TrailguardGuardrails": 0,
         "TrailguardSecurityTooling": 3,
-        "TrailguardDetection": 27,
+        "TrailguardDetection": 36,
         "TrailguardMemberStackSet": 0,
         "TrailguardMember-*": 16,
     },

@@ -204,7 +204,7 @@ def test_alarms_on_dlqs_error_rate_and_throttles(standalone: Any) -> None:
     topic_id = next(iter(resources_of(tpl, "AWS::SNS::Topic")))
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
     dlq_alarms = [a for a in alarms if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"]
-    assert len(dlq_alarms) == 3
+    assert len(dlq_alarms) == 4  # rule targets, engine on-failure, reconcile, digest verifier (issue 13)
     queue_ids = {a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq_alarms}
     engine_id, engine = _fn(standalone, "trailguard_engine.handler.handler")
     (invoke_cfg,) = resources_of(tpl, "AWS::Lambda::EventInvokeConfig").values()
@@ -236,8 +236,11 @@ def test_reconcile_queue_accepts_the_archive_bucket(organization: Any) -> None:
     bucket = f"trailguard-archive-{cfg.org.log_archive_account_id}-{cfg.home_region}"
     assert st["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{bucket}"
     assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == cfg.org.log_archive_account_id
-    (esm,) = resources_of(tpl, "AWS::Lambda::EventSourceMapping").values()
-    assert esm["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [qid, "Arn"]}
+    (esm,) = [  # the digest verifier has its own queue and mapping (tests/detection/test_detection_verify.py)
+        m
+        for m in resources_of(tpl, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [qid, "Arn"]}
+    ]
     assert esm["Properties"]["BatchSize"] <= 5
     assert esm["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     fid, fn = _fn(organization, "trailguard_engine.reconcile.handler")
@@ -254,8 +257,9 @@ def test_drift_is_hourly_with_its_own_role(standalone: Any) -> None:
         r["Properties"]
         for r in resources_of(tpl, "AWS::Events::Rule").values()
         if "ScheduleExpression" in r["Properties"]
+        and r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [fid, "Arn"]}
     ]
-    (rule,) = scheduled
+    (rule,) = scheduled  # the digest verifier's hourly check is a schedule of its own
     assert rule["ScheduleExpression"] == "rate(1 hour)"
     assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [fid, "Arn"]}
 

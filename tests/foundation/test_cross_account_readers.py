@@ -119,6 +119,10 @@ def _trail_key_statements(synth: Any) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- #
 
 
+def _verify_role_arn() -> str:
+    return f"arn:${{AWS::Partition}}:iam::{SECURITY}:role/trailguard-verify"
+
+
 def test_archive_bucket_lets_the_reconcile_role_get_log_files_only(organization: Any) -> None:
     st = _archive_statements(organization)["AllowTrailguardReadersGetLogFiles"]
     assert st["Effect"] == "Allow"
@@ -126,7 +130,10 @@ def test_archive_bucket_lets_the_reconcile_role_get_log_files_only(organization:
     assert st["Action"] == "s3:GetObject"  # no List, no Put, no Delete
     lid, _ = archive_bucket(organization)
     assert flat(st["Resource"]) == f"${{{lid}.Arn}}/AWSLogs/*"
-    assert [flat(a) for a in st["Condition"]["ArnEquals"]["aws:PrincipalArn"]] == [_reconcile_role_arn(organization)]
+    assert [flat(a) for a in st["Condition"]["ArnEquals"]["aws:PrincipalArn"]] == [
+        _reconcile_role_arn(organization),
+        _verify_role_arn(),  # issue 13: the digest verifier reads digests and log files the same way
+    ]
     assert st["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": ORG_ID}
 
 
@@ -140,7 +147,10 @@ def test_trail_key_lets_the_reconcile_role_decrypt_only_through_s3(organization:
     assert st["Effect"] == "Allow"
     assert st["Action"] == "kms:Decrypt"
     assert st["Principal"] == {"AWS": "*"}
-    assert [flat(a) for a in st["Condition"]["ArnEquals"]["aws:PrincipalArn"]] == [_reconcile_role_arn(organization)]
+    assert [flat(a) for a in st["Condition"]["ArnEquals"]["aws:PrincipalArn"]] == [
+        _reconcile_role_arn(organization),
+        _verify_role_arn(),
+    ]
     assert st["Condition"]["StringEquals"] == {
         "kms:ViaService": "s3.us-east-1.amazonaws.com",
         "aws:PrincipalOrgID": ORG_ID,

@@ -22,9 +22,14 @@ from operator_helpers import (
 )
 
 from stacks.constructs import dashboard as dash
-from stacks.detection import DRIFT_HANDLER, ENGINE_HANDLER, RECONCILE_HANDLER
+from stacks.detection import DRIFT_HANDLER, ENGINE_HANDLER, RECONCILE_HANDLER, VERIFY_HANDLER
 
-HANDLERS = {"engine": ENGINE_HANDLER, "reconcile": RECONCILE_HANDLER, "drift": DRIFT_HANDLER}
+HANDLERS = {
+    "engine": ENGINE_HANDLER,
+    "reconcile": RECONCILE_HANDLER,
+    "drift": DRIFT_HANDLER,
+    "verify": VERIFY_HANDLER,
+}
 
 
 @pytest.fixture(params=["standalone", "organization"])
@@ -126,7 +131,7 @@ def test_search_dimension_sets_are_the_ones_the_engine_publishes(
 
 def test_every_dead_letter_queue_is_graphed_and_alarmed(tpl: dict[str, Any]) -> None:
     dlqs = dead_letter_queue_lids(tpl)
-    assert len(dlqs) == 3  # rule-target DLQ, engine on-failure DLQ, reconcile redrive DLQ
+    assert len(dlqs) == 4  # rule-target DLQ, engine on-failure DLQ, reconcile and digest-verifier redrive DLQs
     graph = widget(dashboard_body(tpl), "Dead-letter queues")
     graphed = {m[3] for m in widget_metrics(graph)}
     assert graphed == {f"<{lid}.QueueName>" for lid in dlqs}
@@ -143,7 +148,7 @@ def test_every_dead_letter_queue_is_graphed_and_alarmed(tpl: dict[str, Any]) -> 
         assert [flat(a) for a in alarm["AlarmActions"]] == [topic]
 
 
-def test_lambda_errors_duration_and_throttles_for_all_three_functions(tpl: dict[str, Any]) -> None:
+def test_lambda_errors_duration_and_throttles_for_every_function(tpl: dict[str, Any]) -> None:
     body = dashboard_body(tpl)
     lids = {name: function_lid(tpl, h) for name, h in HANDLERS.items()}
     for title, metric in (("errors", "Errors"), ("duration", "Duration"), ("throttles", "Throttles")):
@@ -227,3 +232,13 @@ def test_nag_stays_clean_with_the_dashboard(standalone: Any, organization: Any) 
         report = json.loads((synth.outdir / "validation-report.json").read_text())
         for plugin in report["pluginReports"]:
             assert plugin["violations"] == [], plugin["pluginName"]
+
+
+def test_integrity_failures_and_missing_digests_are_critical_alarms(tpl: dict[str, Any]) -> None:
+    for metric, period in (("IntegrityFailures", 300), ("DigestsMissing", 3600)):
+        assert metric in emitted_metric_names()
+        alarm = _custom_alarm(tpl, metric)
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": function_service(tpl, VERIFY_HANDLER)}]
+        assert alarm["Period"] == period and alarm["Threshold"] == 1
+        assert alarm["AlarmDescription"].startswith("trailguard [critical]")
+        assert [flat(a) for a in alarm["AlarmActions"]] == [_alert_topic(tpl)]
