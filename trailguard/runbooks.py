@@ -17,6 +17,12 @@ from trailguard_engine.model import SEVERITIES, Rule
 from trailguard.sqlcatalog import Query, load_queries
 
 INDEX = "README.md"
+#: Hand-written pages that live beside the generated ones: the generator links them from the index and
+#: otherwise leaves them alone (never rewritten, never reported stale, never deleted).
+HAND_WRITTEN: dict[str, str] = {
+    "integrity-failure.md": "CloudTrail log file integrity failure: modified, deleted or unlisted log files, "
+    "invalid or missing digests",
+}
 #: ``stacks/constructs/query_layer.py`` names each Athena named query ``trailguard: <title>`` (128 chars max).
 ATHENA_PREFIX = "trailguard: "
 #: Placeholder values shown in hunt commands for parameters without a default.
@@ -175,6 +181,8 @@ def render_index(rules: Iterable[Rule]) -> str:
             f"| [{r.title}]({r.id}.md) (`{r.id}`) | {r.severity} | `{r.default_mode}` | {action} | "
             f"{', '.join(r.mitre) or '-'} |"
         )
+    out += ["", "## Other runbooks", "", "Hand-written, for alerts that no catalog rule raises.", ""]
+    out += [f"- [{title}]({name})" for name, title in sorted(HAND_WRITTEN.items())]
     out.append("")
     return "\n".join(out)
 
@@ -202,7 +210,7 @@ def stale_files(generated: Generated, out_dir: Path) -> list[str]:
             stale.append(str(p))
     if out_dir.is_dir():
         for p in sorted(out_dir.glob("*.md")):
-            if p.name not in generated.files:
+            if p.name not in generated.files and p.name not in HAND_WRITTEN:
                 stale.append(f"{p} (no such rule)")
     return stale
 
@@ -217,7 +225,7 @@ def write(generated: Generated, out_dir: Path) -> list[Path]:
             p.write_text(text, encoding="utf-8")
             changed.append(p)
     for p in sorted(out_dir.glob("*.md")):
-        if p.name not in generated.files:
+        if p.name not in generated.files and p.name not in HAND_WRITTEN:
             p.unlink()
             changed.append(p)
     return changed

@@ -97,3 +97,20 @@ def test_docs_check_and_write(tmp_path: Path) -> None:
     runner.invoke(app, ["docs", "--out", str(out)])
     assert not (out / "old-rule.md").exists()
     assert runner.invoke(app, ["docs", "--out", str(out), "--check"]).exit_code == 0
+
+
+def test_hand_written_runbooks_coexist_with_the_generated_ones(tmp_path: Path) -> None:
+    """``docs/runbooks/integrity-failure.md`` is written by hand: linked from the index, never stale, never deleted."""
+    generated = runbooks.generate()
+    for name in runbooks.HAND_WRITTEN:
+        assert (RUNBOOK_DIR / name).is_file(), name
+        assert f"]({name})" in generated.files["README.md"]
+        assert name not in generated.files
+    out = tmp_path / "runbooks"
+    runbooks.write(generated, out)
+    (out / "integrity-failure.md").write_text("# by hand\n")
+    (out / "old-rule.md").write_text("# gone\n")
+    assert runbooks.stale_files(generated, out) == [f"{out / 'old-rule.md'} (no such rule)"]
+    runbooks.write(generated, out)
+    assert (out / "integrity-failure.md").read_text() == "# by hand\n"
+    assert not (out / "old-rule.md").exists()
