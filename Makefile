@@ -38,7 +38,7 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Lambda runtime dependencies for python3.12 on arm64 (only pure-Python wheels are pinned, so no Docker is needed).
+# Lambda runtime dependencies for python3.12 on arm64: pip fetches the manylinux aarch64 wheels (pure Python, or binary such as cryptography), so no Docker is needed.
 $(LAYER)/.stamp: lambdas/requirements.txt $(VENV)/.stamp
 	rm -rf $(LAYER) && mkdir -p $(LAYER)/python
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(LAYER)/python \
