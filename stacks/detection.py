@@ -274,6 +274,19 @@ class DetectionStack(cdk.Stack):
             self._ack(queue, "AwsSolutions::AwsSolutions-SQS3", "This queue is a dead-letter queue.")
         return queue
 
+    def _work_queue(self, id: str, name: str, timeout: cdk.Duration) -> tuple[sqs.Queue, sqs.Queue]:
+        """``(<id>Queue, <id>Dlq)``: a function's input queue (visibility 6x its timeout, as Lambda advises)
+        and its dead-letter queue after 5 receives."""
+        dlq = self._queue(f"{id}Dlq", dlq=False)  # cdk-nag sees the redrive policy itself
+        queue = self._queue(
+            f"{id}Queue",
+            dlq=False,
+            queue_name=name,
+            visibility_timeout=cdk.Duration.seconds(timeout.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=5),
+        )
+        return queue, dlq
+
     def _log_group(self, id: str) -> logs.LogGroup:
         group = logs.LogGroup(self, id, encryption_key=self.key, removal_policy=cdk.RemovalPolicy.RETAIN)
         cfn = group.node.default_child
@@ -584,14 +597,7 @@ class DetectionStack(cdk.Stack):
     def _reconcile(self) -> tuple[sqs.Queue, sqs.Queue, lambda_.Function]:
         a = self.accounts
         timeout = cdk.Duration.minutes(5)
-        dlq = self._queue("ReconcileDlq", dlq=False)  # cdk-nag sees the redrive policy itself
-        queue = self._queue(
-            "ReconcileQueue",
-            dlq=False,
-            queue_name=RECONCILE_QUEUE_NAME,
-            visibility_timeout=cdk.Duration.seconds(timeout.to_seconds() * 6),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=5),
-        )
+        queue, dlq = self._work_queue("Reconcile", RECONCILE_QUEUE_NAME, timeout)
         bucket = names.archive_bucket_name(a)
         bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
         queue.add_to_resource_policy(
@@ -695,14 +701,7 @@ class DetectionStack(cdk.Stack):
         """
         a = self.accounts
         timeout = cdk.Duration.minutes(5)
-        dlq = self._queue("DigestDlq", dlq=False)  # cdk-nag sees the redrive policy itself
-        queue = self._queue(
-            "DigestQueue",
-            dlq=False,
-            queue_name=DIGEST_QUEUE_NAME,
-            visibility_timeout=cdk.Duration.seconds(timeout.to_seconds() * 6),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=5),
-        )
+        queue, dlq = self._work_queue("Digest", DIGEST_QUEUE_NAME, timeout)
         bucket = names.archive_bucket_name(a)
         bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
         group = self._log_group("VerifyLogs")

@@ -12,12 +12,12 @@ import json
 from typing import Any
 
 import pytest
+from foundation_helpers import LOG_ARCHIVE, archive_bucket, as_list, bucket_policy, flat, key_by_alias, statements
 
 from stacks import names
 from stacks.detection import RECONCILE_HANDLER
 
 DETECTION = "TrailguardDetection"
-LOG_ARCHIVE = "TrailguardLogArchive"
 ORG_ID = "o-a1b2c3d4e5"
 SECURITY = "333333333333"
 LOG_ARCHIVE_ACCOUNT = "222222222222"
@@ -28,55 +28,6 @@ TRANSPORT_DENIES = ({"Bool": {"aws:SecureTransport": "false"}}, {"NumericLessTha
 def _arn(text: str) -> str:
     """The detection stack knows its region, so CDK writes the partition literally there: compare both ways."""
     return text.replace("${AWS::Partition}", "aws")
-
-
-# Helpers kept local (not ``from foundation_helpers import``): several test folders have a conftest.py, and a
-# run over more than one folder resolves ``conftest`` to whichever was imported last.
-def flat(node: Any) -> str:
-    """CloudFormation intrinsics as text (``${Ref}``, ``${Lid.Attr}``) so ARNs compare as strings."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict):
-        if "Ref" in node:
-            return "${" + node["Ref"] + "}"
-        if "Fn::GetAtt" in node:
-            return "${" + ".".join(node["Fn::GetAtt"]) + "}"
-        if "Fn::Join" in node:
-            sep, parts = node["Fn::Join"]
-            return str(sep).join(flat(p) for p in parts)
-    return json.dumps(node, sort_keys=True)
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def statements(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s.get("Sid", f"#{i}"): s for i, s in enumerate(doc["Statement"])}
-
-
-def archive_bucket(synth: Any) -> tuple[str, dict[str, Any]]:
-    """(logical id, properties) of the archive bucket: the KMS-encrypted bucket of the log-archive stack."""
-    for lid, res in synth.resources(LOG_ARCHIVE, "AWS::S3::Bucket").items():
-        enc = res["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-        if enc["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms":
-            return lid, res["Properties"]
-    raise AssertionError("no KMS-encrypted archive bucket")
-
-
-def bucket_policy(synth: Any, bucket_lid: str) -> dict[str, Any]:
-    for res in synth.resources(LOG_ARCHIVE, "AWS::S3::BucketPolicy").values():
-        if res["Properties"]["Bucket"] == {"Ref": bucket_lid}:
-            return dict(res["Properties"]["PolicyDocument"])
-    raise AssertionError(f"no bucket policy for {bucket_lid}")
-
-
-def key_by_alias(synth: Any, stack: str, alias: str) -> dict[str, Any]:
-    for res in synth.resources(stack, "AWS::KMS::Alias").values():
-        if res["Properties"]["AliasName"] == alias:
-            lid = res["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]
-            return dict(synth.templates[stack]["Resources"][lid]["Properties"])
-    raise AssertionError(f"no key with alias {alias} in {stack}")
 
 
 def _reconcile_role(synth: Any) -> tuple[str, dict[str, Any]]:
