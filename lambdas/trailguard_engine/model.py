@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from trailguard_engine.caller import Caller
+
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
 Mode = Literal["remediate", "alert", "off"]
 DecisionKind = Literal["remediate", "alert", "skip"]
@@ -83,6 +85,8 @@ class Finding:
     params: dict[str, Any] = field(default_factory=dict)
     #: For a risky event skipped because of who made it or where (loop guard, exemptions): which one.
     silenced_by: str | None = None
+    #: Who made the event (set by ``evaluate.decide`` for every finding of a risky event).
+    caller: Caller | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -94,6 +98,8 @@ class Finding:
         }
         if self.silenced_by:
             out["silenced_by"] = self.silenced_by
+        if self.caller is not None:
+            out["caller"] = self.caller.kind
         return out
 
 

@@ -62,6 +62,10 @@ class RuntimeConfig:
     max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
     alerts_per_account_per_hour: int = 200
     mode_override: Mode | None = None
+    #: Config ``callers.iac_principals``: exact ARNs or fnmatch patterns pinned to a 12-digit account ID.
+    iac_principal_patterns: tuple[str, ...] = ()
+    #: Config ``callers.modes``: rule id or ``*`` -> caller kind -> remediate|alert|notice.
+    caller_modes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ #
     def mode_for(self, rule: Rule) -> Mode:
@@ -93,6 +97,14 @@ class RuntimeConfig:
         if role in self.engine_role_names:
             return account == (self.engine_account or event_account)
         return role == MEMBER_ROLE_NAME and session == MEMBER_SESSION_NAME and account == event_account
+
+    def iac_principal(self, *arns: str) -> str | None:
+        """The first ``iac_principals`` entry matching any of ``arns`` (session ARN, issuer role ARN), or None."""
+        for pat in self.iac_principal_patterns:
+            for arn in arns:
+                if arn and fnmatch.fnmatchcase(arn, pat):
+                    return pat
+        return None
 
     def exempt_principal(self, arn: str) -> str | None:
         for pat in self.exempt_principal_patterns:
