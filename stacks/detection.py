@@ -245,6 +245,13 @@ class DetectionStack(cdk.Stack):
         doc = self.cfg.runtime_document()
         doc["protected_key_arns"] = self.protected_key_arns()
         doc["engine_account_id"] = self.account
+        # trailguard's own trail as deployed: UpdateTrail on it is compared with this (not with name prefixes).
+        doc["trailguard_trail"] = {
+            "arn": names.trail_arn(self.cfg, self.accounts),
+            "bucket": names.archive_bucket_name(self.accounts),
+            "kms_key": names.trail_key_alias_arn(self.accounts),
+            "log_group": names.trail_log_group_name(self.cfg),
+        }
         return doc
 
     def _parameter(self) -> ssm.StringParameter:

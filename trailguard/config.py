@@ -26,6 +26,13 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from trailguard_engine.intended import (
+    DEFAULT_PORT_TAG,
+    DEFAULT_TAG_FORBIDDEN_PORTS,
+    DEFAULT_TAG_MAX_PORTS,
+    DEFAULT_WEBSITE_TAG,
+    parse_port_spec,
+)
 
 from trailguard.exceptions import ConfigError
 
@@ -263,6 +270,58 @@ class Notifications(_Strict):
     emails: list[Email] = Field(default_factory=list)
 
 
+def _port_spec(value: str) -> str:
+    parse_port_spec(value)  # ValueError says what is wrong
+    return value.strip().lower()
+
+
+def _vpc_id(value: str) -> str:
+    if not re.fullmatch(r"vpc-[0-9a-f]{8,17}", value):
+        raise ValueError(f"expected a VPC ID (vpc-0123456789abcdef0), got {value!r}")
+    return value
+
+
+PortSpec = Annotated[str, AfterValidator(_port_spec)]
+VpcId = Annotated[str, AfterValidator(_vpc_id)]
+
+
+class IntendedExposure(_Strict):
+    """Exposure that is intended, as data (docs/deploy.md, "Intended exposure").
+
+    The global ``allowed_public_ports`` (80 and 443, any protocol) apply everywhere; these add
+    protocol-aware ``PORT/PROTO`` or ``LO-HI/PROTO`` entries (``51820/udp``, ``4500/udp``, ``25/tcp``).
+    """
+
+    public_ports_by_account: dict[AccountId, list[PortSpec]] = Field(
+        default_factory=dict, description="Public ports allowed on every security group of an account."
+    )
+    public_ports_by_vpc: dict[VpcId, list[PortSpec]] = Field(
+        default_factory=dict, description="Public ports allowed on every security group of a VPC (read live)."
+    )
+    allow_public_ports_tag: str = Field(
+        default=DEFAULT_PORT_TAG,
+        min_length=1,
+        max_length=128,
+        description="Security-group tag whose value lists allowed public ports (51820/udp,25/tcp). Read live; "
+        "bounded by tag_max_ports and tag_forbidden_ports because account admins control tags.",
+    )
+    tag_max_ports: int = Field(
+        default=DEFAULT_TAG_MAX_PORTS, ge=1, le=1024, description="Most ports one allow tag may open, in total."
+    )
+    tag_forbidden_ports: list[Port] = Field(
+        default_factory=lambda: sorted(DEFAULT_TAG_FORBIDDEN_PORTS),
+        description="Ports an allow tag may never open (allow them per account or VPC here instead).",
+    )
+    public_website_tag: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_WEBSITE_TAG),
+        description="Buckets with this tag may be publicly readable (public writes are still remediated).",
+    )
+    public_ami_accounts: list[AccountId] = Field(
+        default_factory=list,
+        description="Accounts that publish public AMIs: making an AMI public there is alerted, not remediated.",
+    )
+
+
 # --------------------------------------------------------------------------- #
 # Root
 # --------------------------------------------------------------------------- #
@@ -282,6 +341,7 @@ class TrailguardConfig(_Strict):
     )
     exemptions: Exemptions = Field(default_factory=Exemptions)
     allowed_public_ports: list[Port] = Field(default_factory=lambda: [80, 443])
+    intended_exposure: IntendedExposure = Field(default_factory=IntendedExposure)
     dry_run: bool = False
     break_glass_role_arns: list[RoleArn] = Field(
         default_factory=list,
@@ -360,6 +420,7 @@ class TrailguardConfig(_Strict):
             "dry_run": self.dry_run,
             "rule_modes": dict(sorted(self.rule_modes.items())),
             "allowed_public_ports": sorted(set(self.allowed_public_ports)),
+            "intended_exposure": self.intended_exposure.model_dump(mode="json"),
             "exemptions": {
                 "accounts": list(self.exemptions.accounts),
                 "regions": list(self.exemptions.regions),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trailguard_engine.exceptions import RuntimeConfigError
+from trailguard_engine.intended import IntendedExposure
 from trailguard_engine.model import MODES, Mode, Rule
 
 #: The roles of trailguard's functions, in the engine (security tooling) account. Their sessions,
@@ -62,6 +63,11 @@ class RuntimeConfig:
     max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
     alerts_per_account_per_hour: int = 200
     mode_override: Mode | None = None
+    #: Config ``intended_exposure``: public ports per account/VPC/tag, website buckets, public-AMI accounts.
+    intended: IntendedExposure = field(default_factory=IntendedExposure)
+    #: trailguard's own trail as deployed (``arn``, ``bucket``, ``kms_key``, ``log_group``): UpdateTrail on it
+    #: is compared with this; empty when unknown (then only explicit removals count).
+    deployed_trail: Mapping[str, str] = field(default_factory=dict)
     #: Config ``callers.iac_principals``: exact ARNs or fnmatch patterns pinned to a 12-digit account ID.
     iac_principal_patterns: tuple[str, ...] = ()
     #: Config ``callers.modes``: rule id or ``*`` -> caller kind -> remediate|alert|notice.
@@ -160,6 +166,10 @@ class RuntimeConfig:
             raise RuntimeConfigError("runtime config: max_actions_per_resource_per_hour: expected a positive integer")
         org_id = doc.get("org_id")
         engine_account = _account_or_none(doc, "engine_account_id")
+        try:
+            intended = IntendedExposure.from_document(doc.get("intended_exposure"))
+        except ValueError as exc:
+            raise RuntimeConfigError(f"runtime config: {exc}") from exc
         return cls(
             dry_run=_bool(doc, "dry_run", False),
             rule_modes=dict(modes),
@@ -180,6 +190,8 @@ class RuntimeConfig:
             management_account=_account_or_none(doc, "management_account_id"),
             max_event_age_seconds=60 * _positive_int(doc, "max_event_age_minutes", DEFAULT_MAX_EVENT_AGE_SECONDS // 60),
             alerts_per_account_per_hour=_positive_int(doc, "alerts_per_account_per_hour", 200),
+            intended=intended,
+            deployed_trail=_str_map(doc, "trailguard_trail", {}),
         )
 
 

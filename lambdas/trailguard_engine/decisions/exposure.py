@@ -28,6 +28,7 @@ from typing import Any
 
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
+from trailguard_engine.intended import PortRange, covers
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
 
@@ -356,14 +357,14 @@ def _port_span(proto: str, from_port: Any, to_port: Any) -> tuple[int, int]:
     return min(lo, hi), max(lo, hi)
 
 
-def _opens_non_allowed(proto: str, lo: int, hi: int, allowed: frozenset[int]) -> bool:
+def _opens_non_allowed(
+    proto: str, lo: int, hi: int, allowed: frozenset[int], ranges: tuple[PortRange, ...] = ()
+) -> bool:
+    """True unless ICMP, or every port is allowed (global ports, or the account's protocol-aware ranges)."""
     if proto in _ICMP or not proto:
         return False
-    if proto not in ("tcp", "udp"):
-        return True  # all traffic (-1) or a port-less protocol: the whole protocol is open
-    if hi - lo + 1 > len(allowed):
-        return True
-    return any(p not in allowed for p in range(lo, hi + 1))
+    # all traffic (-1) or a port-less protocol opens the whole protocol: never covered
+    return not covers(proto, lo, hi, allowed, ranges)
 
 
 def _world_cidrs(perm: Mapping[str, Any]) -> list[str]:
@@ -438,14 +439,23 @@ def sg_ingress_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
         group = event.req("groupId")
     group_id = group if isinstance(group, str) else ""
     world = _requested_world_rules(event)
+    account_ranges = cfg.intended.account_ports(event.account)
     offending = [
-        w for w in world if _opens_non_allowed(w["protocol"], w["from_port"], w["to_port"], cfg.allowed_public_ports)
+        w
+        for w in world
+        if _opens_non_allowed(w["protocol"], w["from_port"], w["to_port"], cfg.allowed_public_ports, account_ranges)
     ]
     where = group_id or _first_str(event.req("groupName")) or "<unknown group>"
     if not offending:
         if world:
             return Assessment(
-                False, f"{event.event_name} on {where}: only allowed public ports or ICMP open to the world"
+                False,
+                f"{event.event_name} on {where}: only allowed public ports or ICMP open to the world"
+                + (
+                    f" (allowed for account {event.account}: {', '.join(map(str, account_ranges))})"
+                    if account_ranges
+                    else ""
+                ),
             )
         return Assessment(False, f"{event.event_name} on {where}: nothing opened to 0.0.0.0/0 or ::/0")
     if event.event_name == "ModifySecurityGroupRules":
@@ -463,6 +473,7 @@ def sg_ingress_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
     reason = f"{event.event_name} on {where} opened {desc} to the internet by {_principal(event)}"
     if event.event_name == "ModifySecurityGroupRules":
         reason += " (ingress or egress is checked live before revoking)"
+    reason += "; the group's VPC and allow tag are checked live before revoking"
     if not group_id:
         return Assessment(True, reason + "; no groupId in the request (default-VPC groupName only)", remediable=False)
     return Assessment(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from trailguard_engine.intended import PortRange, covers
 from trailguard_engine.remediations import (
     ActionResult,
     ParamError,
@@ -35,14 +36,19 @@ def _int(v: Any, default: int = -1) -> int:
 # --------------------------------------------------------------------------- #
 
 
-def sg_tags(ctx: RemediationContext) -> Mapping[str, str]:
+def _group(ctx: RemediationContext) -> Mapping[str, Any] | None:
     try:
         groups = ctx.client("ec2").describe_security_groups(GroupIds=[ctx.param("group_id")])["SecurityGroups"]
     except Exception as exc:
         if error_code(exc) == "InvalidGroup.NotFound":
-            return {}
+            return None
         raise
-    return tag_list_to_map(groups[0].get("Tags")) if groups else {}
+    return groups[0] if groups else None
+
+
+def sg_tags(ctx: RemediationContext) -> Mapping[str, str]:
+    group = _group(ctx)
+    return tag_list_to_map(group.get("Tags")) if group else {}
 
 
 def _ingress_rules(ec2: Any, group_id: str) -> list[dict[str, Any]]:
@@ -61,12 +67,13 @@ def _cidr(rule: Mapping[str, Any]) -> str:
     return str(rule.get("CidrIpv4") or rule.get("CidrIpv6") or "")
 
 
-def _allowed(rule: Mapping[str, Any], allowed_ports: Iterable[int]) -> bool:
-    """A public rule is allowed only for tcp/udp on exactly one allowed port."""
-    if _proto(rule.get("IpProtocol")) not in ("tcp", "udp"):
-        return False
+def _allowed(rule: Mapping[str, Any], allowed_ports: Iterable[int], ranges: Iterable[PortRange] = ()) -> bool:
+    """A public rule is allowed only for tcp/udp when every port of it is allowed (global ports or ``ranges``)."""
+    proto = _proto(rule.get("IpProtocol"))
     lo, hi = _int(rule.get("FromPort")), _int(rule.get("ToPort"))
-    return lo == hi and lo in set(allowed_ports)
+    if lo < 0 or hi < 0:
+        return False
+    return covers(proto, lo, hi, allowed_ports, ranges)
 
 
 def _matches_spec(rule: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
@@ -85,20 +92,32 @@ def offending_rules(
     rule_ids: Iterable[str],
     offending: Iterable[Mapping[str, Any]],
     allowed_ports: Iterable[int],
+    ranges: Iterable[PortRange] = (),
 ) -> list[Mapping[str, Any]]:
     """The live ingress rules to revoke.
 
-    A rule is revoked only if it is open to 0.0.0.0/0 or ::/0, is not an allowed
-    public port, and is either one of ``rule_ids`` (when given) or matches an
-    ``offending`` spec (when given). With both given, it must satisfy both.
+    A rule is revoked only if it is open to 0.0.0.0/0 or ::/0, is not allowed (global
+    ``allowed_ports`` or the protocol-aware ``ranges``), and is either one of ``rule_ids``
+    (when given) or matches an ``offending`` spec (when given). With both given, it must
+    satisfy both.
     """
+    allowed = set(allowed_ports)
+    allowed_ranges = tuple(ranges)
+    return [
+        r
+        for r in _named(rules, rule_ids, offending)
+        if _cidr(r) in PUBLIC_CIDRS and not _allowed(r, allowed, allowed_ranges)
+    ]
+
+
+def _named(
+    rules: Iterable[Mapping[str, Any]], rule_ids: Iterable[str], offending: Iterable[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The live rules the finding names (by id and/or by spec), allowed or not."""
     ids = set(rule_ids)
     specs = list(offending)
-    allowed = set(allowed_ports)
     out = []
     for r in rules:
-        if _cidr(r) not in PUBLIC_CIDRS or _allowed(r, allowed):
-            continue
         if ids and r.get("SecurityGroupRuleId") not in ids:
             continue
         if specs and not any(_matches_spec(r, s) for s in specs):
@@ -113,9 +132,35 @@ def _describe(rule: Mapping[str, Any]) -> str:
     return f"{rule.get('SecurityGroupRuleId')} {proto}/{ports} from {_cidr(rule)}"
 
 
+def intended_ranges(ctx: RemediationContext, group: Mapping[str, Any]) -> tuple[tuple[PortRange, ...], list[str]]:
+    """The protocol-aware allowances for this group (account, live VPC, live tag) and how each was found."""
+    intended = ctx.cfg.intended
+    ranges: list[PortRange] = []
+    why: list[str] = []
+    for label, found in (
+        (f"account {ctx.account}", intended.account_ports(ctx.account)),
+        (f"VPC {group.get('VpcId')}", intended.vpc_ports(str(group.get("VpcId") or ""))),
+    ):
+        if found:
+            ranges.extend(found)
+            why.append(f"config for {label}: {','.join(map(str, found))}")
+    tag = intended.tag_ports(tag_list_to_map(group.get("Tags")))
+    if tag.ranges:
+        ranges.extend(tag.ranges)
+    described = tag.describe(intended.port_tag)
+    if described:
+        why.append(described)
+    return tuple(ranges), why
+
+
 @remediation("revoke_public_sg_ingress", resource="group_id", tags=sg_tags)
 def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
-    """Revoke exactly the offending public ingress rules, by rule id; keep every other rule."""
+    """Revoke exactly the offending public ingress rules not covered by intended exposure; keep every other rule.
+
+    Intended exposure is read live: the group's VPC (config ``public_ports_by_vpc``) and its allow
+    tag (bounded; see :mod:`trailguard_engine.intended`). When everything the finding names is
+    intended, nothing changes and the result says why.
+    """
     group_id = ctx.param("group_id")
     raw_ids = ctx.finding.params.get("rule_ids") or []
     raw_specs = ctx.finding.params.get("offending") or []
@@ -126,22 +171,36 @@ def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
     if not rule_ids and not specs:
         raise ParamError("revoke_public_sg_ingress: neither rule_ids nor offending given; refusing to guess")
     ec2 = ctx.client("ec2")
+    group = _group(ctx)
+    if group is None:
+        return ActionResult("already_safe", f"security group {group_id} no longer exists")
     try:
         live = _ingress_rules(ec2, group_id)
     except Exception as exc:
         if error_code(exc) == "InvalidGroup.NotFound":
             return ActionResult("already_safe", f"security group {group_id} no longer exists")
         raise
-    targets = offending_rules(live, rule_ids, specs, ctx.cfg.allowed_public_ports)
+    ranges, why = intended_ranges(ctx, group)
+    named_public = [r for r in _named(live, rule_ids, specs) if _cidr(r) in PUBLIC_CIDRS]
+    targets = offending_rules(live, rule_ids, specs, ctx.cfg.allowed_public_ports, ranges)
+    kept_intended = [r for r in named_public if r not in targets]
+    because = f" ({'; '.join(why)})" if why else ""
     if not targets:
-        return ActionResult("already_safe", f"security group {group_id}: the offending rules are already gone")
+        if kept_intended:
+            return ActionResult(
+                "skipped",
+                f"security group {group_id}: every offending public rule is intended exposure{because}; "
+                f"no change ({', '.join(_describe(r) for r in kept_intended)})",
+            )
+        return ActionResult("already_safe", f"security group {group_id}: the offending rules are already gone{because}")
     ids = [str(r["SecurityGroupRuleId"]) for r in targets]
     ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=ids)
     described = [_describe(r) for r in targets]
+    kept = f"; kept intended {', '.join(_describe(r) for r in kept_intended)}" if kept_intended else ""
     return ActionResult(
         "remediated",
         f"security group {group_id}: revoked {len(ids)} public rule(s); "
-        f"kept {len(live) - len(ids)} other ingress rule(s)",
+        f"kept {len(live) - len(ids)} other ingress rule(s){kept}{because}",
         tuple(f"ec2:RevokeSecurityGroupIngress {group_id} {d}" for d in described),
     )
 
