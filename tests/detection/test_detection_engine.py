@@ -170,7 +170,7 @@ def test_runtime_config_parameter(mode: str, request: pytest.FixtureRequest) -> 
     assert param["Properties"]["Name"] == "/trailguard/runtime-config"
     doc = json.loads(_resolve_join(param["Properties"]["Value"]))
     keys = cfg.runtime_document()
-    stack_filled = ("protected_key_arns", "engine_account_id")
+    stack_filled = ("protected_key_arns", "engine_account_id", "trailguard_trail")
     assert {k: v for k, v in doc.items() if k not in stack_filled} == {
         k: v for k, v in keys.items() if k not in stack_filled
     }
@@ -187,6 +187,11 @@ def test_runtime_config_parameter(mode: str, request: pytest.FixtureRequest) -> 
 
     parsed = RuntimeConfig.from_document(doc)
     assert parsed.protected_key_arns == frozenset(doc["protected_key_arns"])
+    # trailguard's own trail as deployed: UpdateTrail on it is judged against this.
+    assert parsed.deployed_trail["bucket"] == f"trailguard-archive-{archive_account}-{cfg.home_region}"
+    assert parsed.deployed_trail["kms_key"].endswith(f":{archive_account}:alias/trailguard-trail")
+    assert parsed.deployed_trail["log_group"] == f"/trailguard/cloudtrail/{cfg.trail_name}"
+    assert parsed.deployed_trail["arn"].endswith(f":trail/{cfg.trail_name}")
     assert parsed.dry_run is cfg.dry_run
 
 
@@ -289,14 +294,18 @@ def test_archive_notification_helper_targets_the_queue() -> None:
 
 
 def test_every_rule_has_a_deterministic_name(standalone: Any, catalog: tuple[Rule, ...]) -> None:
+    from trailguard_engine.pattern_split import split_pattern
+
     from stacks.detection import central_rule_name
+    from stacks.forwarding import PATTERN_SPLIT_CHARS
 
     names = [
         r["Properties"]["Name"]
         for r in resources_of(standalone.templates[STACK], "AWS::Events::Rule").values()
         if "EventPattern" in r["Properties"]
     ]
-    assert sorted(names) == sorted(central_rule_name(r.id) for r in catalog)
+    parts = {r.id: len(split_pattern(r.event_pattern, PATTERN_SPLIT_CHARS)) for r in catalog}
+    assert sorted(names) == sorted(central_rule_name(rid, n) for rid, k in parts.items() for n in range(1, k + 1))
     assert all(len(n) <= 64 for n in names)
 
 
