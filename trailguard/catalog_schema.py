@@ -25,6 +25,7 @@ IamAction = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+:[A-Za-z0-9]+$
 Technique = Annotated[str, StringConstraints(pattern=r"^T\d{4}(\.\d{3})?$")]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
 Envelope = dict[str, Any]
+CallerMode = Literal["remediate", "alert", "notice"]
 
 
 class _Strict(BaseModel):
@@ -50,6 +51,19 @@ class ExamplesModel(_Strict):
     negative: list[Envelope] = Field(min_length=1)
 
 
+class CallerModesModel(_Strict):
+    """What the rule does per caller class (``trailguard_engine.caller``): the least of this and the rule mode."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+
+    human: CallerMode
+    iac: CallerMode
+    service: CallerMode
+    identity_center: CallerMode = Field(alias="identity-center")
+    trailguard: Literal["notice"]
+    unknown: CallerMode
+
+
 class RuleModel(_Strict):
     """One detection rule."""
 
@@ -67,6 +81,7 @@ class RuleModel(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     remediation: RemediationModel | None
     default_mode: Literal["remediate", "alert", "off"]
+    caller_modes: CallerModesModel
     runbook: RunbookModel
     examples: ExamplesModel
 

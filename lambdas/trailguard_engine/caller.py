@@ -41,6 +41,15 @@ CallerMode = Literal["remediate", "alert", "notice"]
 CALLER_MODES: tuple[CallerMode, ...] = get_args(CallerMode)
 #: Strength order: the effective action is the least of the rule mode and the caller-class mode.
 MODE_RANK: dict[str, int] = {"notice": 0, "alert": 1, "remediate": 2}
+#: The usual per-class defaults of a rule (each catalog file states its own explicitly).
+DEFAULT_CALLER_MODES: dict[str, CallerMode] = {
+    "human": "remediate",
+    "iac": "alert",
+    "service": "notice",
+    "identity-center": "alert",
+    "trailguard": "notice",
+    "unknown": "remediate",
+}
 
 CLOUDFORMATION = "cloudformation.amazonaws.com"
 SSO = "sso.amazonaws.com"

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from trailguard_engine.caller import CALLER_KINDS, CALLER_MODES
 from trailguard_engine.exceptions import CatalogError
 from trailguard_engine.matcher import PatternError, validate_pattern
 from trailguard_engine.model import MODES, SEVERITIES, RemediationSpec, Rule, Runbook
@@ -53,6 +54,7 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
         validate_pattern(pattern)  # what EventBridge would refuse at deploy time is refused here, by rule name
     except PatternError as exc:
         raise CatalogError(f"{where}: event_pattern: {exc}") from exc
+    caller_modes = _caller_modes(doc, where)
     rb = _req(doc, "runbook", dict, where)
     ex = _req(doc, "examples", dict, where)
     refs = doc.get("references") or {}
@@ -78,7 +80,25 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
         examples_positive=tuple(_req(ex, "positive", list, where + ".examples")),
         examples_negative=tuple(_req(ex, "negative", list, where + ".examples")),
         matches_failed_calls=bool(doc.get("matches_failed_calls", False)),
+        caller_modes=caller_modes,
     )
+
+
+def _caller_modes(doc: Mapping[str, Any], where: str) -> dict[str, str]:
+    """``caller_modes``: every caller kind, each remediate|alert|notice; trailguard itself is always notice."""
+    cm = _req(doc, "caller_modes", dict, where)
+    missing = [k for k in CALLER_KINDS if k not in cm]
+    extra = sorted(set(cm) - set(CALLER_KINDS))
+    if missing or extra:
+        raise CatalogError(
+            f"{where}: caller_modes: needs exactly the kinds {CALLER_KINDS} (missing {missing}, unknown {extra})"
+        )
+    for kind, mode in cm.items():
+        if mode not in CALLER_MODES:
+            raise CatalogError(f"{where}: caller_modes.{kind}: expected one of {CALLER_MODES}, got {mode!r}")
+    if cm["trailguard"] != "notice":
+        raise CatalogError(f"{where}: caller_modes.trailguard: must be 'notice' (the loop guard)")
+    return {k: cm[k] for k in CALLER_KINDS}
 
 
 def load_rule_file(path: Path) -> Rule:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +54,9 @@ class Rule:
     examples_positive: tuple[dict[str, Any], ...]
     examples_negative: tuple[dict[str, Any], ...]
     matches_failed_calls: bool = False
+    #: Caller kind (``caller.CALLER_KINDS``) -> remediate|alert|notice. The effective action is the least of
+    #: this and the rule mode. Empty (rules built in code) means the classifier's safe defaults.
+    caller_modes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import pytest
 from frozen_clock import FrozenClock
 from moto import mock_aws
 from trailguard_engine import clients, handler
+from trailguard_engine.caller import DEFAULT_CALLER_MODES
 from trailguard_engine.catalog import load_catalog, parse_rule
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
@@ -105,6 +106,7 @@ def _rule(rid: str, action: str, source: str, names: list[str], permissions: lis
             "params": params,
             "remediation": {"action": action, "permissions": permissions, "description": "test"},
             "default_mode": "remediate",
+            "caller_modes": dict(DEFAULT_CALLER_MODES),
             "runbook": {"triage": [], "queries": [], "undo": ""},
             "examples": {"positive": [], "negative": []},
         }
@@ -131,7 +133,15 @@ TEST_RULES: dict[str, Rule] = {
             "restore_bucket_public_access_block",
             "aws.s3",
             ["PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"],
-            ["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging"],
+            [
+                "s3:GetBucketPublicAccessBlock",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:GetBucketTagging",
+                "s3:GetBucketPolicyStatus",
+                "s3:GetBucketPolicy",
+                "s3:GetBucketAcl",
+                "s3:GetAccountPublicAccessBlock",
+            ],
             params={"bucket": "$req.bucketName"},
             resource="$req.bucketName",
             type="AWS::S3::Bucket",
@@ -347,6 +357,7 @@ _IAM_ACTION_EXCEPTIONS = {
     ("s3", "DeletePublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
     ("s3", "ListObjectsV2"): "s3:ListBucket",
     ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
 }
 
 
