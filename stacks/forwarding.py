@@ -185,6 +185,7 @@ _UNSCOPED_ACTIONS: frozenset[str] = frozenset(
         "cloudtrail:DescribeTrails",
         "cloudtrail:ListTrails",
         "s3:ListAllMyBuckets",
+        "s3:GetAccountPublicAccessBlock",
         "kms:ListKeys",
         "kms:ListAliases",
         "kms:CreateKey",

@@ -250,7 +250,8 @@ class DriftSweep:
                 "all four Block Public Access settings on",
                 rule=RULE_BPA,
                 action="restore_bucket_public_access_block",
-                params={"bucket": bucket},
+                # the archive must have all four on, public or not (the remediation's invariant mode)
+                params={"bucket": bucket, "all_settings": True},
             )
         out.checked += ["bucket-policy-present", "bucket-policy-tls", "bucket-not-public"]
         try:

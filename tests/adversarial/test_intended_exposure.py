@@ -12,6 +12,8 @@ Choices (docs/deploy.md, "Intended exposure"):
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from hypothesis import given
@@ -115,3 +117,54 @@ def test_a_tag_on_another_group_covers_nothing_here() -> None:
     spec = {"protocol": "tcp", "from_port": 8080, "to_port": 8080, "cidr": WORLD}
     result, writes = run("revoke_public_sg_ingress", {"group_id": gid, "rule_ids": [], "offending": [spec]})
     assert result.status == "remediated" and writes == ["RevokeSecurityGroupIngress"]
+
+
+FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+def _website_bucket(name: str) -> object:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "trailguard:public-website", "Value": "true"}]})
+    return s3
+
+
+@mock_aws
+def test_website_tag_does_not_cover_public_writes_by_acl() -> None:
+    s3 = _website_bucket("www-acl")
+    owner = s3.get_bucket_acl(Bucket="www-acl")["Owner"]
+    grants = [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"},
+        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "WRITE"},
+    ]
+    s3.put_bucket_acl(Bucket="www-acl", AccessControlPolicy={"Owner": owner, "Grants": grants})
+    result, writes = run("restore_bucket_public_access_block", {"bucket": "www-acl"})
+    assert result.status == "remediated", result
+    assert "although tagged trailguard:public-website=true" in result.detail
+    assert writes == ["PutPublicAccessBlock"]
+    cfg = s3.get_public_access_block(Bucket="www-acl")["PublicAccessBlockConfiguration"]
+    assert cfg["IgnorePublicAcls"] and cfg["BlockPublicAcls"]
+
+
+@pytest.mark.parametrize("action", ["s3:PutObject", "s3:*", "*", ["s3:GetObject", "s3:DeleteObject"]])
+@mock_aws
+def test_website_tag_does_not_cover_a_public_policy_beyond_reads(action: object) -> None:
+    s3 = _website_bucket("www-pol")
+    stmt = {"Effect": "Allow", "Principal": "*", "Action": action, "Resource": "arn:aws:s3:::www-pol/*"}
+    s3.put_bucket_policy(Bucket="www-pol", Policy=json.dumps({"Version": "2012-10-17", "Statement": [stmt]}))
+    result, writes = run("restore_bucket_public_access_block", {"bucket": "www-pol"})
+    assert result.status == "remediated", result
+    assert writes == ["PutPublicAccessBlock"]
+    assert s3.get_public_access_block(Bucket="www-pol")["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"]
+
+
+@mock_aws
+def test_a_website_tag_with_another_value_is_not_a_website() -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="www-no")
+    s3.put_bucket_tagging(Bucket="www-no", Tagging={"TagSet": [{"Key": "trailguard:public-website", "Value": "True "}]})
+    stmt = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::www-no/*"}
+    s3.put_bucket_policy(Bucket="www-no", Policy=json.dumps({"Version": "2012-10-17", "Statement": [stmt]}))
+    result, _ = run("restore_bucket_public_access_block", {"bucket": "www-no"})
+    assert result.status == "remediated", result

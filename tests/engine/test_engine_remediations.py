@@ -193,13 +193,19 @@ def test_restore_bucket_public_access_block(world: World) -> None:
     )
     s3.put_bucket_versioning(Bucket="data-bucket", VersioningConfiguration={"Status": "Enabled"})
     s3.delete_public_access_block(Bucket="data-bucket")
+    public = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data-bucket/*"}
+    s3.put_bucket_policy(Bucket="data-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [public]}))
     event = ct_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": "data-bucket", "publicAccessBlock": ""})
     finding = remediate(world, "restore_bucket_public_access_block", event)
     assert finding["status"] == "remediated"
+    # public through its policy now: only the policy settings are needed (tests/engine/test_intended_exposure.py)
     cfg = s3.get_public_access_block(Bucket="data-bucket")["PublicAccessBlockConfiguration"]
-    assert cfg == dict.fromkeys(
-        ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"], True
-    )
+    assert cfg == {
+        "BlockPublicAcls": False,
+        "IgnorePublicAcls": False,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
     assert s3.get_bucket_versioning(Bucket="data-bucket")["Status"] == "Enabled"
 
 

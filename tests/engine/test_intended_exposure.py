@@ -7,9 +7,10 @@ restored only when the bucket is public now, and only the settings needed.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from engine_world import MEMBER, World
+from engine_world import MEMBER, World, ct_event
 from test_engine_remediations import _sg_event, _sg_rules, remediate
 
 WORLD = "0.0.0.0/0"
@@ -90,3 +91,117 @@ def test_a_tag_that_is_too_wide_allows_nothing(world: World) -> None:
     assert finding["status"] == "remediated", finding
     assert _sg_rules(ec2, gid) == before
     assert "ignored" in finding["detail"]
+
+
+# --------------------------------------------------------------------------- #
+# S3 Block Public Access: act only when the bucket is public now
+# --------------------------------------------------------------------------- #
+
+FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+
+def _bucket(world: World, name: str, tags: dict[str, str] | None = None) -> Any:
+    s3 = world.member("s3")
+    s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=dict.fromkeys(FLAGS, True))
+    if tags:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+    return s3
+
+
+def _policy(s3: Any, bucket: str, action: str) -> None:
+    stmt = {"Effect": "Allow", "Principal": "*", "Action": action, "Resource": f"arn:aws:s3:::{bucket}/*"}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [stmt]}))
+
+
+def _delete_bpa(s3: Any, bucket: str) -> dict[str, Any]:
+    s3.delete_public_access_block(Bucket=bucket)
+    return ct_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": bucket, "publicAccessBlock": [""]})
+
+
+def _bpa(s3: Any, bucket: str) -> dict[str, bool]:
+    try:
+        return dict(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"])
+    except Exception:
+        return {}
+
+
+def _writes(world: World) -> list[tuple[str, str]]:
+    return [c for c in world.member_calls() if c[1].startswith(("Put", "Delete"))]
+
+
+def test_delete_bpa_on_a_bucket_that_is_not_public_changes_nothing(world: World) -> None:
+    """Old code read a delete as "all off" and put all four back (fighting the stack update that removed them)."""
+    s3 = _bucket(world, "stack-bucket")
+    event = _delete_bpa(s3, "stack-bucket")
+    finding = remediate(world, "restore_bucket_public_access_block", event)
+    assert finding["status"] == "already_safe", finding
+    assert "not public now" in finding["detail"]
+    assert _writes(world) == []
+    assert _bpa(s3, "stack-bucket") == {}
+
+
+def test_account_level_bpa_makes_a_public_policy_not_public(world: World) -> None:
+    s3 = _bucket(world, "acct-blocked")
+    s3.delete_public_access_block(Bucket="acct-blocked")
+    _policy(s3, "acct-blocked", "s3:GetObject")  # accepted while the bucket setting is off
+    world.member("s3control").put_public_access_block(
+        AccountId=MEMBER, PublicAccessBlockConfiguration=dict.fromkeys(FLAGS, True)
+    )
+    event = ct_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": "acct-blocked"})
+    finding = remediate(world, "restore_bucket_public_access_block", event)
+    assert finding["status"] == "already_safe", finding
+    assert "account-level" in finding["detail"]
+    assert _writes(world) == []
+
+
+def test_public_acl_gets_only_the_acl_settings_and_is_verified(world: World) -> None:
+    s3 = _bucket(world, "acl-public")
+    event = _delete_bpa(s3, "acl-public")
+    s3.put_bucket_acl(Bucket="acl-public", ACL="public-read")
+    grants_before = s3.get_bucket_acl(Bucket="acl-public")["Grants"]
+    finding = remediate(world, "restore_bucket_public_access_block", event)
+    assert finding["status"] == "remediated", finding
+    assert "verified not public now" in finding["detail"]
+    assert _bpa(s3, "acl-public") == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False,
+    }
+    assert s3.get_bucket_acl(Bucket="acl-public")["Grants"] == grants_before  # nothing else changed
+    assert _writes(world) == [("s3", "PutPublicAccessBlock")]
+
+
+def test_put_with_missing_fields_is_judged_by_live_state(world: World) -> None:
+    s3 = _bucket(world, "partial")
+    s3.put_public_access_block(Bucket="partial", PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    event = ct_event(
+        "s3",
+        "PutBucketPublicAccessBlock",
+        {"bucketName": "partial", "PublicAccessBlockConfiguration": {"BlockPublicAcls": True}},
+    )
+    finding = remediate(world, "restore_bucket_public_access_block", event)
+    assert finding["status"] == "already_safe", finding
+    assert _writes(world) == []
+
+
+def test_public_website_bucket_keeps_public_reads(world: World) -> None:
+    s3 = _bucket(world, "www-example", {"trailguard:public-website": "true"})
+    event = _delete_bpa(s3, "www-example")
+    _policy(s3, "www-example", "s3:GetObject")
+    finding = remediate(world, "restore_bucket_public_access_block", event)
+    assert finding["status"] == "skipped", finding
+    assert "public website" in finding["detail"]
+    assert _writes(world) == []
+
+
+def test_the_archive_invariant_still_restores_all_four(world: World) -> None:
+    """The drift sweep's archive check and trailguard's own bucket keep the old, strict behaviour."""
+    s3 = _bucket(world, "own-archive")
+    world.set_runtime(trailguard_trail={"bucket": "own-archive"})
+    event = _delete_bpa(s3, "own-archive")
+    finding = remediate(world, "restore_bucket_public_access_block", event)
+    assert finding["status"] == "remediated", finding
+    assert _bpa(s3, "own-archive") == dict.fromkeys(FLAGS, True)

@@ -105,15 +105,27 @@ def _principal(event: CloudTrailEvent) -> str:
 
 
 def _bpa_weakened(event: CloudTrailEvent) -> tuple[bool, str]:
+    """Whether the request may have weakened Block Public Access, and how.
+
+    A request without the configuration (a delete, an unreadable or partial configuration) is not
+    "all off" by itself: it is flagged, and the bucket remediation decides from live state (is the
+    bucket public now, with the account-level settings applied?) before changing anything.
+    """
     if event.event_name.startswith("Delete"):
-        return True, "deleted the configuration (all four settings revert to off)"
+        return True, "deleted the configuration (whether anything is public now is read live)"
     cfg = event.req("PublicAccessBlockConfiguration")
     if not isinstance(cfg, Mapping):
-        return True, "sent no readable PublicAccessBlockConfiguration (treated as all off)"
-    off = [name for name in BPA_SETTINGS if _is_false(cfg.get(name))]
-    if not off:
+        return True, "sent no readable PublicAccessBlockConfiguration (whether anything is public now is read live)"
+    off = [name for name in BPA_SETTINGS if cfg.get(name) is not None and _is_false(cfg.get(name))]
+    missing = [name for name in BPA_SETTINGS if cfg.get(name) is None]
+    if not off and not missing:
         return False, "all four settings are on"
-    return True, "turned off " + ", ".join(off)
+    what = []
+    if off:
+        what.append("turned off " + ", ".join(off))
+    if missing:
+        what.append("sent no value for " + ", ".join(missing) + " (off unless the account-level setting is on)")
+    return True, "; ".join(what)
 
 
 @decision("s3_bucket_public_access_block")

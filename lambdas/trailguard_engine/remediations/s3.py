@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from trailguard_engine.events import as_list
@@ -26,27 +27,185 @@ def bucket_tags(ctx: RemediationContext) -> Mapping[str, str]:
     return tag_list_to_map(resp.get("TagSet"))
 
 
-@remediation("restore_bucket_public_access_block", resource="bucket", tags=bucket_tags)
-def restore_bucket_public_access_block(ctx: RemediationContext) -> ActionResult:
-    """Turn on all four bucket-level Block Public Access settings (only if one is off)."""
-    bucket = ctx.param("bucket")
-    s3 = ctx.client("s3")
+def _restore_all_four(s3: Any, bucket: str) -> ActionResult:
+    """trailguard's own archive bucket (drift sweep, or the deployed trail's bucket): all four on, public or not."""
     try:
-        current = s3.get_public_access_block(Bucket=bucket).get("PublicAccessBlockConfiguration", {})
+        current = _bpa(s3.get_public_access_block, Bucket=bucket)
     except Exception as exc:
         if error_code(exc) == "NoSuchBucket":
             return ActionResult("already_safe", f"bucket {bucket} no longer exists")
-        if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
-            raise
-        current = {}
-    off = [f for f in BPA_FLAGS if current.get(f) is not True]
+        raise
+    off = [f for f in BPA_FLAGS if not current[f]]
     if not off:
         return ActionResult("already_safe", f"bucket {bucket}: all four Block Public Access settings are on")
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(BPA_FLAGS, True))
     return ActionResult(
         "remediated",
-        f"bucket {bucket}: turned on {', '.join(off)}",
+        f"bucket {bucket} (trailguard's archive): turned on {', '.join(off)}",
         (f"s3:PutBucketPublicAccessBlock {bucket} ({', '.join(off)} -> true)",),
+    )
+
+
+def _bpa(read: Any, **kwargs: Any) -> dict[str, bool]:
+    """A PublicAccessBlockConfiguration as four booleans; a missing configuration is all off."""
+    try:
+        cfg = read(**kwargs).get("PublicAccessBlockConfiguration", {})
+    except Exception as exc:
+        if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            raise
+        cfg = {}
+    return {f: cfg.get(f) is True for f in BPA_FLAGS}
+
+
+_READ_ACTIONS = ("s3:get", "s3:list")
+
+
+def _read_only(actions: Any) -> bool:
+    """True when every action is a Get*/List* action (what a public website needs: reads)."""
+    values = as_list(actions)
+    return bool(values) and all(isinstance(a, str) and a.lower().startswith(_READ_ACTIONS) for a in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Whether a bucket is public right now, and through what (S3's own rules for "public")."""
+
+    bucket_bpa: Mapping[str, bool]
+    account_bpa: Mapping[str, bool]
+    policy_public: bool
+    policy_beyond_reads: bool
+    acl_grants: tuple[str, ...]
+    acl_beyond_reads: bool
+
+    def effective(self, flag: str) -> bool:
+        """S3 applies the most restrictive combination of the bucket and account settings."""
+        return self.bucket_bpa[flag] or self.account_bpa[flag]
+
+    @property
+    def via_policy(self) -> bool:
+        return self.policy_public and not self.effective("RestrictPublicBuckets")
+
+    @property
+    def via_acl(self) -> bool:
+        return bool(self.acl_grants) and not self.effective("IgnorePublicAcls")
+
+    @property
+    def public(self) -> bool:
+        return self.via_policy or self.via_acl
+
+    @property
+    def beyond_reads(self) -> bool:
+        return (self.via_policy and self.policy_beyond_reads) or (self.via_acl and self.acl_beyond_reads)
+
+    def needed(self) -> list[str]:
+        """The settings that make the bucket non-public (and keep it so), as few as possible."""
+        out = []
+        if self.via_acl:
+            out += ["BlockPublicAcls", "IgnorePublicAcls"]
+        if self.via_policy:
+            out += ["BlockPublicPolicy", "RestrictPublicBuckets"]
+        return [f for f in BPA_FLAGS if f in out and not self.bucket_bpa[f]]
+
+    def describe(self) -> str:
+        parts = []
+        if self.policy_public:
+            parts.append(
+                "bucket policy public" + (" (blocked by RestrictPublicBuckets)" if not self.via_policy else "")
+            )
+        if self.acl_grants:
+            parts.append(
+                f"ACL grants {', '.join(self.acl_grants)}"
+                + (" (ignored: IgnorePublicAcls)" if not self.via_acl else "")
+            )
+        account_on = [f for f in BPA_FLAGS if self.account_bpa[f]]
+        if account_on:
+            parts.append(f"account-level {', '.join(account_on)} on")
+        return "; ".join(parts) or "no public policy or ACL grant"
+
+
+def bucket_exposure(s3: Any, s3control: Any, bucket: str, account: str) -> Exposure:
+    """Read the bucket's public exposure live: policy status, policy, ACL, bucket and account BPA."""
+    from trailguard_engine.decisions.exposure import statement_internet_accessible  # noqa: PLC0415 - lazy
+
+    bucket_bpa = _bpa(s3.get_public_access_block, Bucket=bucket)
+    account_bpa = _bpa(s3control.get_public_access_block, AccountId=account)
+    try:
+        policy_public = bool(s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"].get("IsPublic"))
+    except Exception as exc:
+        if error_code(exc) != "NoSuchBucketPolicy":
+            raise
+        policy_public = False
+    beyond = False
+    if policy_public:
+        doc = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        public = [
+            st for st in as_list(doc.get("Statement")) if isinstance(st, Mapping) and statement_internet_accessible(st)
+        ]
+        # IsPublic with no statement we can read as public: be careful, call it more than reads.
+        beyond = not public or any("NotAction" in st or not _read_only(st.get("Action")) for st in public)
+    grants = [g for g in s3.get_bucket_acl(Bucket=bucket).get("Grants", []) if _is_public_grant(g)]
+    labels = tuple(f"{g['Grantee'].get('URI', '').rsplit('/', 1)[-1]}:{g.get('Permission')}" for g in grants)
+    return Exposure(
+        bucket_bpa=bucket_bpa,
+        account_bpa=account_bpa,
+        policy_public=policy_public,
+        policy_beyond_reads=beyond,
+        acl_grants=labels,
+        acl_beyond_reads=any(g.get("Permission") != "READ" for g in grants),
+    )
+
+
+@remediation("restore_bucket_public_access_block", resource="bucket", tags=bucket_tags)
+def restore_bucket_public_access_block(ctx: RemediationContext) -> ActionResult:
+    """Turn Block Public Access settings back on only if the bucket is public now, and only those needed.
+
+    "Public now" is S3's own verdict read live: the bucket policy status, ACL grants to
+    AllUsers/AuthenticatedUsers, and the bucket's and the account's Block Public Access (the most
+    restrictive combination applies). A DeleteBucketPublicAccessBlock or a request without the
+    configuration is judged by that, not taken as "all off". A bucket tagged as a public website
+    (config ``intended_exposure.public_website_tag``) keeps public reads; anything more (public
+    writes, ACL changes) is still remediated. The result is verified by reading the state again.
+    """
+    bucket = ctx.param("bucket")
+    s3 = ctx.client("s3")
+    if ctx.finding.params.get("all_settings") is True or bucket == ctx.cfg.deployed_trail.get("bucket"):
+        return _restore_all_four(s3, bucket)
+    s3control = ctx.client("s3control")
+    try:
+        before = bucket_exposure(s3, s3control, bucket, ctx.account)
+    except Exception as exc:
+        if error_code(exc) == "NoSuchBucket":
+            return ActionResult("already_safe", f"bucket {bucket} no longer exists")
+        raise
+    if not before.public:
+        return ActionResult("already_safe", f"bucket {bucket} is not public now ({before.describe()}): no change")
+    website = ctx.cfg.intended.is_website(bucket_tags(ctx))
+    if website and not before.beyond_reads:
+        return ActionResult(
+            "skipped",
+            f"bucket {bucket} is tagged {website} (a public website): public reads are intended; no change "
+            f"({before.describe()})",
+        )
+    needed = before.needed()
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={f: before.bucket_bpa[f] or f in needed for f in BPA_FLAGS},
+    )
+    after = bucket_exposure(s3, s3control, bucket, ctx.account)
+    why = f" although tagged {website} (public access beyond reads)" if website else ""
+    change = (f"s3:PutBucketPublicAccessBlock {bucket} ({', '.join(needed)} -> true)",)
+    if after.public:
+        return ActionResult(
+            "failed",
+            f"bucket {bucket}: turned on {', '.join(needed)}{why} but it is still public ({after.describe()})",
+            change,
+            alert=True,
+        )
+    return ActionResult(
+        "remediated",
+        f"bucket {bucket} was public ({before.describe()}){why}: turned on {', '.join(needed)}; "
+        "verified not public now",
+        change,
     )
 
 
