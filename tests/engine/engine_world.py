@@ -275,6 +275,7 @@ TEST_RULES: dict[str, Rule] = {
                 "iam:DetachGroupPolicy",
                 "iam:ListUserTags",
                 "iam:ListRoleTags",
+                "iam:GetRole",
             ],
             params={"principal_type": "user", "principal_name": "$req.userName", "policy_arn": "$req.policyArn"},
             resource="$req.userName",

@@ -71,6 +71,29 @@ def _attached(iam: Any, kind: str, name: str) -> list[str]:
         kwargs["Marker"] = resp["Marker"]
 
 
+#: Role paths IAM reserves for AWS: nobody can create roles there (so the live path is proof), and their
+#: policies are managed by a service: Identity Center permission sets (``/aws-reserved/sso.amazonaws.com/``),
+#: service-linked roles (``/aws-service-role/``).
+RESERVED_ROLE_PATHS = {
+    "/aws-reserved/": "an IAM Identity Center (or other AWS-reserved) role: its policies come from the permission "
+    "set; change the permission set or the assignment in Identity Center, not the role",
+    "/aws-service-role/": "a service-linked role: its policies are managed by the AWS service",
+}
+
+
+def _reserved_role(iam: Any, name: str) -> str:
+    """Why the role must not be changed by trailguard (its live path is reserved by IAM), or ''.
+
+    The event names the role only; a role merely *named* ``AWSReservedSSO_*`` elsewhere is an
+    ordinary role and is remediated: only the path, read live, counts.
+    """
+    path = str(iam.get_role(RoleName=name)["Role"].get("Path") or "/")
+    for prefix, why in RESERVED_ROLE_PATHS.items():
+        if path.startswith(prefix):
+            return f"{why} (path {path})"
+    return ""
+
+
 @remediation("detach_admin_policy", resource="principal_name", tags=principal_tags)
 def detach_admin_policy(ctx: RemediationContext) -> ActionResult:
     """Detach exactly the named policy from the principal, if it is still attached."""
@@ -78,6 +101,10 @@ def detach_admin_policy(ctx: RemediationContext) -> ActionResult:
     policy = ctx.param("policy_arn")
     iam = ctx.client("iam")
     try:
+        if kind == "role":
+            reserved = _reserved_role(iam, name)
+            if reserved:
+                return ActionResult("skipped", f"not detaching {policy} from role {name}: {reserved}", alert=True)
         attached = _attached(iam, kind, name)
     except Exception as exc:
         if error_code(exc) == "NoSuchEntity":
