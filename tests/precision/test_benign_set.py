@@ -41,9 +41,11 @@ from precision_helpers import (
 )
 from trailguard_engine import handler
 from trailguard_engine.catalog import load_catalog
-from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.matcher import matches
+from trailguard_engine.model import EventResult
 from trailguard_engine.runtime_config import RuntimeConfig
+
+from trailguard.replay import build_evaluator, replay
 
 SCENARIOS = load_scenarios()
 RECORDS = list(records(SCENARIOS))
@@ -211,31 +213,57 @@ def test_engine_takes_no_action_and_alerts_rarely(world: World) -> None:
 
 
 # --------------------------------------------------------------------------- #
-# (b) replay: the Evaluator, no AWS
+# (b) replay: its own loop and Evaluator, no AWS
 # --------------------------------------------------------------------------- #
 
 
+#: Larger is more severe (the engine sends a second IaC alert for a pipeline in the hour only when it is more severe).
+_RANK = {"INFO": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+
+
 def test_replay_never_remediates_and_alerts_rarely_where_it_can_know() -> None:
-    cfg = RuntimeConfig.from_document(runtime_document(FAKE))
-    ev = Evaluator(None, cfg)
+    """``trailguard replay``'s own loop over the set, with the config the scenarios imply.
+
+    Replay lists every finding; the deployed engine sends one IaC alert per (account, pipeline) and hour, and
+    another only when more severe. Alerts are counted the way the engine would send them, over the records
+    whose benign nature replay can know offline (the others say why in ``replay_note``).
+    """
+    evaluator, warnings = build_evaluator(RuntimeConfig.from_document(runtime_document(FAKE)))
+    assert not warnings
+    results: list[EventResult] = []
+    problems: list[str] = []
+    items = [(f"{s.id}.json", i + 1, resolve(r, FAKE)) for s, i, r in RECORDS]
+    summary = replay(items, evaluator, on_result=results.append, on_problem=lambda p: problems.append(str(p)))
+    assert not problems, problems
+    assert summary.events == len(RECORDS) == len(results)
+
     rows: list[Row] = []
     knowable: list[Row] = []
-    for s, i, record in RECORDS:
-        result = ev.evaluate(resolve(record, FAKE))
+    sent: dict[tuple[str, str, str], int] = {}  # (account, pipeline, hour) -> most severe alert sent
+    for (s, i, record), result in zip(RECORDS, results, strict=True):
         row = Row(s.id, i, record["detail"]["eventName"], s.caller, verdict=result.verdict)
         for f in result.findings:
             if f.decision == "remediate":
                 row.remediations += 1
             if f.decision == "alert":
-                row.alerts += 1
+                pipeline = f.caller.pipeline if f.caller is not None and f.caller.kind == "iac" else ""
+                key = (record["account"], pipeline, record["detail"]["eventTime"][:13])
+                if not pipeline or _RANK[f.severity] > sent.get(key, -1):
+                    row.alerts += 1
+                    sent[key] = max(sent.get(key, -1), _RANK[f.severity])
+                else:
+                    row.detail.append(f"(IaC alert of {pipeline} already sent this hour: counted, not sent)")
             if f.decision != "skip" or f.silenced_by:
-                row.detail.append(f"{f.rule}: {f.decision} silenced_by={f.silenced_by} reason={f.reason:.300}")
+                row.detail.append(
+                    f"{f.rule}: {f.decision} silenced_by={f.silenced_by} "
+                    f"caller={f.caller.kind if f.caller else None} reason={f.reason:.300}"
+                )
         if not s.replay_knows:
             row.detail.append(f"(replay cannot know: {s.replay_note})")
         rows.append(row)
         if s.replay_knows:
             knowable.append(row)
-    report = table(rows, "replay (Evaluator)")
+    report = table(rows, "replay")
     print(report)
     assert sum(r.remediations for r in rows) == 0, report
     alerts = sum(1 for r in knowable if r.alerts)
