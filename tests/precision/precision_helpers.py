@@ -482,7 +482,11 @@ def table(rows: list[Row], title: str) -> str:
     n = len(rows)
     rem = sum(r.remediations for r in rows)
     alerts = sum(r.alerts for r in rows)
-    lines = [f"{title}: {n} records, {rem} remediations, {alerts} alerts ({100.0 * alerts / max(n, 1):.1f}%)"]
+    notices = sum(r.notices for r in rows)
+    share = 100.0 * alerts / max(n, 1)
+    lines = [
+        f"{title}: {n} records, {rem} remediations, {alerts} alerts ({share:.1f}%), {notices} low-severity notices"
+    ]
     lines += [r.line() for r in rows if r.remediations or r.alerts or r.verdict != "none"]
     quiet = [r for r in rows if not (r.remediations or r.alerts or r.verdict != "none")]
     lines.append(
