@@ -15,8 +15,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks import names
-from stacks.constructs.nag import NagAck, acknowledge
-from stacks.constructs.query_layer import CloudTrailTable, QueryLayer
+from stacks.constructs.nag import NagAck, acknowledge, finding_text
+from stacks.constructs.query_layer import AccountProjectionSync, CloudTrailTable, QueryLayer
 from trailguard.config import KNOWN_REGIONS, TrailguardConfig
 
 ATHENA_KEY_ALIAS = "alias/trailguard-athena"
@@ -98,8 +98,9 @@ class SecurityToolingStack(cdk.Stack):
                 "QueryAccountIds",
                 type="CommaDelimitedList",
                 default=",".join(known),
-                description="Account IDs the Athena tables project (partition projection enum). "
-                "Add member accounts as the organization grows; cdk deploy keeps the previous value.",
+                description="Seed of the account IDs the Athena tables project (partition projection enum). "
+                "The trailguard-athena-accounts function adds every account of the organization hourly and "
+                "after each deploy; it never removes one.",
             )
             account_values = cdk.Fn.join(",", account_ids.value_as_list)
             tables = [
@@ -136,6 +137,19 @@ class SecurityToolingStack(cdk.Stack):
             database_name=DATABASE_NAME,
             workgroup_name=WORKGROUP_NAME,
         )
+        self.account_sync: AccountProjectionSync | None = None
+        if org:
+            self.account_sync = AccountProjectionSync(
+                self,
+                "AccountSync",
+                database_name=DATABASE_NAME,
+                table_names=[t.name for t in tables],
+                key=self.results_key,
+                log_retention_days=cfg.retention.cloudwatch_logs_days,
+                alarm_emails=cfg.notifications.emails,
+            )
+            for table in self.query_layer.tables:
+                self.account_sync.node.add_dependency(table)
         cdk.CfnOutput(self, "AthenaWorkGroup", value=WORKGROUP_NAME)
         cdk.CfnOutput(self, "AthenaTable", value=f"{DATABASE_NAME}.{ORG_TABLE}")
         cdk.CfnOutput(self, "AthenaResultsBucket", value=self.results_bucket.bucket_name)
@@ -151,6 +165,34 @@ class SecurityToolingStack(cdk.Stack):
                 "the Athena results bucket itself is encrypted with the customer-managed Athena key.",
             ),
         )
+        if self.account_sync is not None:
+            sync = self.account_sync
+            acknowledge(
+                sync.role,
+                NagAck(
+                    f"AwsSolutions-IAM5[Resource::{finding_text(sync, sync.log_stream_arns)}]",
+                    "Log streams are created by Lambda with run-time names inside the function's own log group.",
+                ),
+                NagAck(
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "organizations:ListAccounts has no resource type: it can only be granted on *; it is read-only.",
+                ),
+                NagAck(
+                    "NIST.800.53.R5-IAMNoInlinePolicy",
+                    "The athena-accounts role has its own policy generated from its grants; nothing is shared.",
+                ),
+            )
+            acknowledge(
+                sync.function,
+                NagAck(
+                    "AwsSolutions-L1",
+                    "python3.12 is the runtime the Lambda contract and the detection functions are built for.",
+                ),
+                NagAck(
+                    "NIST.800.53.R5-LambdaInsideVPC",
+                    "The function only calls the Glue and Organizations APIs; a VPC would add endpoints for nothing.",
+                ),
+            )
         for bucket in (self.access_logs, self.results_bucket):
             acknowledge(
                 bucket,

@@ -17,12 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, PARTITION_COLUMNS, Query, load_queries
@@ -31,10 +42,22 @@ SERDE = "com.amazon.emr.hive.serde.CloudTrailSerde"
 INPUT_FORMAT = "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 ENGINE_VERSION = "Athena engine version 3"
-#: First day the ``date`` projection covers. Queries prune on it, so an early start is cheap.
-PROJECTION_START = "2020/01/01"
+#: Default first day of the ``date`` projection: CloudTrail's launch (November 2013), so no log that can
+#: exist is out of reach (``query.projection_start`` in the config moves it). The end is ``NOW``. A query's
+#: own ``"date"`` predicate prunes the range, so the early start costs nothing to a query that bounds
+#: its dates; one that does not makes Athena list one more (empty) prefix per account, region and day.
+PROJECTION_START = "2013/11/01"
 #: Guard rail against runaway scans (Athena bills per byte scanned): 1 TiB per query.
 BYTES_SCANNED_CUTOFF = 1 << 40
+LAMBDA_ROOT = Path(__file__).resolve().parents[2] / "lambdas"
+#: The same exclusions as the detection stack's asset, so both stacks upload one identical asset.
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info", ".mypy_cache", ".pytest_cache", "requirements.txt"]
+ACCOUNT_SYNC_HANDLER = "trailguard_engine.athena_accounts.handler"
+#: ``trailguard-*`` like every role trailguard creates (the guardrail SCP protects the prefix).
+ACCOUNT_SYNC_ROLE_NAME = "trailguard-athena-accounts"
+ACCOUNT_SYNC_LOG_GROUP = "/trailguard/athena-accounts"
+#: How often the account projection is re-read from Organizations, besides after every deploy of the stack.
+ACCOUNT_SYNC_RATE = cdk.Duration.hours(1)
 
 
 @dataclass(frozen=True)
@@ -51,8 +74,14 @@ def location_template(bucket_name: str, prefix: str) -> str:
     return f"s3://{bucket_name}/{prefix}" + "${account}/CloudTrail/${region}/${date}"
 
 
-def projection_parameters(*, bucket_name: str, prefix: str, account_ids: str, regions: Sequence[str]) -> dict[str, str]:
-    """Glue table parameters enabling partition projection over the CloudTrail key layout."""
+def projection_parameters(
+    *, bucket_name: str, prefix: str, account_ids: str, regions: Sequence[str], start: str = PROJECTION_START
+) -> dict[str, str]:
+    """Glue table parameters enabling partition projection over the CloudTrail key layout.
+
+    ``account_ids`` is the deployed value of the ``account`` enum; in organization mode
+    :class:`AccountProjectionSync` keeps adding the organization's accounts to it after the deploy.
+    """
     return {
         "classification": "cloudtrail",
         "EXTERNAL": "TRUE",
@@ -63,7 +92,7 @@ def projection_parameters(*, bucket_name: str, prefix: str, account_ids: str, re
         "projection.region.values": ",".join(regions),
         "projection.date.type": "date",
         "projection.date.format": "yyyy/MM/dd",
-        "projection.date.range": f"{PROJECTION_START},NOW",
+        "projection.date.range": f"{start},NOW",
         "projection.date.interval": "1",
         "projection.date.interval.unit": "DAYS",
         "storage.location.template": location_template(bucket_name, prefix),
@@ -169,3 +198,193 @@ class QueryLayer(Construct):
             )
             nq.add_resource_dependency(database)
             self.named_queries[name] = nq
+
+
+class AccountProjectionSync(Construct):
+    """``trailguard-athena-accounts``: adds the organization's accounts to the tables' ``account`` enum.
+
+    Organization mode only (standalone has one account). Why an updater and not an ``injected``
+    projection, and why the account list is read from ``organizations:ListAccounts`` only, never
+    from an event: see ``trailguard_engine.athena_accounts``.
+
+    Triggers, both in this account and neither carrying data the function reads:
+
+    * an hourly schedule, so an account created or invited today is queryable within the hour of
+      its joining (its first log files take minutes to arrive anyway);
+    * this stack's own CloudFormation status changes (``CREATE_COMPLETE``/``UPDATE_COMPLETE``): a
+      deploy that changes a table rewrites its parameters from the template, which would otherwise
+      shrink the enum back to the deployed seed until the next hourly run.
+
+    The Organizations events themselves (``CreateAccountResult``, ``AcceptHandshake``) are emitted in
+    the management account and are not among the events the member stacks forward, so they are not
+    used; the hourly run bounds the delay instead.
+
+    ``ListAccounts`` works from the management account or a delegated administrator of any AWS
+    service: the security account qualifies when it is, for example, the CloudTrail delegated
+    administrator (as in ``config/example-organization.yaml``). Otherwise the call is denied, the
+    run fails, and the error alarm says so (docs/deploy.md).
+
+    Permissions: ``glue:GetTable``/``glue:UpdateTable`` on the catalog, the database and the named
+    tables only, and ``organizations:ListAccounts`` (which has no resource type). Nothing that reads
+    or writes the archive: the function changes one table parameter.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        database_name: str,
+        table_names: Sequence[str],
+        key: kms.Key,
+        log_retention_days: int,
+        alarm_emails: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, id)
+        stack = cdk.Stack.of(self)
+        partition, region, account = stack.partition, stack.region, stack.account
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=ACCOUNT_SYNC_LOG_GROUP,
+            encryption_key=key,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        # The key policy names the group by its ARN spelled out: a reference would make a cycle.
+        group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{ACCOUNT_SYNC_LOG_GROUP}"
+        self.log_stream_arns = f"{group_arn}:log-stream:*"
+        group_cfn = self.log_group.node.default_child
+        assert isinstance(group_cfn, logs.CfnLogGroup)
+        group_cfn.retention_in_days = log_retention_days
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AthenaAccountsLogGroupEncryption",
+                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn},
+                },
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AthenaAccountsAlarmsToTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name="trailguard security-tooling alarms", master_key=key, enforce_ssl=True
+        )
+        for email in alarm_emails:
+            self.topic.add_subscription(subs.EmailSubscription(email))
+        self.dlq = sqs.Queue(
+            self,
+            "Dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=ACCOUNT_SYNC_ROLE_NAME,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="trailguard athena-accounts function: adds the organization's accounts to the Athena tables",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="OwnLogGroup",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[group_arn, self.log_stream_arns],
+            )
+        )
+        glue_arn = f"arn:{partition}:glue:{region}:{account}"
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadAndUpdateQueryTables",
+                actions=["glue:GetTable", "glue:UpdateTable"],
+                resources=[
+                    f"{glue_arn}:catalog",
+                    f"{glue_arn}:database/{database_name}",
+                    *(f"{glue_arn}:table/{database_name}/{name}" for name in table_names),
+                ],
+            )
+        )
+        # ListAccounts has no resource type (Service Authorization Reference, AWS Organizations).
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid="ListOrganizationAccounts", actions=["organizations:ListAccounts"], resources=["*"])
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=ACCOUNT_SYNC_HANDLER,
+            code=lambda_.Code.from_asset(str(LAMBDA_ROOT), exclude=ASSET_EXCLUDES),
+            role=self.role,
+            log_group=self.log_group,
+            environment={
+                "TRAILGUARD_GLUE_DATABASE": database_name,
+                "TRAILGUARD_GLUE_TABLES": ",".join(table_names),
+            },
+            environment_encryption=key,
+            timeout=cdk.Duration.minutes(1),
+            memory_size=256,
+            reserved_concurrent_executions=1,
+            dead_letter_queue=self.dlq,
+            retry_attempts=2,
+            logging_format=lambda_.LoggingFormat.JSON,
+            description="trailguard athena-accounts: adds the organization's accounts to the Athena account projection",
+        )
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="trailguard: add the organization's accounts to the Athena tables (hourly)",
+            schedule=events.Schedule.rate(ACCOUNT_SYNC_RATE),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+        self.after_deploy = events.Rule(
+            self,
+            "AfterDeploy",
+            description="trailguard: re-add the organization's accounts after a deploy rewrote the Athena tables",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudformation"],
+                detail_type=["CloudFormation Stack Status Change"],
+                detail={
+                    "stack-id": [stack.stack_id],
+                    "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]},
+                },
+            ),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+        period = cdk.Duration.hours(1)
+        self.alarms = [
+            self.dlq.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(5), statistic="Maximum"
+            ).create_alarm(
+                self,
+                "DlqDepth",
+                alarm_description="trailguard: athena-accounts runs failed after retries (messages in its DLQ)",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            self.function.metric_errors(period=period).create_alarm(
+                self,
+                "Errors",
+                alarm_description="trailguard: athena-accounts failed: new accounts may be missing from Athena "
+                "(ListAccounts denied? see docs/deploy.md)",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in self.alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))

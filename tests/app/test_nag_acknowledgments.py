@@ -23,22 +23,25 @@ import pytest
 #: function; its role's log-stream wildcard, the detection key's GenerateDataKey*, IAMNoInlinePolicy) plus what
 #: reading the archive needs, like reconcile (``AWSLogs/*``, the log-archive account's ``key/*``), and
 #: ``cloudtrail:ListPublicKeys`` on ``*`` (the action has no resource type).
+#: Issue 20: organization security tooling 3 -> 8: ``trailguard-athena-accounts`` (the Athena account projection
+#: follows the organization) gets L1, LambdaInsideVPC, its log-stream wildcard, ``organizations:ListAccounts`` on
+#: ``*`` (no resource type) and IAMNoInlinePolicy; standalone has one account and no such function.
 EXPECTED = {
     "standalone": {
         "TrailguardLogArchive": 2,
         "TrailguardTrail": 1,
         "TrailguardSecurityTooling": 3,
         "TrailguardDetection": 33,
-        "TrailguardMember-*": 16,
+        "TrailguardMember-*": 17,  # + the forwarding DLQ alarm without an action (issue 20)
     },
     "organization": {
         "TrailguardLogArchive": 2,
         "TrailguardTrail": 2,
         "TrailguardGuardrails": 0,
-        "TrailguardSecurityTooling": 3,
+        "TrailguardSecurityTooling": 8,
         "TrailguardDetection": 36,
         "TrailguardMemberStackSet": 0,
-        "TrailguardMember-*": 16,
+        "TrailguardMember-*": 17,  # + the forwarding DLQ alarm without an action (issue 20)
     },
 }
 
