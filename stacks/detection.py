@@ -43,6 +43,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from trailguard_engine.catalog import load_catalog
+from trailguard_engine.member_queues import FORWARD_DLQ_NAME
 from trailguard_engine.model import Rule
 from trailguard_engine.remediations.iam import ROOT_TASK_POLICY
 
@@ -74,9 +75,17 @@ VERIFY_RESERVED_CONCURRENCY = 2
 #: State-table items only the verifier writes (the ledger of verified log files and digest heads).
 VERIFIER_ITEMS = ("verified#*", "digest-accounts", "digest-heads#*", "digest-missing#*", "suspects#*")
 METRICS_NAMESPACE = "Trailguard"
-#: Caps a runaway storm (the Cloud Custodian complaint): at most this many engines at once.
-ENGINE_RESERVED_CONCURRENCY = 20
+#: The engine's reservation is ``engine.reserved_concurrency`` in the config (default 20; it caps a runaway
+#: storm, the Cloud Custodian complaint). These small ones apply only when that is set: ``null`` means the
+#: account's Lambda quota cannot spare reservations, and then no trailguard function reserves any. The
+#: SQS-fed functions keep their caps anyway through the event source's maximum concurrency (no quota needed);
+#: the drift sweep runs hourly with a 5-minute timeout, so its runs never overlap.
 RECONCILE_RESERVED_CONCURRENCY = 5
+DRIFT_RESERVED_CONCURRENCY = 1
+#: State-table items the drift sweep reads: the verifier's digest heads, its roster of member accounts.
+DRIFT_ROSTER_ITEMS = ("digest-accounts", "digest-heads#*")
+#: Member forwarding DLQ metrics the drift sweep emits (issue 20); the central alarm watches their sum.
+MEMBER_DLQ_METRICS = ("MemberDlqMessages", "MemberDlqUnreadable")
 RECONCILE_BATCH_SIZE = 2
 TARGET_RETRY_ATTEMPTS = 8
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
@@ -337,7 +346,7 @@ class DetectionStack(cdk.Stack):
         environment: dict[str, str],
         timeout: cdk.Duration,
         memory: int,
-        reserved: int,
+        reserved: int | None,
         **kwargs: Any,
     ) -> lambda_.Function:
         env = {
@@ -371,6 +380,10 @@ class DetectionStack(cdk.Stack):
         self.parameter.grant_read(role)
         self.topic.grant_publish(role)
         return fn
+
+    def _helper_reserved(self, n: int) -> int | None:
+        """A helper function's reservation: ``n``, or none when the engine has none (a low Lambda quota)."""
+        return n if self.cfg.engine.reserved_concurrency is not None else None
 
     def _allow_assume_remediation(self, role: iam.Role) -> None:
         role.add_to_policy(self._assume_remediation_statement())
@@ -451,7 +464,7 @@ class DetectionStack(cdk.Stack):
             environment={"TRAILGUARD_STATE_TABLE": self.table.table_name},
             timeout=cdk.Duration.seconds(60),
             memory=512,
-            reserved=ENGINE_RESERVED_CONCURRENCY,
+            reserved=self.cfg.engine.reserved_concurrency,
             description="trailguard engine: decides on and remediates risky CloudTrail events",
             on_failure=destinations.SqsDestination(self.engine_failure_dlq),
             retry_attempts=2,
@@ -635,11 +648,16 @@ class DetectionStack(cdk.Stack):
             },
             timeout=timeout,
             memory=1024,
-            reserved=RECONCILE_RESERVED_CONCURRENCY,
+            reserved=self._helper_reserved(RECONCILE_RESERVED_CONCURRENCY),
             description="trailguard reconcile: scans new CloudTrail log files for events EventBridge missed",
         )
         fn.add_event_source(
-            sources.SqsEventSource(queue, batch_size=RECONCILE_BATCH_SIZE, report_batch_item_failures=True)
+            sources.SqsEventSource(
+                queue,
+                batch_size=RECONCILE_BATCH_SIZE,
+                report_batch_item_failures=True,
+                max_concurrency=RECONCILE_RESERVED_CONCURRENCY,
+            )
         )
         role.add_to_policy(
             iam.PolicyStatement(sid="ReadLogFiles", actions=["s3:GetObject"], resources=[f"{bucket_arn}/AWSLogs/*"])
@@ -726,10 +744,14 @@ class DetectionStack(cdk.Stack):
             },
             timeout=timeout,
             memory=1024,
-            reserved=VERIFY_RESERVED_CONCURRENCY,
+            reserved=self._helper_reserved(VERIFY_RESERVED_CONCURRENCY),
             description="trailguard verify: CloudTrail digest signatures, chain and log file hashes; missing digests",
         )
-        fn.add_event_source(sources.SqsEventSource(queue, batch_size=1, report_batch_item_failures=True))
+        fn.add_event_source(
+            sources.SqsEventSource(
+                queue, batch_size=1, report_batch_item_failures=True, max_concurrency=VERIFY_RESERVED_CONCURRENCY
+            )
+        )
         events.Rule(
             self,
             "VerifySchedule",
@@ -832,14 +854,28 @@ class DetectionStack(cdk.Stack):
                 "TRAILGUARD_ARCHIVE_BUCKET": names.archive_bucket_name(a),
                 "TRAILGUARD_LOG_ARCHIVE_ACCOUNT": a.log_archive,
                 "TRAILGUARD_HOME_REGION": a.home_region,
+                # The member forwarding DLQs (issue 20): the roster is these accounts + the verifier's digest heads.
+                "TRAILGUARD_STATE_TABLE": self.table.table_name,
+                "TRAILGUARD_FORWARD_DLQ_NAME": FORWARD_DLQ_NAME,
+                "TRAILGUARD_GOVERNED_REGIONS": ",".join(self.cfg.governed_regions),
+                "TRAILGUARD_MEMBER_ACCOUNTS": a.management if self.cfg.mode == "organization" else self.account,
             },
             timeout=cdk.Duration.minutes(5),
             memory=256,
-            reserved=1,
+            reserved=self._helper_reserved(DRIFT_RESERVED_CONCURRENCY),
             description="trailguard drift sweep: trail logging, archive bucket, trail keys",
         )
         self._allow_assume_remediation(role)
         role.add_to_policy(self._invoke_engine_statement())
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadDigestRoster",
+                actions=["dynamodb:GetItem"],
+                resources=[self.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(DRIFT_ROSTER_ITEMS)}},
+            )
+        )
+        self.key.grant_decrypt(role)  # the state table's SSE-KMS
         events.Rule(
             self,
             "DriftSchedule",
@@ -877,6 +913,34 @@ class DetectionStack(cdk.Stack):
                     treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
                 )
             )
+        # The member accounts' forwarding DLQs, rolled up by the drift sweep (messages, or a queue it cannot read).
+        member_dlqs = cw.MathExpression(
+            expression="messages + unreadable",
+            using_metrics={
+                key: cw.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=name,
+                    dimensions_map={"service": "trailguard-drift"},
+                    statistic="Sum",
+                    period=cdk.Duration.hours(1),
+                )
+                for key, name in zip(("messages", "unreadable"), MEMBER_DLQ_METRICS, strict=True)
+            },
+            label="member forwarding DLQs: messages + unreadable queues",
+            period=cdk.Duration.hours(1),
+        )
+        add(
+            member_dlqs.create_alarm(
+                self,
+                "MemberForwardDlqs",
+                alarm_description="trailguard: a member account's forwarding DLQ has messages, or the drift sweep "
+                "cannot read it (deleted queue or role, denied read): forwarded events are failing",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+        )
         error_rate = cw.MathExpression(
             expression="100 * errors / MAX([invocations, 1])",
             using_metrics={
@@ -956,6 +1020,14 @@ class DetectionStack(cdk.Stack):
                 "Invoked synchronously (SQS event source with its own DLQ; schedule with retries); "
                 "failures raise the error alarms.",
             )
+        if self.cfg.engine.reserved_concurrency is None:
+            for fn in (self.engine, self.reconcile, self.drift, self.verify):
+                self._ack(
+                    fn,
+                    "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",
+                    "engine.reserved_concurrency is null: the account's Lambda quota cannot spare reservations "
+                    "(Lambda keeps 100 unreserved); the SQS event sources cap reconcile and verify.",
+                )
         self._ack(
             self.engine,
             "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",

@@ -5,7 +5,9 @@ It holds two things, both generated from the catalog:
 * forwarding rules ``trailguard-forward-<i>`` on the account's default bus (the compact union of
   the catalog patterns, see :mod:`stacks.forwarding`) that send matching CloudTrail events to the
   central bus in the security account's home region as the role ``trailguard-forward-<region>``
-  (the only principal name the central bus accepts), with a retry policy and a dead-letter queue;
+  (the only principal name the central bus accepts), with a retry policy and a dead-letter queue
+  ``trailguard-forward-dlq``, alarmed here (``trailguard-forward-dlq``, messages visible > 0) and read
+  hourly by the security account's drift sweep, which alerts centrally (issue 20);
 * the remediation role ``trailguard-remediation`` the central engine assumes. IAM is global,
   so the role is created only where ``AWS::Region`` is the home region (a CloudFormation
   condition: the same template is deployed to every region by the StackSet).
@@ -22,11 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from trailguard_engine.catalog import load_catalog
+from trailguard_engine.member_queues import FORWARD_DLQ_NAME
 
 from stacks import names
 from stacks.forwarding import forwarding_patterns, remediation_statements
@@ -43,7 +47,9 @@ DRIFT_BUCKET_READS: tuple[str, ...] = (
     "s3:GetBucketPublicAccessBlock",
 )
 DRIFT_KEY_READS: tuple[str, ...] = ("kms:DescribeKey",)
-DRIFT_READ_ACTIONS: tuple[str, ...] = DRIFT_TRAIL_READS + DRIFT_BUCKET_READS + DRIFT_KEY_READS
+#: What the drift sweep may do to the forwarding DLQ (its depth, nothing else), in every governed region.
+DRIFT_QUEUE_READS: tuple[str, ...] = ("sqs:GetQueueAttributes",)
+DRIFT_READ_ACTIONS: tuple[str, ...] = DRIFT_TRAIL_READS + DRIFT_BUCKET_READS + DRIFT_KEY_READS + DRIFT_QUEUE_READS
 DRIFT_ROLE_NAME = "trailguard-drift"
 RECONCILE_ROLE_NAME = "trailguard-reconcile"
 #: The digest verifier (issue 13): reads digests and log files of the archive, like reconcile.
@@ -69,6 +75,7 @@ class MemberStack(cdk.Stack):
         dlq = sqs.Queue(
             self,
             "ForwardDlq",
+            queue_name=FORWARD_DLQ_NAME,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
@@ -122,6 +129,23 @@ class MemberStack(cdk.Stack):
                 resources=[dlq.queue_arn],
                 conditions={"ArnEquals": {"aws:SourceArn": [r.attr_arn for r in self.forward_rules]}},
             )
+        )
+
+        # A local alarm for this account's operators; the security account's drift sweep reads the same
+        # depth (and reports a queue it cannot read) because a member admin can delete this alarm.
+        self.forward_dlq = dlq
+        self.forward_dlq_alarm = dlq.metric_approximate_number_of_messages_visible(
+            period=cdk.Duration.minutes(5), statistic="Maximum"
+        ).create_alarm(
+            self,
+            "ForwardDlqDepth",
+            alarm_name=FORWARD_DLQ_NAME,
+            alarm_description="trailguard: forwarded events failed to reach the central bus (messages in "
+            f"{FORWARD_DLQ_NAME}); the security account's drift sweep alerts on it centrally",
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
 
         # ---- remediation role (home region only) -------------------------------------
@@ -197,12 +221,27 @@ class MemberStack(cdk.Stack):
                 "Action": list(DRIFT_KEY_READS),
                 "Resource": f"arn:{p}:kms:{cfg.home_region}:{self.account}:key/*",
             },
+            {
+                # IAM is global: the role in the home region reads the queue of every governed region.
+                "Sid": "DriftSweepForwardDlqDepth",
+                "Effect": "Allow",
+                "Action": list(DRIFT_QUEUE_READS),
+                "Resource": [
+                    f"arn:{p}:sqs:{region}:{self.account}:{FORWARD_DLQ_NAME}" for region in cfg.governed_regions
+                ],
+            },
         ]
 
     def _acknowledge(self, dlq: sqs.Queue, policy: iam.CfnManagedPolicy, statements: list[dict[str, Any]]) -> None:
         """Every cdk-nag acknowledgment of this stack, each with its reason."""
         acks: list[tuple[Construct, str, str]] = [
             (dlq, "AwsSolutions::AwsSolutions-SQS3", "This queue is the dead-letter queue of the forwarding targets."),
+            (
+                self.forward_dlq_alarm,
+                "NIST.800.53.R5::NIST.800.53.R5-CloudWatchAlarmAction",
+                "Member accounts have no alert topic: the security account's drift sweep reads this queue's depth "
+                "hourly and alerts centrally (and reports a queue it cannot read); this alarm is the local view.",
+            ),
         ]
         reasons: dict[str, str] = {}
         for st in statements:

@@ -109,3 +109,43 @@ def test_non_numeric_argument_is_a_usage_error(cli) -> None:
     r = CliRunner().invoke(cli, ["cost", "--accounts", "many", "--regions", "1", "--events-per-day", "1"])
     assert r.exit_code == 2
     assert "Invalid value for '--accounts'" in r.output
+
+
+# --------------------------------------------------------------------------- #
+# Sizing the engine's reserved concurrency (issue 20)
+# --------------------------------------------------------------------------- #
+def test_reserved_concurrency_follows_littles_law_by_hand() -> None:
+    from trailguard.cost import ENGINE_MS_PER_EVENT, HEADROOM, PEAK_TO_AVERAGE, recommend_reserved_concurrency
+
+    # 1,000 accounts x 100,000 events/day x 2% forwarded = 2,000,000 engine events/day = 23.148/s;
+    # x10 at peak = 231.48/s; x 0.2 s = 46.30 in flight; x2 headroom = 92.59 -> 93.
+    advice = recommend_reserved_concurrency(CostInputs(accounts=1000, regions=17, events_per_day=100_000))
+    assert (ENGINE_MS_PER_EVENT, PEAK_TO_AVERAGE, HEADROOM) == (200.0, 10.0, 2.0)
+    assert advice.events_per_second == pytest.approx(2_000_000 / 86_400)
+    assert advice.in_flight_at_peak == pytest.approx(46.296, abs=1e-3)
+    assert advice.recommended == 93
+    assert "Little's law" in advice.basis
+
+
+@pytest.mark.parametrize(
+    ("accounts", "events_per_day", "expected"),
+    [(10, 10_000, 5), (1, 0, 5), (100_000, 1_000_000, 1000)],  # the floor, no events, the config's ceiling
+)
+def test_reserved_concurrency_is_clamped_to_the_config_range(accounts: int, events_per_day: int, expected: int) -> None:
+    from trailguard.config import EngineSettings
+    from trailguard.cost import recommend_reserved_concurrency
+
+    advice = recommend_reserved_concurrency(CostInputs(accounts=accounts, regions=1, events_per_day=events_per_day))
+    assert advice.recommended == expected
+    EngineSettings(reserved_concurrency=advice.recommended)  # always a value the config accepts
+
+
+def test_cli_prints_the_recommendation(cli) -> None:
+    args = ["cost", "--accounts", "1000", "--regions", "17", "--events-per-day", "100000"]
+    r = CliRunner().invoke(cli, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)["engine_reserved_concurrency"]
+    assert doc["recommended"] == 93 and "minus 100" in doc["note"]
+    r = CliRunner().invoke(cli, [*args, "--peak-factor", "20"])
+    assert r.exit_code == 0, r.output
+    assert "recommended engine.reserved_concurrency: 186" in " ".join(r.output.split())

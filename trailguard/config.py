@@ -322,6 +322,28 @@ class IntendedExposure(_Strict):
     )
 
 
+#: The engine's reserved concurrency when the config does not set one (size it with ``trailguard cost``).
+DEFAULT_ENGINE_RESERVED_CONCURRENCY = 20
+
+
+class EngineSettings(_Strict):
+    """The remediation engine function."""
+
+    reserved_concurrency: int | None = Field(
+        default=DEFAULT_ENGINE_RESERVED_CONCURRENCY,
+        ge=1,
+        le=1000,
+        description="Reserved concurrency of the engine: a cap on engines running at once (a runaway storm "
+        "cannot exhaust the account) and a guarantee. Size it as events per second x average duration "
+        "(`trailguard cost` prints a recommendation). null: no function of trailguard reserves concurrency "
+        "(reconcile and verify keep their caps through their SQS event sources' maximum concurrency). Use null "
+        "where the account's Lambda concurrency quota is low: Lambda lets you reserve only up to the account's "
+        "unreserved concurrency minus 100, and new accounts can start with a quota of 10 or 50 (the default "
+        "quota is 1,000), where any reservation fails to deploy ('decreases account's "
+        "UnreservedConcurrentExecution below its minimum value').",
+    )
+
+
 # --------------------------------------------------------------------------- #
 # Root
 # --------------------------------------------------------------------------- #
@@ -366,6 +388,7 @@ class TrailguardConfig(_Strict):
     retention: Retention = Field(default_factory=Retention)
     features: Features = Field(default_factory=Features)
     remediation: Remediation = Field(default_factory=Remediation)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,6 +7,7 @@ figure it drives, so a reader can check the arithmetic by hand.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from trailguard import pricing as p
@@ -16,6 +17,35 @@ GIB = 1024**3
 FILES_PER_REGION_DAY = 288  # CloudTrail delivers a log file about every 5 minutes per account and region
 DIGESTS_PER_REGION_DAY = 24  # log-file-validation digest files, hourly
 CMK_COUNT = 4  # trail key, CloudWatch Logs key, engine/queues key, Athena results key
+
+# --- Sizing the engine's reserved concurrency (issue 20) ---------------------------------------------
+#: Average engine duration per event, in ms (``CostInputs.engine_ms``, the figure the Lambda cost uses too).
+#: docs/benchmarks.md measures 75.6 ms (median) for one remediation through the handler against moto
+#: server on localhost, with 10 AWS API calls (re-read, tags, idempotency and rate-limit state, SNS,
+#: Security Hub, the fix); in AWS each call is a network round trip of tens of ms and the member role is
+#: assumed once per account and hour, so 200 ms is the planning figure. Alert-only events make fewer calls.
+ENGINE_MS_PER_EVENT = 200.0
+#: Peak minute over average: CloudTrail traffic is bursty (deployments, scripts, an incident). An assumption;
+#: ``--peak-factor`` overrides it.
+PEAK_TO_AVERAGE = 10.0
+#: Concurrency kept above the peak estimate (retries of failed invocations, slower API calls).
+HEADROOM = 2.0
+#: Never recommend fewer: one slow remediation (the engine's 60 s timeout) must not hold up the rest.
+MIN_RESERVED_CONCURRENCY = 5
+#: ``engine.reserved_concurrency``'s upper bound in the config.
+MAX_RESERVED_CONCURRENCY = 1000
+
+
+@dataclass(frozen=True)
+class ConcurrencyAdvice:
+    """A recommended ``engine.reserved_concurrency``, by Little's law: in flight = arrival rate x duration."""
+
+    events_per_second: float
+    peak_events_per_second: float
+    duration_ms: float
+    in_flight_at_peak: float
+    recommended: int
+    basis: str
 
 
 @dataclass(frozen=True)
@@ -35,7 +65,7 @@ class CostInputs:
     ia_days: int = 90
     glacier_days: int = 365
     forward_ratio: float = p.FORWARD_RATIO
-    engine_ms: float = 200.0
+    engine_ms: float = ENGINE_MS_PER_EVENT
     engine_memory_mb: int = 256
     athena_queries: int = 100
     athena_days_per_query: float = 1.0
@@ -218,3 +248,24 @@ def estimate(i: CostInputs) -> CostEstimate:
         f"Prices: {p.REGION}, taken {p.PRICES_TAKEN} (trailguard/pricing.py). Taxes, support and free tiers not included."
     )
     return est
+
+
+def recommend_reserved_concurrency(i: CostInputs, *, peak_factor: float = PEAK_TO_AVERAGE) -> ConcurrencyAdvice:
+    """The engine's reserved concurrency for ``i``'s forwarded event volume.
+
+    ``ceil(events/s at peak x duration x headroom)``, between :data:`MIN_RESERVED_CONCURRENCY` and
+    :data:`MAX_RESERVED_CONCURRENCY`. The events are the forwarded ones (``forward_ratio`` of the
+    management events): only those invoke the engine (the reconciliation path hands over only what
+    EventBridge missed).
+    """
+    rate = i.accounts * i.events_per_day * i.forward_ratio / 86_400
+    peak = rate * peak_factor
+    in_flight = peak * i.engine_ms / 1000
+    wanted = math.ceil(in_flight * HEADROOM - 1e-9)
+    recommended = min(max(wanted, MIN_RESERVED_CONCURRENCY), MAX_RESERVED_CONCURRENCY)
+    basis = (
+        f"{rate:,.3f} forwarded events/s on average, x{peak_factor:g} at peak = {peak:,.2f}/s; "
+        f"x {i.engine_ms:g} ms per event = {in_flight:,.2f} engines in flight (Little's law); "
+        f"x{HEADROOM:g} headroom, at least {MIN_RESERVED_CONCURRENCY}"
+    )
+    return ConcurrencyAdvice(rate, peak, i.engine_ms, in_flight, recommended, basis)

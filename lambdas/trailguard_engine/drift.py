@@ -19,6 +19,12 @@ Public Access (``s3-block-public-access-removed``), a disabled or pending-deleti
 (``kms-key-disabled`` / ``kms-key-scheduled-for-deletion``: these keys are protected by
 definition). A resource tagged with an exemption tag is alerted on, never repaired.
 
+It also reads the member accounts' forwarding dead-letter queues (issue 20,
+:mod:`trailguard_engine.member_queues`): a queue with messages is a drift
+(``forward-dlq-empty``, alert only), a queue it cannot read is reported as such, never as empty, and
+the metrics ``MemberDlqMessages`` and ``MemberDlqUnreadable`` (in total, and by ``account`` when not
+zero) feed the central alarm.
+
 A check that cannot run (assume-role refused, access denied, throttled past retries) and a
 repair that fails are alerted on, and the function then fails so the error alarm fires.
 """
@@ -27,9 +33,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,11 +48,13 @@ from trailguard_engine.catalog import load_catalog
 from trailguard_engine.clients import ClientFactory, MemberSession, invoked_account
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.exceptions import EngineError
+from trailguard_engine.member_queues import ForwardQueueReader, QueueDepth, roster
 from trailguard_engine.model import Finding, Rule
 from trailguard_engine.notify import Notifier
 from trailguard_engine.remediations import RemediationContext, error_code, registry
 from trailguard_engine.remediations.s3 import BPA_FLAGS
 from trailguard_engine.settings import Runtime, RuntimeLoader, Settings
+from trailguard_engine.state import LogFileLedger
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trailguard-drift"))
 
@@ -54,6 +63,10 @@ RULE_STOP_LOGGING = "cloudtrail-stop-logging"
 RULE_BPA = "s3-block-public-access-removed"
 RULE_KEY_DISABLED = "kms-key-disabled"
 RULE_KEY_DELETION = "kms-key-scheduled-for-deletion"
+
+
+#: The function's wall clock (seconds since the epoch): the one seam tests pin.
+clock: Callable[[], float] = time.time
 
 
 class DriftError(EngineError):
@@ -70,6 +83,11 @@ class DriftSettings:
     archive_bucket: str
     log_archive_account: str
     home_region: str
+    #: The member forwarding DLQ's name; empty: the member-queue check is not configured (tests of other checks).
+    forward_dlq_name: str = ""
+    governed_regions: tuple[str, ...] = ()
+    #: Accounts whose forwarding queues are read whatever the digests say (management / the one account).
+    member_accounts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DriftSettings:
@@ -82,6 +100,9 @@ class DriftSettings:
             archive_bucket=e.get("TRAILGUARD_ARCHIVE_BUCKET", ""),
             log_archive_account=e.get("TRAILGUARD_LOG_ARCHIVE_ACCOUNT", ""),
             home_region=e.get("TRAILGUARD_HOME_REGION", "") or engine.region,
+            forward_dlq_name=e.get("TRAILGUARD_FORWARD_DLQ_NAME", ""),
+            governed_regions=_csv(e.get("TRAILGUARD_GOVERNED_REGIONS", "")),
+            member_accounts=_csv(e.get("TRAILGUARD_MEMBER_ACCOUNTS", "")),
         )
 
     def missing(self) -> list[str]:
@@ -135,13 +156,16 @@ class DriftSweep:
         notifier: Notifier,
         rules: tuple[Rule, ...] | None = None,
         log: Any = logger,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.factory = factory
         self.notifier = notifier
         self.rules = {r.id: r for r in (load_catalog() if rules is None else rules)}
         self.log = log
+        self.clock = clock
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.account_counts: Counter[tuple[str, str]] = Counter()  # (metric, account): member queue metrics
 
     def count(self, name: str, invariant: str = "") -> None:
         self.counts[(name, invariant)] += 1
@@ -165,6 +189,11 @@ class DriftSweep:
                 self._handle(drift, runtime, out)
         except Exception as exc:
             self._check_failed("keys", exc, out)
+        if self.settings.forward_dlq_name:
+            try:
+                self._member_queues(runtime, out)
+            except Exception as exc:
+                self._check_failed("member-queues", exc, out)
         return out
 
     def _check_failed(self, what: str, exc: Exception, out: SweepResult) -> None:
@@ -311,6 +340,66 @@ class DriftSweep:
                 severity="CRITICAL",
             )
 
+    def _member_queues(self, runtime: Runtime, out: SweepResult) -> None:
+        """Read every member forwarding DLQ of the roster; alert non-empty and unreadable ones."""
+        s = self.settings
+        heads: Mapping[tuple[str, str], str] = {}
+        if s.engine.state_table:
+            ledger = LogFileLedger(table=s.engine.state_table, client=self.factory.engine("dynamodb"), clock=self.clock)
+            heads = ledger.digest_heads()
+        where = roster(heads, fixed_accounts=s.member_accounts, regions=s.governed_regions, now=self.clock())
+        reader = ForwardQueueReader(factory=self.factory, queue_name=s.forward_dlq_name)
+        results = reader.read_all(where)
+        out.checked += [f"forward-dlq {q.account}/{q.region}" for q in results]
+        self.counts[("MemberDlqMessages", "")] += 0  # emitted every sweep: the central alarm sees zeros too
+        self.counts[("MemberDlqUnreadable", "")] += 0
+        unreadable = [q for q in results if not q.readable]
+        for q in results:
+            if q.depth:
+                self.counts[("MemberDlqMessages", "")] += q.depth
+                self.account_counts[("MemberDlqMessages", q.account)] += q.depth
+                self._handle(
+                    Drift(
+                        "forward-dlq-empty",
+                        q.account,
+                        q.region,
+                        "AWS::SQS::Queue",
+                        q.queue_arn,
+                        f"{q.depth} message(s): forwarded events that never reached the central bus",
+                        "no messages",
+                    ),
+                    runtime,
+                    out,
+                )
+        if unreadable:
+            self._member_queues_unreadable(unreadable, out)
+
+    def _member_queues_unreadable(self, unreadable: list[QueueDepth], out: SweepResult) -> None:
+        """One alert for every queue the sweep could not read: unknown is reported, never taken for empty."""
+        for q in unreadable:
+            self.counts[("MemberDlqUnreadable", "")] += 1
+            self.account_counts[("MemberDlqUnreadable", q.account)] += 1
+            out.errors.append(f"cannot read DLQ depth in account {q.account} ({q.region}): {q.error}"[:1000])
+        accounts = sorted({q.account for q in unreadable})
+        where = f"account {accounts[0]}" if len(accounts) == 1 else f"{len(accounts)} accounts"
+        self.log.error("cannot read the forwarding DLQ depth in %s", where)
+        self.notifier.publish(
+            f"trailguard MEMBER DLQ UNREADABLE: cannot read DLQ depth in {where}"[:100],
+            {
+                "alert": "member_dlq_unreadable",
+                "severity": "HIGH",
+                "message": f"cannot read DLQ depth in {where}: a deleted queue or role, or a denied read, is not "
+                "an empty queue; events forwarded from there may be failing unseen",
+                "accounts": accounts,
+                "queues": [
+                    {"account": q.account, "region": q.region, "queue": q.queue_arn, "error": q.error}
+                    for q in unreadable[:100]
+                ],
+                "count": len(unreadable),
+            },
+            attributes={"kind": "member_dlq_unreadable", "severity": "HIGH", "rule": "-"},
+        )
+
     # ------------------------------------------------------------------ #
     # alert + repair
     # ------------------------------------------------------------------ #
@@ -410,6 +499,16 @@ class DriftSweep:
             if inv:
                 emf.add_dimensions(service=s.service, invariant=inv)
             emf.flush_metrics()
+        for (name, account), n in sorted(self.account_counts.items()):
+            emf = AmazonCloudWatchEMFProvider(namespace=s.namespace, service=s.service)
+            emf.add_metric(name=name, unit=MetricUnit.Count, value=n)
+            emf.add_dimensions(service=s.service, account=account)
+            emf.flush_metrics()
+        self.account_counts.clear()
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def has_tls_deny(policy: Mapping[str, Any]) -> bool:
@@ -475,7 +574,11 @@ def get_sweep(context: Any = None) -> DriftSweep:
         notifier = Notifier(
             factory=factory, topic_arn=ds.engine.alert_topic_arn, engine_account=invoked_account(context)
         )
-        _STATE.append(DriftSweep(settings=ds, factory=factory, notifier=notifier))
+
+        def now() -> float:  # late-bound: tests pin the module's clock
+            return clock()
+
+        _STATE.append(DriftSweep(settings=ds, factory=factory, notifier=notifier, clock=now))
     return _STATE[0]
 
 

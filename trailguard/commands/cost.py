@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.cli import app
-from trailguard.cost import CostInputs, estimate
+from trailguard.cost import PEAK_TO_AVERAGE, CostInputs, estimate, recommend_reserved_concurrency
 
 
 @app.command()
@@ -37,6 +37,9 @@ def cost(
         float | None, typer.Option(help="Share of events that match a rule (default: measured).")
     ] = None,
     athena_queries: Annotated[int, typer.Option(help="Athena queries per month.")] = 100,
+    peak_factor: Annotated[
+        float, typer.Option(help="Peak over average event rate, for the engine's reserved concurrency.", min=1)
+    ] = PEAK_TO_AVERAGE,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Estimate the monthly AWS bill of a trailguard deployment, broken down by driver."""
@@ -61,12 +64,19 @@ def cost(
             typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
     est = estimate(inputs)
+    advice = recommend_reserved_concurrency(inputs, peak_factor=peak_factor)
+    quota_note = (
+        "Lambda lets functions reserve up to the account's unreserved concurrency minus 100 (the default "
+        "quota is 1,000; new accounts can start at 10 or 50): on a low quota, set engine.reserved_concurrency: "
+        "null or ask for a quota increase. See docs/deploy.md, 'Sizing the engine'."
+    )
     if as_json:
         doc = {
             "inputs": asdict(inputs),
             "lines": [asdict(line) for line in est.lines],
             "total_usd": round(est.total, 2),
             "notes": est.notes,
+            "engine_reserved_concurrency": {**asdict(advice), "note": quota_note},
         }
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -81,3 +91,8 @@ def cost(
     console.print(table)
     for note in est.notes:
         console.print(f"note: {note}")
+    console.print(
+        f"recommended engine.reserved_concurrency: {advice.recommended} ({advice.basis}). {quota_note}",
+        soft_wrap=True,
+        highlight=False,
+    )
