@@ -58,6 +58,8 @@ ACCOUNT_SYNC_ROLE_NAME = "trailguard-athena-accounts"
 ACCOUNT_SYNC_LOG_GROUP = "/trailguard/athena-accounts"
 #: How often the account projection is re-read from Organizations, besides after every deploy of the stack.
 ACCOUNT_SYNC_RATE = cdk.Duration.hours(1)
+#: Stack states after which the tables may hold the template's seed again (a rollback restores the old template).
+AFTER_DEPLOY_STATUSES = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ class AccountProjectionSync(Construct):
 
     * an hourly schedule, so an account created or invited today is queryable within the hour of
       its joining (its first log files take minutes to arrive anyway);
-    * this stack's own CloudFormation status changes (``CREATE_COMPLETE``/``UPDATE_COMPLETE``): a
+    * this stack's own CloudFormation status changes (:data:`AFTER_DEPLOY_STATUSES`): a
       deploy that changes a table rewrites its parameters from the template, which would otherwise
       shrink the enum back to the deployed seed until the next hourly run.
 
@@ -357,7 +359,7 @@ class AccountProjectionSync(Construct):
                 detail_type=["CloudFormation Stack Status Change"],
                 detail={
                     "stack-id": [stack.stack_id],
-                    "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]},
+                    "status-details": {"status": list(AFTER_DEPLOY_STATUSES)},
                 },
             ),
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.events.models import EventPattern
 from tooling_synth import Tooling
 from trailguard_engine import athena_accounts
 
@@ -289,11 +290,29 @@ def test_sync_triggers_schedule_and_own_deploys(tooling: Tooling) -> None:
             "detail-type": ["CloudFormation Stack Status Change"],
             "detail": {
                 "stack-id": [{"Ref": "AWS::StackId"}],
-                "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]},
+                "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"]},
             },
         }
     ]
     assert all("EventBusName" not in r for r in rules)  # the account's default bus, not the central bus
+    # The documented event shape (CloudFormation User Guide, "Stack Status Change event detail").
+    own = "arn:aws:cloudformation:us-east-1:333333333333:stack/TrailguardSecurityTooling/1a2b"
+    pattern = EventPattern.load(json.dumps(patterns[0]).replace('{"Ref": "AWS::StackId"}', json.dumps(own)))
+
+    def event(stack_id: str, status: str) -> dict[str, Any]:
+        return {
+            "source": "aws.cloudformation",
+            "detail-type": "CloudFormation Stack Status Change",
+            "account": "333333333333",
+            "region": REGION,
+            "resources": [stack_id],
+            "detail": {"stack-id": stack_id, "status-details": {"status": status, "status-reason": ""}},
+        }
+
+    assert pattern.matches_event(event(own, "UPDATE_COMPLETE"))
+    assert pattern.matches_event(event(own, "UPDATE_ROLLBACK_COMPLETE"))
+    assert not pattern.matches_event(event(own, "UPDATE_IN_PROGRESS"))
+    assert not pattern.matches_event(event(own.replace("TrailguardSecurityTooling", "Other"), "UPDATE_COMPLETE"))
 
 
 def test_handler_runs_without_the_dependency_layer() -> None:
