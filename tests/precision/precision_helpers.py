@@ -102,6 +102,19 @@ def resolve(obj: Any, ids: Mapping[str, str]) -> Any:
     return obj
 
 
+def replace_literals(obj: Any, mapping: Mapping[str, str]) -> Any:
+    """``obj`` with every string equal to a key of ``mapping`` (or containing one) rewritten."""
+    if isinstance(obj, str):
+        for old, new in mapping.items():
+            obj = obj.replace(old, new)
+        return obj
+    if isinstance(obj, Mapping):
+        return {k: replace_literals(v, mapping) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [replace_literals(v, mapping) for v in obj]
+    return obj
+
+
 def placeholders(obj: Any) -> set[str]:
     found: set[str] = set()
     text = json.dumps(obj)
@@ -214,9 +227,9 @@ class LiveWorld:
                 if ":" in rule["cidr"]
                 else {"IpRanges": [{"CidrIp": rule["cidr"]}]}
             )
+            ports = {} if rule["proto"] == "-1" else {"FromPort": rule["from"], "ToPort": rule["to"]}
             ec2.authorize_security_group_ingress(
-                GroupId=gid,
-                IpPermissions=[{"IpProtocol": rule["proto"], "FromPort": rule["from"], "ToPort": rule["to"], **rng}],
+                GroupId=gid, IpPermissions=[{"IpProtocol": rule["proto"], **ports, **rng}]
             )
         for r in self._sg_rules(gid):
             if not r.get("IsEgress"):
@@ -324,6 +337,10 @@ class LiveWorld:
         if st.get("share_with"):
             ec2.modify_snapshot_attribute(
                 SnapshotId=snap, Attribute="createVolumePermission", OperationType="add", UserIds=st["share_with"]
+            )
+        if st.get("public"):
+            ec2.modify_snapshot_attribute(
+                SnapshotId=snap, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
             )
         self.resources.append(("snapshot", snap))
 
