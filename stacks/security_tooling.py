@@ -16,7 +16,7 @@ from constructs import Construct
 
 from stacks import names
 from stacks.constructs.nag import NagAck, acknowledge, finding_text
-from stacks.constructs.query_layer import AccountProjectionSync, CloudTrailTable, QueryLayer
+from stacks.constructs.query_layer import PROJECTION_START, AccountProjectionSync, CloudTrailTable, QueryLayer
 from trailguard.config import KNOWN_REGIONS, TrailguardConfig
 
 ATHENA_KEY_ALIAS = "alias/trailguard-athena"
@@ -24,6 +24,8 @@ DATABASE_NAME = "trailguard"
 WORKGROUP_NAME = "trailguard"
 ORG_TABLE = "cloudtrail"
 ACCOUNT_TRAIL_TABLE = "cloudtrail_account_trails"
+#: ``yyyy/MM/dd`` (the date projection's format), a plausible calendar day from 2000 on.
+PROJECTION_START_PATTERN = r"^20[0-9]{2}/(0[1-9]|1[0-2])/(0[1-9]|[12][0-9]|3[01])$"
 
 
 class SecurityToolingStack(cdk.Stack):
@@ -123,6 +125,17 @@ class SecurityToolingStack(cdk.Stack):
                 )
             ]
 
+        projection_start = cdk.CfnParameter(
+            self,
+            "QueryProjectionStart",
+            type="String",
+            default=PROJECTION_START,
+            allowed_pattern=PROJECTION_START_PATTERN,
+            constraint_description="a day as yyyy/MM/dd, e.g. 2013/11/01",
+            description="First day (yyyy/MM/dd) the Athena tables' date projection covers; it ends at NOW. The default, "
+            "CloudTrail's launch, reaches every log; a later day (your organization's first log) makes queries "
+            "without a date bound list fewer empty prefixes.",
+        )
         self.query_layer = QueryLayer(
             self,
             "QueryLayer",
@@ -132,6 +145,7 @@ class SecurityToolingStack(cdk.Stack):
             # Every commercial region: a multi-region trail also logs regions nobody governs,
             # which is exactly where an intruder likes to work.
             regions=KNOWN_REGIONS,
+            projection_start=projection_start.value_as_string,
             results_bucket=self.results_bucket,
             results_key=self.results_key,
             database_name=DATABASE_NAME,

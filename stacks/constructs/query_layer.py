@@ -43,7 +43,8 @@ INPUT_FORMAT = "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 ENGINE_VERSION = "Athena engine version 3"
 #: Default first day of the ``date`` projection: CloudTrail's launch (November 2013), so no log that can
-#: exist is out of reach (``query.projection_start`` in the config moves it). The end is ``NOW``. A query's
+#: exist is out of reach (the security-tooling stack's ``QueryProjectionStart`` parameter moves it). The end is
+#: ``NOW``. A query's
 #: own ``"date"`` predicate prunes the range, so the early start costs nothing to a query that bounds
 #: its dates; one that does not makes Athena list one more (empty) prefix per account, region and day.
 PROJECTION_START = "2013/11/01"
@@ -113,6 +114,7 @@ class QueryLayer(Construct):
         tables: Sequence[CloudTrailTable],
         account_ids: str,
         regions: Sequence[str],
+        projection_start: str = PROJECTION_START,
         results_bucket: s3.IBucket,
         results_key: kms.IKey,
         database_name: str = "trailguard",
@@ -147,7 +149,11 @@ class QueryLayer(Construct):
                     description=spec.description,
                     table_type="EXTERNAL_TABLE",
                     parameters=projection_parameters(
-                        bucket_name=archive_bucket_name, prefix=spec.prefix, account_ids=account_ids, regions=regions
+                        bucket_name=archive_bucket_name,
+                        prefix=spec.prefix,
+                        account_ids=account_ids,
+                        regions=regions,
+                        start=projection_start,
                     ),
                     partition_keys=partitions,
                     storage_descriptor=glue.CfnTable.StorageDescriptorProperty(

@@ -196,9 +196,31 @@ def test_standalone_has_no_account_sync(tooling: Tooling) -> None:
 
 def test_date_projection_is_open_ended(tooling: Tooling) -> None:
     for stack in ("Standalone", ORG):
+        params = tooling.templates[stack]["Parameters"]
+        start = params["QueryProjectionStart"]
+        assert start["Default"] == PROJECTION_START <= "2013/11/13"  # CloudTrail's launch: no log can be older
         for t in tooling.resources(stack, "AWS::Glue::Table"):
-            assert t["Properties"]["TableInput"]["Parameters"]["projection.date.range"] == f"{PROJECTION_START},NOW"
-    assert PROJECTION_START <= "2013/11/13"  # CloudTrail's launch: no log can be older
+            rng = t["Properties"]["TableInput"]["Parameters"]["projection.date.range"]
+            assert rng == {"Fn::Join": ["", [{"Ref": "QueryProjectionStart"}, ",NOW"]]}
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("2013/11/01", True),
+        ("2024/02/29", True),
+        ("2013-11-01", False),  # not the projection's yyyy/MM/dd
+        ("2013/13/01", False),
+        ("2013/11/01,NOW", False),  # would smuggle a second bound into the range
+        ("NOW-3YEARS", False),
+        ("1999/12/31", False),
+    ],
+)
+def test_projection_start_parameter_is_validated(tooling: Tooling, value: str, ok: bool) -> None:
+    import re
+
+    pattern = tooling.templates[ORG]["Parameters"]["QueryProjectionStart"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is ok
 
 
 def test_sync_role_is_least_privilege(tooling: Tooling) -> None:
