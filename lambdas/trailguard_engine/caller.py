@@ -110,6 +110,31 @@ _LABEL: dict[str, str] = {
 }
 
 
+#: ``callers.iac_principals`` entry: an IAM/STS principal ARN in the ``aws`` partition with a literal account ID;
+#: fnmatch wildcards only in the resource part, after a literal ``role/``, ``user/`` or ``assumed-role/`` and a
+#: literal first name character.
+_IAC_PRINCIPAL = re.compile(r"^arn:aws:(?:iam|sts)::\d{12}:(?:role|user|assumed-role)/[^*?\[\]/\s][^\s]*$")
+
+
+def iac_principal_error(pattern: object) -> str | None:
+    """Why ``pattern`` is not an acceptable ``callers.iac_principals`` entry, or None when it is."""
+    if not isinstance(pattern, str):
+        return f"expected a string, got {type(pattern).__name__}"
+    if _IAC_PRINCIPAL.match(pattern):
+        return None
+    parts = pattern.split(":", 5)
+    if len(parts) == 6 and (any(c in parts[1] + parts[2] + parts[4] for c in "*?[]")):
+        return (
+            f"{pattern!r}: the partition, service and account of an IaC principal must be literal (an account "
+            "wildcard lets any account admin create a matching role and pass as your pipeline)"
+        )
+    return (
+        f"{pattern!r}: expected an IAM role/user or STS assumed-role ARN with its 12-digit account ID, such as "
+        "'arn:aws:iam::111122223333:role/cfn-exec' or 'arn:aws:sts::111122223333:assumed-role/terraform-ci/*' "
+        "(wildcards only in the name, after its first character)"
+    )
+
+
 def iac_agent(user_agent: str) -> str | None:
     """The IaC tool a user agent names (Terraform, AWS CDK, Pulumi), or None."""
     for pattern, tool in _IAC_AGENTS:

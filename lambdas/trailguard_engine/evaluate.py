@@ -3,7 +3,7 @@ reconciliation function and ``trailguard replay``.
 
 ``Evaluator.evaluate(obj)`` normalises the input, finds the matching rules
 through the pattern index, runs each rule's decision function and applies the
-generic safety policy (failed calls, loop guard, exemptions, modes). It makes
+generic safety policy (failed calls, loop guard, exemptions, caller classes, modes). It makes
 no AWS calls.
 """
 
@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from trailguard_engine.caller import Caller, classify
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.decisions import registry
 from trailguard_engine.events import CloudTrailEvent, to_envelope
@@ -62,7 +63,9 @@ def remediation_blocker(event: CloudTrailEvent) -> str | None:
 def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     """The decision for one event and one matching rule."""
 
-    def skip(reason: str, a: Assessment | None = None, silenced_by: str | None = None) -> Finding:
+    def skip(
+        reason: str, a: Assessment | None = None, silenced_by: str | None = None, caller: Caller | None = None
+    ) -> Finding:
         return Finding(
             rule.id,
             rule.severity,
@@ -72,6 +75,7 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
             a.resource if a else {},
             a.params if a else {},
             silenced_by=silenced_by,
+            caller=caller,
         )
 
     mode = cfg.mode_for(rule)
@@ -98,28 +102,49 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
 
     # Who made it / where: never acted on, but a risky event is never silent either (the engine sends
     # a low-severity notice for these): a look-alike role name must not be a way to go unseen.
-    silenced = _silenced(event, cfg)
+    caller = classify(event, cfg)
+    silenced = _silenced(event, cfg, caller)
     if silenced is not None:
         kind, why = silenced
-        return skip(f"{why}; {a.reason}", a, silenced_by=kind)
+        return skip(f"{why}; {a.reason}", a, silenced_by=kind, caller=caller)
+
+    # What the caller's class allows: the least of the rule mode and the class mode. Forgeable evidence
+    # (a user agent, invokedBy CloudFormation) lowers to an alert at most, never to a notice.
+    class_mode, source = cfg.caller_mode_for(rule, caller.kind)
+    forgeable = class_mode == "notice" and not caller.can_silence
+    if forgeable:
+        class_mode = "alert"
+    if class_mode == "notice":
+        return skip(
+            f"{caller.describe()}: notice only ({source}); {a.reason}",
+            a,
+            silenced_by=f"caller:{caller.kind}",
+            caller=caller,
+        )
 
     cidr = cfg.exempt_source(event.source_ip)
-    blocker = remediation_blocker(event) if mode == "remediate" and rule.remediation is not None else None
-    can_remediate = mode == "remediate" and rule.remediation is not None and a.remediable and not cidr and not blocker
+    acts = mode == "remediate" and rule.remediation is not None
+    by_class = acts and class_mode != "remediate"
+    blocker = remediation_blocker(event) if acts and not by_class else None
+    can_remediate = acts and not by_class and a.remediable and not cidr and not blocker
     if can_remediate and rule.remediation is not None:
-        return Finding(rule.id, rule.severity, "remediate", rule.remediation.action, a.reason, a.resource, a.params)
+        return Finding(
+            rule.id, rule.severity, "remediate", rule.remediation.action, a.reason, a.resource, a.params, caller=caller
+        )
     reason = a.reason
+    if by_class:
+        reason += f" ({caller.describe()}: alert only{'; that evidence can be forged, so never a notice' if forgeable else ''})"
     if cidr:
         reason += f" (source {event.source_ip} is in exempt network {cidr}: alert only)"
     if blocker:
         reason += f" (not remediated: {blocker})"
-    return Finding(rule.id, rule.severity, "alert", None, reason, a.resource, a.params)
+    return Finding(rule.id, rule.severity, "alert", None, reason, a.resource, a.params, caller=caller)
 
 
-def _silenced(event: CloudTrailEvent, cfg: RuntimeConfig) -> tuple[str, str] | None:
+def _silenced(event: CloudTrailEvent, cfg: RuntimeConfig, caller: Caller) -> tuple[str, str] | None:
     """``(kind, reason)`` when the event's maker or place exempts it from action, or None."""
-    if cfg.is_engine_principal(event.principal_arn, event.account):
-        return LOOP_GUARD, f"{LOOP_GUARD}: made by trailguard's own role"
+    if caller.kind == "trailguard":
+        return LOOP_GUARD, f"{LOOP_GUARD}: made by trailguard's own role ({caller.why})"
     if event.account and event.account in cfg.exempt_accounts:
         return EXEMPT_ACCOUNT, f"{EXEMPT_ACCOUNT} {event.account}"
     if event.region and event.region in cfg.exempt_regions:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from trailguard_engine.caller import CALLER_KINDS, CALLER_MODES, DEFAULT_CALLER_MODES, iac_principal_error
 from trailguard_engine.exceptions import RuntimeConfigError
 from trailguard_engine.intended import IntendedExposure
 from trailguard_engine.model import MODES, Mode, Rule
@@ -104,6 +105,20 @@ class RuntimeConfig:
             return account == (self.engine_account or event_account)
         return role == MEMBER_ROLE_NAME and session == MEMBER_SESSION_NAME and account == event_account
 
+    def caller_mode_for(self, rule: Rule, kind: str) -> tuple[str, str]:
+        """``(mode, where it comes from)`` for a caller kind on a rule: config ``callers.modes[rule id]``, then
+        ``callers.modes["*"]``, then the rule's ``caller_modes``, then the defaults. trailguard is always notice.
+        """
+        if kind == "trailguard":
+            return "notice", "loop guard"
+        for key in (rule.id, "*"):
+            mode = self.caller_modes.get(key, {}).get(kind)
+            if mode is not None:
+                return mode, f"config callers.modes[{key!r}]"
+        if kind in rule.caller_modes:
+            return rule.caller_modes[kind], "rule caller_modes"
+        return DEFAULT_CALLER_MODES.get(kind, "alert"), "default caller_modes"
+
     def iac_principal(self, *arns: str) -> str | None:
         """The first ``iac_principals`` entry matching any of ``arns`` (session ARN, issuer role ARN), or None."""
         for pat in self.iac_principal_patterns:
@@ -192,7 +207,46 @@ class RuntimeConfig:
             alerts_per_account_per_hour=_positive_int(doc, "alerts_per_account_per_hour", 200),
             intended=intended,
             deployed_trail=_str_map(doc, "trailguard_trail", {}),
+            **_callers(doc),
         )
+
+
+def _callers(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``callers`` section: ``iac_principals`` (account-pinned ARNs or patterns) and ``modes``."""
+    sec = doc.get("callers", {})
+    if sec is None:
+        sec = {}
+    if not isinstance(sec, Mapping):
+        raise RuntimeConfigError("runtime config: callers: expected an object")
+    unknown = sorted(str(k) for k in set(sec) - {"iac_principals", "modes"})
+    if unknown:
+        raise RuntimeConfigError(f"runtime config: callers: unknown keys {unknown}")
+    patterns = _str_list(sec, "iac_principals")
+    for pat in patterns:
+        err = iac_principal_error(pat)
+        if err:
+            raise RuntimeConfigError(f"runtime config: callers.iac_principals: {err}")
+    modes = sec.get("modes", {})
+    if modes is None:
+        modes = {}
+    if not isinstance(modes, Mapping):
+        raise RuntimeConfigError("runtime config: callers.modes: expected an object of rule id or '*' -> kinds")
+    parsed: dict[str, dict[str, str]] = {}
+    for key, per_kind in modes.items():
+        where = f"runtime config: callers.modes[{key!r}]"
+        if not isinstance(key, str) or not (key == "*" or re.fullmatch(r"[a-z0-9][a-z0-9-]{2,80}", key)):
+            raise RuntimeConfigError(f"{where}: expected a rule id or '*'")
+        if not isinstance(per_kind, Mapping):
+            raise RuntimeConfigError(f"{where}: expected an object of caller kind -> mode")
+        for kind, mode in per_kind.items():
+            if kind not in CALLER_KINDS:
+                raise RuntimeConfigError(f"{where}: unknown caller kind {kind!r} (one of {CALLER_KINDS})")
+            if mode not in CALLER_MODES:
+                raise RuntimeConfigError(f"{where}.{kind}: expected one of {CALLER_MODES}, got {mode!r}")
+            if kind == "trailguard" and mode != "notice":
+                raise RuntimeConfigError(f"{where}.trailguard: trailguard's own calls are always 'notice' (loop guard)")
+        parsed[key] = dict(per_kind)
+    return {"iac_principal_patterns": tuple(patterns), "caller_modes": parsed}
 
 
 def _account_or_none(doc: Mapping[str, Any], key: str) -> str | None:
