@@ -134,9 +134,22 @@ def sync_table(glue: Any, *, database: str, name: str, accounts: frozenset[str])
 
 
 def sync(*, glue: Any, org: Any, database: str, tables: Iterable[str]) -> list[TableSync]:
-    """One run: read the organization once, then bring every table up to date."""
+    """One run: read the organization once, then bring every table up to date.
+
+    A table that cannot be updated does not stop the others; the run still fails at the end (so the
+    error alarm fires and the asynchronous retries and DLQ apply).
+    """
     accounts = organization_accounts(org)
-    return [sync_table(glue, database=database, name=name, accounts=accounts) for name in tables]
+    results: list[TableSync] = []
+    errors: list[str] = []
+    for name in tables:
+        try:
+            results.append(sync_table(glue, database=database, name=name, accounts=accounts))
+        except AccountSyncError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise AccountSyncError("; ".join(errors))
+    return results
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

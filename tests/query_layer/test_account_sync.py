@@ -166,6 +166,10 @@ def test_a_table_switched_away_from_enum_is_left_alone(deployed: dict[str, Any])
     with pytest.raises(athena_accounts.AccountSyncError, match="not 'enum'"):
         athena_accounts.handler({}, None)
     assert "projection.account.values" not in _table(glue, database, name)["Parameters"]
+    # ... and the other table was still brought up to date before the run failed.
+    org_accounts = {a["Id"] for a in deployed["org"].list_accounts()["Accounts"]}
+    for other in set(deployed["tables"]) - {name}:
+        assert org_accounts <= set(_values(_table(glue, database, other)))
 
 
 # --------------------------------------------------------------------------- #
