@@ -26,6 +26,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from trailguard_engine.caller import iac_principal_error
+from trailguard_engine.catalog import load_catalog
 from trailguard_engine.intended import (
     DEFAULT_PORT_TAG,
     DEFAULT_TAG_FORBIDDEN_PORTS,
@@ -159,6 +161,8 @@ ArnPattern = Annotated[str, AfterValidator(_arn_pattern)]
 RoleArn = Annotated[str, AfterValidator(_role_arn)]
 Port = Annotated[int, AfterValidator(_port)]
 RuleMode = Literal["remediate", "alert", "off"]
+CallerKind = Literal["human", "iac", "service", "identity-center", "trailguard", "unknown"]
+CallerMode = Literal["remediate", "alert", "notice"]
 
 
 class _Strict(BaseModel):
@@ -200,6 +204,43 @@ class Exemptions(_Strict):
         default_factory=list,
         description="Calls whose sourceIPAddress is inside one of these networks are alerted, never remediated.",
     )
+
+
+def _iac_principal(value: str) -> str:
+    err = iac_principal_error(value)
+    if err:
+        raise ValueError(err)
+    return value
+
+
+IacPrincipal = Annotated[str, AfterValidator(_iac_principal)]
+
+
+class Callers(_Strict):
+    """Caller classes (human, iac, service, identity-center, trailguard, unknown): docs/deploy.md, "Caller classes"."""
+
+    iac_principals: list[IacPrincipal] = Field(
+        default_factory=list,
+        description="Your IaC pipeline principals: exact role/user ARNs or fnmatch patterns with a literal 12-digit "
+        "account ID (arn:aws:iam::111122223333:role/cfn-exec, arn:aws:sts::111122223333:assumed-role/terraform-ci/*). "
+        "Their calls are class iac on trusted evidence: only these can be set to notice.",
+    )
+    modes: dict[str, dict[CallerKind, CallerMode]] = Field(
+        default_factory=dict,
+        description="Per rule id, or '*' for every rule: caller kind -> remediate|alert|notice. Overrides the "
+        "rule's caller_modes; the effective action is the least of this and the rule mode. A Terraform/CDK user "
+        "agent or invokedBy CloudFormation is never lowered below alert.",
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> Callers:
+        ids = {r.id for r in load_catalog()}
+        for key, per_kind in self.modes.items():
+            if key != "*" and key not in ids:
+                raise ValueError(f"callers.modes: {key!r} is not a catalog rule id (or '*'); see `trailguard rules`")
+            if per_kind.get("trailguard", "notice") != "notice":
+                raise ValueError(f"callers.modes[{key!r}].trailguard: trailguard's own calls are always 'notice'")
+        return self
 
 
 class Retention(_Strict):
@@ -362,6 +403,7 @@ class TrailguardConfig(_Strict):
         default_factory=dict, description="Per-rule mode overrides, keyed by rule id."
     )
     exemptions: Exemptions = Field(default_factory=Exemptions)
+    callers: Callers = Field(default_factory=Callers)
     allowed_public_ports: list[Port] = Field(default_factory=lambda: [80, 443])
     intended_exposure: IntendedExposure = Field(default_factory=IntendedExposure)
     dry_run: bool = False
@@ -450,6 +492,10 @@ class TrailguardConfig(_Strict):
                 "principal_arn_patterns": list(self.exemptions.principal_arn_patterns),
                 "resource_tags": dict(self.exemptions.resource_tags),
                 "source_cidrs": list(self.exemptions.source_cidrs),
+            },
+            "callers": {
+                "iac_principals": list(self.callers.iac_principals),
+                "modes": {k: dict(sorted(v.items())) for k, v in sorted(self.callers.modes.items())},
             },
             "org_id": self.organization.org_id if self.organization else None,
             # Where trailguard's own functions run (the loop guard trusts their roles there only).
