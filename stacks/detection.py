@@ -45,12 +45,13 @@ from constructs import Construct
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.member_queues import FORWARD_DLQ_NAME
 from trailguard_engine.model import Rule
+from trailguard_engine.pattern_split import split_pattern
 from trailguard_engine.remediations.iam import ROOT_TASK_POLICY
 
 from stacks import names
 from stacks.constructs.archive_notifications import RECONCILE_QUEUE_NAME
 from stacks.constructs.dashboard import OperatorDashboard
-from stacks.forwarding import engine_remediation_actions
+from stacks.forwarding import PATTERN_SPLIT_CHARS, engine_remediation_actions
 from stacks.member import DRIFT_ROLE_NAME, RECONCILE_ROLE_NAME, VERIFY_ROLE_NAME
 from trailguard.config import TrailguardConfig
 
@@ -93,13 +94,18 @@ ENGINE_ERROR_RATE_PERCENT = 5
 RULE_NAME_PREFIX = "tg-"
 
 
-def central_rule_name(rule_id: str) -> str:
-    """Deterministic rule name on the central bus (EventBridge allows 64 characters)."""
+def central_rule_name(rule_id: str, part: int = 1) -> str:
+    """Deterministic rule name on the central bus (EventBridge allows 64 characters).
+
+    Part 1 of a split pattern keeps the rule's own name; part ``n`` > 1 is ``<name>-p<n>``. Every
+    name starts with ``RULE_NAME_PREFIX``, so the engine's one permission covers every part.
+    """
+    suffix = f"-p{part}" if part > 1 else ""
     name = RULE_NAME_PREFIX + rule_id
-    if len(name) <= 64:
-        return name
+    if len(name) + len(suffix) <= 64:
+        return name + suffix
     digest = hashlib.sha256(rule_id.encode()).hexdigest()[:8]
-    return f"{name[: 64 - 9]}-{digest}"
+    return f"{name[: 64 - 9 - len(suffix)]}-{digest}{suffix}"
 
 
 def engine_input_template(rule_id: str) -> str:
@@ -557,34 +563,23 @@ class DetectionStack(cdk.Stack):
         return bus
 
     def _central_rules(self) -> list[events.CfnRule]:
+        """One EventBridge rule per catalog rule, or per part of its pattern when that is too large.
+
+        A pattern above ``PATTERN_SPLIT_CHARS`` is split into parts whose union matches exactly the
+        events it matches (``split_pattern``); every part's target sends the same rule id, so the
+        engine judges the event against the catalog pattern as for an unsplit rule, and an event two
+        overlapping parts both match is acted on once (same idempotency key).
+        """
         out = []
+        seen: set[str] = set()
         for rule in self.catalog:
-            name = central_rule_name(rule.id)
-            out.append(
-                events.CfnRule(
-                    self,
-                    f"Rule-{rule.id}",
-                    name=name,
-                    description=f"trailguard {rule.severity}: {rule.title}"[:512],
-                    event_bus_name=self.bus.event_bus_name,
-                    event_pattern=rule.event_pattern,
-                    state="ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" if rule.read_only_events else "ENABLED",
-                    targets=[
-                        events.CfnRule.TargetProperty(
-                            id="engine",
-                            arn=self.engine.function_arn,
-                            input_transformer=events.CfnRule.InputTransformerProperty(
-                                input_template=engine_input_template(rule.id)
-                            ),
-                            retry_policy=events.CfnRule.RetryPolicyProperty(
-                                maximum_retry_attempts=TARGET_RETRY_ATTEMPTS,
-                                maximum_event_age_in_seconds=int(TARGET_MAX_EVENT_AGE.to_seconds()),
-                            ),
-                            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.target_dlq.queue_arn),
-                        )
-                    ],
-                )
-            )
+            parts = split_pattern(rule.event_pattern, PATTERN_SPLIT_CHARS)
+            for n, pattern in enumerate(parts, start=1):
+                name = central_rule_name(rule.id, n)
+                if name in seen:
+                    raise ValueError(f"two central rules would be named {name}")
+                seen.add(name)
+                out.append(self._central_rule(rule, n, len(parts), name, pattern))
         rules_arn = (
             f"arn:{self.partition}:events:{self.region}:{self.account}:rule/"
             f"{names.CENTRAL_BUS_NAME}/{RULE_NAME_PREFIX}*"
@@ -610,6 +605,32 @@ class DetectionStack(cdk.Stack):
             )
         )
         return out
+
+    def _central_rule(self, rule: Rule, part: int, parts: int, name: str, pattern: dict[str, Any]) -> events.CfnRule:
+        title = f"trailguard {rule.severity}: {rule.title}"
+        return events.CfnRule(
+            self,
+            f"Rule-{rule.id}" if part == 1 else f"Rule-{rule.id}-p{part}",
+            name=name,
+            description=(title if parts == 1 else f"{title} (part {part} of {parts})")[:512],
+            event_bus_name=self.bus.event_bus_name,
+            event_pattern=pattern,
+            state="ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" if rule.read_only_events else "ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="engine",
+                    arn=self.engine.function_arn,
+                    input_transformer=events.CfnRule.InputTransformerProperty(
+                        input_template=engine_input_template(rule.id)
+                    ),
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=TARGET_RETRY_ATTEMPTS,
+                        maximum_event_age_in_seconds=int(TARGET_MAX_EVENT_AGE.to_seconds()),
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.target_dlq.queue_arn),
+                )
+            ],
+        )
 
     # ------------------------------------------------------------------ #
     # reconciliation + drift (issue 7)

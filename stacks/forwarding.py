@@ -17,17 +17,29 @@ Two things are computed here from ``load_catalog()`` and nothing else:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trailguard_engine.matcher import PatternError, validate_pattern
 from trailguard_engine.model import Rule
+from trailguard_engine.pattern_split import PatternTooLargeError, pattern_size, split_pattern
 from trailguard_engine.remediations import registry
 
 #: EventBridge's default event-pattern size quota (characters). It can be raised to 4096
 #: through Service Quotas, but the member stack must deploy in accounts that never asked.
 MAX_PATTERN_CHARS = 2048
+#: Every deployed pattern (central and forwarding rules) is split above this size, 448 characters
+#: (22%) under the quota. Growth of the catalog is absorbed at synth (more parts), so the headroom
+#: is for what synth does not control: how the service counts (the documentation says
+#: "characters" of the pattern without fixing the serialisation; ``pattern_size`` already counts
+#: a space after every separator, 5-6% above the compact JSON CloudFormation sends), and a part
+#: that cannot be split further (its largest list is one filter), which fails the tests here with
+#: room to spare instead of failing a deploy in every member account. 448 characters are about 19
+#: event names at 23 characters each with quotes and separator (failed-critical-action's average). A split costs
+#: one rule per part (the bus quota is 300 rules, 30 with wildcards: see the detection tests) and
+#: no permission (the engine's one ``rule/<bus>/tg-*`` permission covers every part).
+PATTERN_SPLIT_CHARS = 1600
 
 
 @dataclass(frozen=True)
@@ -40,11 +52,6 @@ class ForwardingPattern:
     @property
     def size(self) -> int:
         return pattern_size(self.pattern)
-
-
-def pattern_size(pattern: Any) -> int:
-    """Characters of the pattern as JSON, counted with spaces after separators (conservative)."""
-    return len(json.dumps(pattern))
 
 
 def _name_filters(detail: Any) -> list[Any] | None:
@@ -81,7 +88,7 @@ def _plain_strings(value: Any) -> list[str] | None:
     return None
 
 
-def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = MAX_PATTERN_CHARS) -> list[ForwardingPattern]:
+def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = PATTERN_SPLIT_CHARS) -> list[ForwardingPattern]:
     """Compact superset of the catalog patterns, split to respect the pattern size quota.
 
     Patterns of the shape ``{source: [..], detail-type: [..], detail: {eventName: [..], ...}}``
@@ -92,7 +99,9 @@ def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = MAX_PATTERN_C
     separate pattern that keeps just their sources (so they do not widen the others to every
     event name of those sources).
     Anything else (a top-level ``$or``, content filters on source or detail-type, no source)
-    is forwarded verbatim as its own pattern.
+    is forwarded verbatim as its own pattern. Any pattern above ``max_chars`` is split exactly
+    (:func:`~trailguard_engine.pattern_split.split_pattern`: merged eventName lists into chunks,
+    verbatim patterns at their largest list or ``$or``).
     """
     groups: dict[tuple[bool, tuple[str, ...], bool], tuple[set[str], dict[str, Any]]] = {}
     verbatim: list[ForwardingPattern] = []
@@ -117,13 +126,10 @@ def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = MAX_PATTERN_C
             out.append(ForwardingPattern(base, read_only))
             continue
         ordered = [group_names[k] for k in sorted(group_names)]
-        out.extend(ForwardingPattern(p, read_only) for p in _split_names(base, ordered, max_chars))
+        merged = {**base, "detail": {"eventName": ordered}}
+        out.extend(ForwardingPattern(p, read_only) for p in _split(merged, max_chars))
     for fp in verbatim:
-        if fp.size > max_chars:
-            raise ValueError(
-                f"event pattern of {fp.size} characters exceeds the {max_chars}-character quota: {fp.pattern}"
-            )
-    out.extend(verbatim)
+        out.extend(ForwardingPattern(p, fp.read_only_events) for p in _split(fp.pattern, max_chars))
     for fp in out:  # a merged pattern must still be one EventBridge accepts
         try:
             validate_pattern(fp.pattern)
@@ -132,28 +138,13 @@ def forwarding_patterns(rules: Iterable[Rule], *, max_chars: int = MAX_PATTERN_C
     return out
 
 
-def _split_names(base: dict[str, Any], names: Sequence[Any], max_chars: int) -> list[dict[str, Any]]:
-    """Chunk ``names`` so that ``base + detail.eventName`` stays within ``max_chars``."""
-    chunks: list[dict[str, Any]] = []
-    current: list[Any] = []
-
-    def render(ns: list[Any]) -> dict[str, Any]:
-        return {**base, "detail": {"eventName": ns}}
-
-    for name in names:
-        candidate = [*current, name]
-        if current and pattern_size(render(candidate)) > max_chars:
-            chunks.append(render(current))
-            current = [name]
-        else:
-            current = candidate
-    if current:
-        chunks.append(render(current))
-    for c in chunks:
-        size = pattern_size(c)
-        if size > max_chars:
-            raise ValueError(f"forwarding pattern of {size} characters exceeds the {max_chars}-character quota")
-    return chunks
+def _split(pattern: dict[str, Any], max_chars: int) -> list[dict[str, Any]]:
+    try:
+        return split_pattern(pattern, max_chars)
+    except PatternError as exc:
+        raise ValueError(f"forwarding pattern rejected as EventBridge would: {exc}: {pattern}") from exc
+    except PatternTooLargeError as exc:
+        raise ValueError(f"forwarding pattern exceeds the {max_chars}-character limit: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- #

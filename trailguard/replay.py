@@ -444,19 +444,24 @@ def rules_with_deployed_patterns(cdk_out: Path, rules: Iterable[Rule] | None = N
 
     Returns the rules and warnings (catalog rules that are not deployed). A
     deployed rule id that is not in the catalog is a :class:`PatternSourceError`.
-    Several deployed rules for one id (one per region or stack) must agree.
+    A rule whose pattern the stack split (several EventBridge rules of one stack send the same
+    rule id) replays with the union of its parts (``{"$or": [part, ...]}``), which matches
+    exactly what the deployed parts together match. Several stacks deploying one id (one per
+    region) must deploy the same parts.
     """
     catalog = {r.id: r for r in (load_catalog() if rules is None else rules)}
-    found: dict[str, dict[str, Any]] = {}
+    by_stack: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for dep in deployed_rules(cdk_out):
         if dep.rule_id not in catalog:
             raise PatternSourceError(f"{dep.stack}: {dep.logical_id}: rule {dep.rule_id!r} is not in the catalog")
-        prev = found.get(dep.rule_id)
-        if prev is not None and prev != dep.pattern:
-            raise PatternSourceError(
-                f"{dep.stack}: {dep.logical_id}: two different deployed patterns for {dep.rule_id}"
-            )
-        found[dep.rule_id] = dep.pattern
+        by_stack.setdefault(dep.rule_id, {}).setdefault(dep.stack, []).append(dep.pattern)
+    found: dict[str, dict[str, Any]] = {}
+    for rid, stacks in by_stack.items():
+        variants = {json.dumps(sorted(json.dumps(p, sort_keys=True) for p in parts)) for parts in stacks.values()}
+        if len(variants) > 1:
+            raise PatternSourceError(f"{', '.join(sorted(stacks))}: two different deployed patterns for {rid}")
+        parts = next(iter(stacks.values()))
+        found[rid] = parts[0] if len(parts) == 1 else {"$or": parts}
     if not found:
         raise PatternSourceError(f"{cdk_out}: no trailguard rules on the central event bus in any template")
     out = [dataclasses.replace(catalog[rid], event_pattern=pat) for rid, pat in sorted(found.items())]

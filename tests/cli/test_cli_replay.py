@@ -16,12 +16,14 @@ from trailguard_engine.catalog import load_catalog
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import wrap_record
 from trailguard_engine.exceptions import RejectedEvent
+from trailguard_engine.matcher import matches
 from trailguard_engine.runtime_config import RuntimeConfig
 from typer.testing import CliRunner
 
 from trailguard.cli import _load_commands, app
 from trailguard.replay import (
     FastEvaluator,
+    PatternSourceError,
     Problem,
     ReplaySummary,
     build_evaluator,
@@ -410,14 +412,45 @@ def test_patterns_from_unknown_rule_or_empty_dir_exits_2(tmp_path: Path, stop_lo
 
 
 def test_synthesized_app_deploys_exactly_the_catalog_patterns(standalone: Any) -> None:
+    """Each rule deploys its catalog pattern, or the exact parts of it when the pattern was split."""
+    from trailguard_engine.pattern_split import split_pattern
+
+    from stacks.forwarding import PATTERN_SPLIT_CHARS
+
     deployed = deployed_rules(Path(standalone.outdir))
-    catalog = {r.id: r.event_pattern for r in load_catalog()}
-    assert {d.rule_id for d in deployed} == set(catalog)
+    rules = {r.id: r for r in load_catalog()}
+    assert {d.rule_id for d in deployed} == set(rules)
+    parts: dict[str, list[dict[str, Any]]] = {}
     for d in deployed:
-        assert d.pattern == catalog[d.rule_id], d.rule_id
+        parts.setdefault(d.rule_id, []).append(d.pattern)
+    for rid, rule in rules.items():
+        assert sorted(map(json.dumps, parts[rid])) == sorted(
+            map(json.dumps, split_pattern(rule.event_pattern, PATTERN_SPLIT_CHARS))
+        ), rid
+    assert any(len(p) > 1 for p in parts.values())
     evaluator, warnings = build_evaluator(patterns_from=Path(standalone.outdir))
     assert warnings == []
-    assert {r.id for r in evaluator.rules} == set(catalog)
+    assert {r.id for r in evaluator.rules} == set(rules)
+    for r in evaluator.rules:  # a split rule replays with the union of its parts: the catalog's verdicts
+        for ev in [*rules[r.id].examples_positive, *rules[r.id].examples_negative]:
+            assert matches(r.event_pattern, ev) == matches(rules[r.id].event_pattern, ev), r.id
+
+
+def test_patterns_from_a_split_rule_replay_its_union(tmp_path: Path, stop_logging_example: dict[str, Any]) -> None:
+    """Two parts of one rule in one stack are one rule for replay; stacks that disagree are refused."""
+    out_dir = tmp_path / "cdk.out"
+    out_dir.mkdir()
+    part1 = {"source": ["aws.cloudtrail"], "detail": {"eventName": ["StopLogging"]}}
+    part2 = {"source": ["aws.cloudtrail"], "detail": {"eventName": ["DeleteTrail"]}}
+    tpl = _template("cloudtrail-stop-logging", part1)
+    tpl["Resources"]["R2"] = copy.deepcopy(tpl["Resources"]["R1"])
+    tpl["Resources"]["R2"]["Properties"]["EventPattern"] = part2
+    (out_dir / "Det.template.json").write_text(json.dumps(tpl))
+    rules, _ = rules_with_deployed_patterns(out_dir)
+    assert [r.event_pattern for r in rules] == [{"$or": [part1, part2]}]
+    (out_dir / "Det2.template.json").write_text(json.dumps(_template("cloudtrail-stop-logging", part1)))
+    with pytest.raises(PatternSourceError, match="two different deployed patterns"):
+        rules_with_deployed_patterns(out_dir)
 
 
 def test_replay_summary_json_shape() -> None:

@@ -31,9 +31,12 @@ def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, An
     return {k: v for k, v in template.get("Resources", {}).items() if v.get("Type") == type_}
 
 
-def central_rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Rules on the central bus, keyed by the trailguard rule id found in their input template."""
-    out = {}
+def central_rule_parts(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Rules on the central bus by the trailguard rule id found in their input template, in name order.
+
+    A catalog rule whose pattern was split has one EventBridge rule per part (``tg-<id>``, ``tg-<id>-p2``, ...).
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
     for res in resources_of(template, "AWS::Events::Rule").values():
         props = res["Properties"]
         if props.get("EventBusName") is None or "EventPattern" not in props:
@@ -41,8 +44,15 @@ def central_rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
         (target,) = props["Targets"]
         tpl = target["InputTransformer"]["InputTemplate"]
         rule_id = json.loads(tpl.replace("<aws.events.event.json>", "null"))["trailguard_rule"]
-        out[rule_id] = props
+        out.setdefault(rule_id, []).append(props)
+    for parts in out.values():
+        parts.sort(key=lambda p: (len(p["Name"]), p["Name"]))
     return out
+
+
+def central_rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The first (or only) part of each central rule, keyed by trailguard rule id."""
+    return {rule_id: parts[0] for rule_id, parts in central_rule_parts(template).items()}
 
 
 def forwarding_rules(template: dict[str, Any]) -> list[dict[str, Any]]:

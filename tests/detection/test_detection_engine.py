@@ -296,14 +296,18 @@ def test_archive_notification_helper_targets_the_queue() -> None:
 
 
 def test_every_rule_has_a_deterministic_name(standalone: Any, catalog: tuple[Rule, ...]) -> None:
+    from trailguard_engine.pattern_split import split_pattern
+
     from stacks.detection import central_rule_name
+    from stacks.forwarding import PATTERN_SPLIT_CHARS
 
     names = [
         r["Properties"]["Name"]
         for r in resources_of(standalone.templates[STACK], "AWS::Events::Rule").values()
         if "EventPattern" in r["Properties"]
     ]
-    assert sorted(names) == sorted(central_rule_name(r.id) for r in catalog)
+    parts = {r.id: len(split_pattern(r.event_pattern, PATTERN_SPLIT_CHARS)) for r in catalog}
+    assert sorted(names) == sorted(central_rule_name(rid, n) for rid, k in parts.items() for n in range(1, k + 1))
     assert all(len(n) <= 64 for n in names)
 
 

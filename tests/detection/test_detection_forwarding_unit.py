@@ -13,6 +13,7 @@ from trailguard_engine.model import RemediationSpec, Rule
 from stacks.detection import central_rule_name, engine_input_template, layer_dir
 from stacks.forwarding import (
     MAX_PATTERN_CHARS,
+    PATTERN_SPLIT_CHARS,
     engine_remediation_actions,
     forwarding_patterns,
     pattern_size,
@@ -96,14 +97,25 @@ def test_union_splits_to_respect_the_pattern_quota(catalog: tuple[Rule, ...]) ->
     rules = [_rule(base, "big", {"source": ["aws.iam"], "detail-type": [API], "detail": {"eventName": names}})]
     fps = forwarding_patterns(rules)
     assert len(fps) > 1
-    assert all(pattern_size(f.pattern) <= MAX_PATTERN_CHARS for f in fps)
+    assert all(pattern_size(f.pattern) <= PATTERN_SPLIT_CHARS <= MAX_PATTERN_CHARS for f in fps)
     assert sorted(n for f in fps for n in f.pattern["detail"]["eventName"]) == sorted(names)
 
 
-def test_oversized_verbatim_pattern_is_refused(catalog: tuple[Rule, ...]) -> None:
-    huge = {"detail": {"userAgent": [{"wildcard": f"*tool{i:05d}*"} for i in range(200)]}}
-    with pytest.raises(ValueError, match="exceeds"):
-        forwarding_patterns([_rule(catalog[0], "huge", huge)])
+def test_oversized_verbatim_pattern_is_split_exactly(catalog: tuple[Rule, ...]) -> None:
+    """A pattern the union cannot merge is split at its largest list, in the read-only state it needs."""
+    tools = [{"wildcard": f"*tool{i:05d}*"} for i in range(200)]
+    huge = {"detail": {"userAgent": tools, "readOnly": [True, False]}}
+    fps = forwarding_patterns([_rule(catalog[0], "huge", huge, read_only=True)])
+    assert len(fps) > 1
+    assert all(f.read_only_events and f.size <= PATTERN_SPLIT_CHARS for f in fps)
+    assert [t for f in fps for t in f.pattern["detail"]["userAgent"]] == tools
+    assert all(f.pattern["detail"]["readOnly"] == [True, False] for f in fps)
+
+
+def test_unsplittable_oversized_pattern_is_refused(catalog: tuple[Rule, ...]) -> None:
+    one_filter = {"detail": {"userAgent": [{"wildcard": "*" + "x" * 2000 + "*"}]}}
+    with pytest.raises(ValueError, match="cannot be split"):
+        forwarding_patterns([_rule(catalog[0], "huge", one_filter)])
 
 
 def test_remediation_statements_cover_exactly_and_reject_wildcards(catalog: tuple[Rule, ...]) -> None:
