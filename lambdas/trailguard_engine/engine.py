@@ -39,25 +39,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from trailguard_engine.caller import Caller, classify
 from trailguard_engine.clients import ClientFactory
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import AssumeRoleError, RejectedEvent, RemediationError
 from trailguard_engine.logfile import log_key_account
-from trailguard_engine.model import Finding, Rule
+from trailguard_engine.model import SEVERITIES, Finding, Rule
 from trailguard_engine.notify import Notifier, Outcome, SecurityHubError, asff, message, subject
 from trailguard_engine.remediations import ActionResult, ParamError, RemediationContext, registry
 from trailguard_engine.runtime_config import MAX_FUTURE_SKEW_SECONDS
 from trailguard_engine.settings import Runtime
-from trailguard_engine.state import Idempotency, LogFileLedger, RateLimiter, event_digest
+from trailguard_engine.state import Idempotency, LogFileLedger, RateDecision, RateLimiter, event_digest
 
 #: ``origin`` of an engine input handed over by the log-file reconciliation path.
 ORIGIN_LOG_FILE = "log-file"
 #: What the engine says of a finding only an unverified log file showed (tests and runbooks match it).
 LOG_FILE_ONLY = "seen only in a log file whose integrity has not been verified"
+#: A resource whose remediation was changed back this many times within the sliding hour is not remediated
+#: again until the hour has passed (alert-only), whatever ``max_actions_per_resource_per_hour`` allows.
+REVERTS_BEFORE_STOP = 2
+#: Larger is more severe (the IaC drift marker keeps the most severe alert sent).
+SEVERITY_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
 _SHA256_HEX = frozenset("0123456789abcdef")
 
 
@@ -156,6 +162,8 @@ class Engine:
     metric: MetricFn = lambda name, rule, account: None
     #: The verifier's ledger of log files a valid digest listed; None: no log file is ever trusted.
     ledger: LogFileLedger | None = None
+    #: Changes back of one resource's remediation, within the sliding hour, after which it stops.
+    reverts_before_stop: int = REVERTS_BEFORE_STOP
 
     def __post_init__(self) -> None:
         self._evaluators: dict[int, tuple[Runtime, Evaluator]] = {}
@@ -336,10 +344,41 @@ class Engine:
 
     def _act(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
         self.metric("Detections", f.rule, event.account)
-        outcome = Outcome("alerted", f.reason) if f.decision == "alert" else self._remediate(event, f, rule, rt)
+        caller = self._caller(event, f, rt) if f.decision == "alert" and self.limiter is not None else None
+        if caller is not None and f.caller is None:
+            f = replace(f, caller=caller)
+        pipeline = caller.pipeline if caller is not None and caller.kind == "iac" else ""
+        if pipeline:
+            if self._iac_already_alerted(event, f, pipeline):
+                detail = f"IaC drift by {pipeline}: already alerted this hour (one alert per pipeline and hour)"
+                return {"status": "suppressed", "detail": detail, "changes": []}
+            outcome = Outcome(
+                "alerted",
+                f"IaC drift by {pipeline}; its further drift alerts this hour are counted (IacDriftSuppressed)",
+            )
+        elif f.decision == "alert":
+            outcome = Outcome("alerted", f.reason)
+        else:
+            outcome = self._remediate(event, f, rule, rt)
         if not outcome.reported_elsewhere:
             self._report(event, f, rule, outcome, rt)
         return {"status": outcome.status, "detail": outcome.detail, "changes": list(outcome.changes)}
+
+    def _iac_already_alerted(self, event: CloudTrailEvent, f: Finding, pipeline: str) -> bool:
+        """True when an alert about the same IaC pipeline (and no less severe) already went out this hour.
+
+        Only alerts whose caller class is ``iac`` with a pipeline are de-duplicated, per (account, pipeline):
+        a human's, a service's or an unknown caller's alert is never held back by an IaC one. The pipeline of
+        a user-agent or CloudFormation caller includes its principal ARN, so another principal gets its own
+        alert; a more severe finding than the one sent is sent too.
+        """
+        if self.limiter is None:
+            return False
+        if self.limiter.first_iac_alert(event.account or "unknown", pipeline, SEVERITY_RANK.get(f.severity, 0)):
+            return False
+        self.log.info("IaC drift by %s (%s): already alerted this hour; counted, not sent", pipeline, f.rule)
+        self.metric("IacDriftSuppressed", f.rule, event.account)
+        return True
 
     def _remediate(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> Outcome:
         action = f.action or ""
@@ -367,7 +406,7 @@ class Engine:
                 self._report_failure_once(event, f, rule, Outcome("failed", str(exc)), rt)
                 raise
         ctx = RemediationContext(f, event, rt.cfg, account, region, session, self.factory)
-        claim: tuple[str, int] | None = None
+        claim: tuple[str, int, str] | None = None
         try:
             if rem.tags is not None:
                 exempt = rt.cfg.tags_exempt(rem.tags(ctx))
@@ -396,7 +435,7 @@ class Engine:
             self._release(claim)  # nothing changed: the rate limit counts only actions that changed something
         return self._count_result(f, account, result)
 
-    def _release(self, claim: tuple[str, int] | None) -> None:
+    def _release(self, claim: tuple[str, int, str] | None) -> None:
         if claim is not None and self.limiter is not None:
             self.limiter.release(*claim)
 
@@ -422,42 +461,76 @@ class Engine:
 
     def _rate_limited(
         self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, *, key: str, account: str, region: str
-    ) -> tuple[Outcome | None, tuple[str, int] | None]:
-        """``(outcome if over the limit, the claim to give back if the action changes nothing)``."""
+    ) -> tuple[Outcome | None, tuple[str, int, str] | None]:
+        """``(outcome if over the limit, the claim to give back if the action changes nothing)``.
+
+        The limit is ``max_actions_per_resource_per_hour`` actions in any 3600 seconds, and never more than
+        :attr:`reverts_before_stop` (a remediation changed back that often is fighting someone: stop).
+        """
         if self.limiter is None or not key:
             return None, None
         resource = f"{account}/{region}/{key}"
-        d = self.limiter.hit(resource, rt.cfg.max_actions_per_resource_per_hour)
+        caller = self._caller(event, f, rt)
+        limit = max(1, min(rt.cfg.max_actions_per_resource_per_hour, self.reverts_before_stop))
+        d = self.limiter.hit(resource, limit, caller=caller.kind, principal=event.principal_arn)
         if d.allowed:
-            return None, (resource, d.window)
+            return None, (resource, d.window, d.stamp)
+        self.limiter.release(resource, d.window, d.stamp)  # a refused action changes nothing
         self.metric("RemediationsSkipped", f.rule, account)
         self.metric("RateLimited", f.rule, account)
-        detail = f"rate limit: {d.count} actions on {resource} this hour (limit {d.limit}); not acting"
+        until = datetime.fromtimestamp(d.resumes_at(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        detail = (
+            f"rate limit: {len(d.others)} actions on {resource} within the hour (limit {d.limit}); not acting "
+            f"before {until} (alert only)"
+        )
         self.log.warning(detail)
-        if self.limiter.first_flap(resource, d.window):
+        reverters = _reverters(d, caller, event.principal_arn)
+        notice = self.limiter.flapping(resource, d.window, event.principal_arn, [r["principal"] for r in reverters])
+        if notice == "first":
             self.metric("FlappingAlerts", f.rule, account)
+            names = ", ".join(f"{r['principal']} ({r['caller']})" for r in reverters)
             body = {
                 "alert": "flapping",
                 "rule": f.rule,
                 "resource": resource,
                 "actions_this_hour": d.count,
                 "limit": d.limit,
-                "detail": "The same resource keeps being changed back. Remediation is paused for this resource until "
-                "the next hour. Find who or what reverts it (see the events of this resource).",
+                "remediated_then_reverted": len(d.others),
+                "paused_until": until,
+                "reverted_by": reverters,
+                "detail": f"Remediated {len(d.others)} times within the hour and changed back each time, by {names}. "
+                f"Remediation of this resource is stopped (alert only) until {until}. If one of them is a pipeline "
+                "that owns the resource, change the pipeline or exempt the resource; otherwise treat it as an attack.",
                 "event_id": event.event_id,
                 "principal": event.principal_arn,
+                "caller": caller.kind,
                 "runbook": rt.runbook_url(f.rule),
             }
             subj = subject(f, rule, event, Outcome("failed"))
             subj = ("trailguard FLAPPING: " + subj.split(": ", 1)[-1])[:100]
             self._publish(account, subj, body, {"rule": f.rule, "severity": f.severity, "kind": "flapping"}, rt)
-        self.limiter.release(resource, d.window)  # a refused action changed nothing either
+        elif notice == "new-principal":
+            # Someone the flapping alert did not name changed the paused resource: they get their own alert.
+            self.metric("FlappingNewPrincipal", f.rule, account)
+            paused = f"remediation of this resource is paused (flapping) until {until}"
+            alert = replace(f, decision="alert", action=None, reason=f"{f.reason} (not remediated: {paused})")
+            self._report(event, alert, rule, Outcome("alerted", detail), rt)
         return Outcome("skipped", detail, reported_elsewhere=True), None
+
+    def _caller(self, event: CloudTrailEvent, f: Finding, rt: Runtime) -> Caller:
+        """The finding's caller class (set by the evaluator), classified here when a finding lacks it."""
+        if f.caller is not None:
+            return f.caller
+        return classify(event, self.evaluator(rt).cfg)
 
     # ------------------------------------------------------------------ #
     def _report(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, outcome: Outcome, rt: Runtime) -> None:
         runbook = rt.runbook_url(f.rule)
         body = message(f, rule, event, outcome, runbook=runbook)
+        if f.caller is not None and "caller" not in body:
+            body["caller"] = {"kind": f.caller.kind, "why": f.caller.why}
+            if f.caller.pipeline:
+                body["caller"]["pipeline"] = f.caller.pipeline
         sent = self._publish(
             event.account,
             subject(f, rule, event, outcome),
@@ -511,3 +584,16 @@ class Engine:
                 return False
         self.notifier.publish(subj, body, attributes=attributes)
         return True
+
+
+def _reverters(d: RateDecision, caller: Caller, principal: str) -> list[dict[str, Any]]:
+    """Who changed the resource back: the principals of the remediated changes in the window, and this one.
+
+    Each entry: ``principal`` (ARN), ``caller`` (class) and ``changes`` (how many of the window's changes).
+    """
+    counts: dict[tuple[str, str], int] = {}
+    for s in d.others:
+        counts[(s.principal, s.caller)] = counts.get((s.principal, s.caller), 0) + 1
+    now = (principal or "unknown", caller.kind)
+    counts[now] = counts.get(now, 0) + 1
+    return [{"principal": p, "caller": k, "changes": n} for (p, k), n in sorted(counts.items())]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,19 @@ from trailguard_engine.remediations import error_code
 IDEMPOTENCY_SECONDS = 2 * 24 * 3600
 #: Shared by every trailguard function so both delivery paths dedupe together.
 KEY_PREFIX = "trailguard"
+#: The fixed hour of the one-shot markers (flapping, IaC drift, alert budget) and of the alert budget.
 WINDOW_SECONDS = 3600
+#: The per-resource action limit counts the claims of the last hour, whatever the time of day.
+SLIDING_WINDOW_SECONDS = 3600
+#: A rate item's claims are kept in one set per fixed hour (``h<hour>``); each claim removes the sets of
+#: 3 to this many hours ago (none of their stamps can be in a window any more), so a resource item holds
+#: about three hours of claims even when DynamoDB's TTL sweep (within days) is slow to delete it.
+PRUNE_HOURS = 72
+BUCKET_PREFIX = "h"
+#: A rate item outlives the newest claim by two hours, then expires (TTL).
+RATE_ITEM_SECONDS = 2 * 3600
+#: Principal ARNs recorded with a claim are cut to this length (IAM ARNs are shorter), bounding item size.
+PRINCIPAL_MAX = 512
 
 
 #: The CloudTrail fields that say what happened, where and when. Two records with the same
@@ -137,18 +150,80 @@ class Idempotency:
 
 
 @dataclass(frozen=True, slots=True)
+class Stamp:
+    """One claimed action on a resource, as its rate item records it: when, and whose change it undid.
+
+    ``caller`` and ``principal`` are the caller class and principal ARN of the event whose risky change
+    the action undoes, so that a flapping alert can say who keeps reverting the remediation.
+    """
+
+    at: float
+    token: str
+    caller: str
+    principal: str
+
+    def encode(self) -> str:
+        return "|".join((repr(self.at), self.token, self.caller, self.principal))
+
+    @classmethod
+    def decode(cls, raw: str) -> Stamp | None:
+        at, _, rest = raw.partition("|")
+        token, _, rest = rest.partition("|")
+        caller, _, principal = rest.partition("|")
+        try:
+            return cls(float(at), token, caller, principal)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
 class RateDecision:
     allowed: bool
     count: int
     limit: int
+    #: The fixed hour (hours since the epoch) of this claim: the one-shot markers are per hour.
     window: int
+    #: This claim as stored, for :meth:`RateLimiter.release`; "" for alert-budget decisions.
+    stamp: str = ""
+    #: Every claim on the resource within the sliding window, this one included, oldest first.
+    recent: tuple[Stamp, ...] = ()
+
+    @property
+    def others(self) -> tuple[Stamp, ...]:
+        """The claims in the window other than this one."""
+        return tuple(s for s in self.recent if s.encode() != self.stamp)
+
+    def resumes_at(self) -> float:
+        """For a refused claim: the time (seconds since the epoch) from which a new claim can be allowed.
+
+        The refused claim itself is given back, so a new one is allowed once only ``limit - 1`` of the
+        others are younger than the window.
+        """
+        times = sorted(s.at for s in self.others)
+        if len(times) < self.limit:
+            return 0.0
+        return times[len(times) - self.limit] + SLIDING_WINDOW_SECONDS
 
 
 class RateLimiter:
-    """Fixed hourly window counter per resource, atomic in DynamoDB.
+    """Per-resource sliding-window action limit, the per-account alert budget and hourly one-shot markers.
 
-    ``clock`` (seconds since the epoch) is required: the window a hit lands in depends on the time of
-    day, so callers pass the one clock they own (the handler's seam) rather than reading the wall clock here.
+    Resource actions: one item per resource, ``rate#<resource>``, holding one string set per fixed hour
+    (``h<hours since the epoch>``) of claim stamps (:class:`Stamp`: time, a unique token, the caller class
+    and principal of the change undone). A claim (:meth:`hit`) is **one** ``UpdateItem``, as the fixed
+    hourly counter was: it adds its stamp to this hour's set (``ADD``), removes the sets of 3 to
+    :data:`PRUNE_HOURS` hours ago (``REMOVE``; no window reaches them) and returns the whole item. The claim
+    is allowed when the stamps no older than :data:`SLIDING_WINDOW_SECONDS` number at most ``limit``, its
+    own included.
+    DynamoDB serialises the updates of one item, so the last of any group of claims sees all the others:
+    never more than ``limit`` allowed (and kept) claims fall within any 3600 seconds, however they straddle
+    an hour boundary (the fixed hourly counter allowed ``2 * limit`` across one). :meth:`release` gives a
+    claim back by deleting exactly its stamp.
+
+    The alert budget (:meth:`alert`) stays a fixed hourly counter: it caps noise, not actions.
+
+    ``clock`` (seconds since the epoch) is required: callers pass the one clock they own (the handler's
+    seam) rather than reading the wall clock here.
     """
 
     def __init__(self, *, table: str, client: Any, clock: Callable[[], float]) -> None:
@@ -183,27 +258,108 @@ class RateLimiter:
             raise
         return True
 
-    def hit(self, resource: str, limit: int) -> RateDecision:
-        """Claim one action on ``resource``; allowed while the count is within ``limit``.
+    def hit(self, resource: str, limit: int, *, caller: str = "unknown", principal: str = "") -> RateDecision:
+        """Claim one action on ``resource``; allowed while the claims in the sliding window are within ``limit``.
 
-        A claim whose action then changed nothing (failed, already safe, skipped) is given back
-        with :meth:`release`: only actions that changed something use the budget.
+        ``caller`` and ``principal`` say whose change the action undoes (recorded with the claim). A claim
+        whose action then changed nothing (failed, already safe, skipped, refused) is given back with
+        :meth:`release`: only actions that changed something use the budget.
         """
-        window = self._window()
-        count = self._add(f"rate#{window}#{resource}", 1, window)
-        return RateDecision(count <= limit, count, limit, window)
+        now = self.clock()
+        window = int(now // WINDOW_SECONDS)
+        stamp = Stamp(
+            now, uuid.uuid4().hex, caller.replace("|", "/") or "unknown", principal[:PRINCIPAL_MAX] or "unknown"
+        ).encode()
+        stale = ", ".join(f"{BUCKET_PREFIX}{window - k}" for k in range(3, PRUNE_HOURS + 1))
+        resp = self.client.update_item(
+            TableName=self.table,
+            Key={"id": {"S": f"rate#{resource}"}},
+            UpdateExpression=f"ADD #h :s SET #e = :exp REMOVE {stale}",
+            ExpressionAttributeNames={"#h": f"{BUCKET_PREFIX}{window}", "#e": "expiration"},
+            ExpressionAttributeValues={":s": {"SS": [stamp]}, ":exp": {"N": str(int(now) + RATE_ITEM_SECONDS)}},
+            ReturnValues="ALL_NEW",
+        )
+        recent = _recent(resp.get("Attributes", {}), now - SLIDING_WINDOW_SECONDS)
+        return RateDecision(len(recent) <= limit, len(recent), limit, window, stamp, recent)
 
-    def release(self, resource: str, window: int) -> None:
-        """Give back a claim made by :meth:`hit` in ``window`` (the action changed nothing)."""
-        self._add(f"rate#{window}#{resource}", -1, window)
+    def release(self, resource: str, window: int, stamp: str) -> None:
+        """Give back the claim ``stamp`` made by :meth:`hit` in ``window`` (the action changed nothing)."""
+        self.client.update_item(
+            TableName=self.table,
+            Key={"id": {"S": f"rate#{resource}"}},
+            UpdateExpression="DELETE #h :s SET #e = if_not_exists(#e, :exp)",
+            ExpressionAttributeNames={"#h": f"{BUCKET_PREFIX}{window}", "#e": "expiration"},
+            ExpressionAttributeValues={
+                ":s": {"SS": [stamp]},
+                ":exp": {"N": str(int(self.clock()) + RATE_ITEM_SECONDS)},
+            },
+        )
 
     def first_flap(self, resource: str, window: int) -> bool:
         """True exactly once per resource and window: whoever wins sends the flapping alert."""
         return self._once(f"flap#{window}#{resource}", (window + 2) * WINDOW_SECONDS)
 
+    def flapping(self, resource: str, window: int, principal: str, named: list[str]) -> str | None:
+        """The flapping alert's one-shot marker, per resource and hour, that also remembers who it named.
+
+        One conditional ``UpdateItem`` (as :meth:`first_flap` was one conditional put): ``"first"`` for the
+        first refused claim of the hour (send the flapping alert, naming ``named``); ``"new-principal"`` when
+        ``principal`` is not among the principals named so far (say so: a change by someone else must not
+        hide behind the first alert); None when it was already named (stay quiet, counted).
+        """
+        names = sorted({n[:PRINCIPAL_MAX] or "unknown" for n in [*named, principal]})
+        one = principal[:PRINCIPAL_MAX] or "unknown"
+        try:
+            resp = self.client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": f"flap#{window}#{resource}"}},
+                UpdateExpression="ADD #p :names SET #e = if_not_exists(#e, :exp)",
+                ConditionExpression="attribute_not_exists(#p) OR NOT contains(#p, :one)",
+                ExpressionAttributeNames={"#p": "principals", "#e": "expiration"},
+                ExpressionAttributeValues={
+                    ":names": {"SS": names},
+                    ":one": {"S": one},
+                    ":exp": {"N": str((window + 2) * WINDOW_SECONDS)},
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return "new-principal" if "principals" in resp.get("Attributes", {}) else "first"
+
     def first_failure(self, key: str) -> bool:
         """True exactly once per failing (event, rule): Lambda's retries of one event alert once."""
         return self._once(f"fail#{key}", int(self.clock()) + IDEMPOTENCY_SECONDS)
+
+    def first_iac_alert(self, account: str, pipeline: str, severity_rank: int) -> bool:
+        """True for the first alert this hour about IaC pipeline ``pipeline`` in ``account``, or a more severe one.
+
+        One conditional put per alert (like the other one-shot markers). The marker keeps the highest
+        severity sent, so a later finding of higher severity (``severity_rank``: larger is more severe) is
+        still sent: an earlier low-severity alert cannot hide a critical change by the same pipeline.
+        """
+        window = self._window()
+        digest = hashlib.sha256(pipeline.encode()).hexdigest()[:40]
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "id": {"S": f"iac#{window}#{account}#{digest}"},
+                    "pipeline": {"S": pipeline[:PRINCIPAL_MAX] or "unknown"},
+                    "severity": {"N": str(severity_rank)},
+                    "expiration": {"N": str((window + 2) * WINDOW_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(id) OR #s < :s",
+                ExpressionAttributeNames={"#s": "severity"},
+                ExpressionAttributeValues={":s": {"N": str(severity_rank)}},
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def alert(self, account: str, limit: int) -> RateDecision:
         """Count one alert for source ``account`` this hour; allowed while within ``limit``."""
@@ -214,6 +370,18 @@ class RateLimiter:
     def first_over_budget(self, account: str, window: int) -> bool:
         """True exactly once per account and window: one "alert budget exhausted" notice."""
         return self._once(f"alertbudget#{window}#{account}", (window + 2) * WINDOW_SECONDS)
+
+
+def _recent(item: Mapping[str, Any], cutoff: float) -> tuple[Stamp, ...]:
+    """The stamps of a rate item no older than ``cutoff``, oldest first (later ones too: a faster clock)."""
+    out = []
+    for name, value in item.items():
+        if name.startswith(BUCKET_PREFIX) and isinstance(value, Mapping):
+            for raw in value.get("SS", ()):
+                s = Stamp.decode(str(raw))
+                if s is not None and s.at >= cutoff:
+                    out.append(s)
+    return tuple(sorted(out, key=lambda s: (s.at, s.token)))
 
 
 # --------------------------------------------------------------------------- #

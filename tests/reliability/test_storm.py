@@ -3,10 +3,9 @@
 Something keeps making one bucket public (2,000 PutBucketAcl calls by default, distinct eventIDs). The
 engine runs with ``dry_run`` off against moto; whenever it really fixed the bucket, the
 "attacker" makes it public again, so every event finds the risk present. The per-resource
-rate limit must hold (at most ``max_actions_per_resource_per_hour`` remediations) and exactly
-one "flapping" alert must go out. Retry sleeps are patched out by the world fixture, and the
-engine's clock is frozen by it: the whole storm falls in one hourly window on every run (with
-the wall clock, a storm that crossed HH:00 saw a second window and twice the remediations).
+rate limit must hold (at most ``max_actions_per_resource_per_hour`` remediations, and never a third
+after the remediation was reverted twice) and exactly one "flapping" alert must go out. Retry sleeps are patched out by the world fixture, and the
+engine's clock is frozen by it: the whole storm falls in one hour on every run.
 
 The property does not depend on the volume once it is far above the limit; moto answers about
 6 AWS calls per event (about 20 ms), so ``TRAILGUARD_STORM_EVENTS=10000`` runs the large storm
@@ -18,16 +17,20 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 from frozen_clock import FrozenClock
 from reliability_world import ENGINE, MEMBER, FakeContext, World, ct_record, envelope
 from trailguard_engine import handler
+from trailguard_engine.engine import REVERTS_BEFORE_STOP
 
 pytestmark = pytest.mark.slow
 
 EVENTS = int(os.environ.get("TRAILGUARD_STORM_EVENTS", "2000"))
 LIMIT = 3
+#: A remediation reverted twice within the hour stops, whatever the configured limit allows.
+ACTIONS = min(LIMIT, REVERTS_BEFORE_STOP)
 RULE = "s3-bucket-acl-public"
 
 
@@ -81,42 +84,45 @@ def test_a_storm_of_events_on_one_bucket_is_rate_limited(
             f"statuses {dict(statuses)}; engine PutBucketAcl calls {puts}; flapping alerts {len(flapping)}; "
             f"SNS messages by kind {dict(published)}"
         )
-    assert statuses["remediated"] == LIMIT == puts == reverts
-    assert statuses["skipped"] == EVENTS - LIMIT
+    assert statuses["remediated"] == ACTIONS == puts == reverts
+    assert statuses["skipped"] == EVENTS - ACTIONS
     assert len(flapping) == 1
     assert flapping[0]["resource"] == f"{MEMBER}/us-east-1/bucket:storm-bucket"
-    assert flapping[0]["limit"] == LIMIT
+    assert flapping[0]["limit"] == ACTIONS
     assert published["flapping"] == 1
     # storm protection also protects the humans: rate-limited events send no message of their own
-    assert sum(published.values()) == LIMIT + 1, dict(published)
+    assert sum(published.values()) == ACTIONS + 1, dict(published)
     assert sns.get_topic_attributes(TopicArn=world.topic_arn)["Attributes"]  # the topic the engine published to
 
 
-def test_a_storm_across_the_hour_gets_a_fresh_window_only_when_the_clock_says_so(
+def test_a_storm_across_the_hour_gets_a_fresh_budget_only_an_hour_after_its_actions(
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The window boundary is a property of the injected clock: crossing it is a test step, not luck."""
-    clock = FrozenClock()  # 10:30:00
+    """The window slides with the injected clock: the next hour of the day brings no fresh budget."""
+    clock = FrozenClock()  # 12:30:00
     monkeypatch.setattr(handler, "clock", clock)
     s3 = world.client("s3")
     s3.create_bucket(Bucket="storm-bucket")
     s3.put_bucket_acl(Bucket="storm-bucket", ACL="public-read")
     world.set_runtime(max_actions_per_resource_per_hour=LIMIT, security_hub_findings=False)
     statuses: list[str] = []
-    for i in range(20):
-        if i == 10:
-            clock.advance(30 * 60)  # 11:00:00, the next window
+    steps = {10: 30 * 60, 15: 30 * 60 + 1}  # 13:00:00 (a new hour of the day), then 13:30:01
+    for i in range(25):
+        clock.advance(steps.get(i, 0))
         rec = ct_record(
             "s3",
             "PutBucketAcl",
             {"bucketName": "storm-bucket", "x-amz-acl": ["public-read"], "acl": [""]},
             event_id=str(uuid.UUID(int=10_000 + i)),
         )
+        rec["eventTime"] = datetime.fromtimestamp(clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = handler.handler({"trailguard_rule": RULE, "event": envelope(rec)}, FakeContext())
         statuses.append(out["findings"][0]["status"])
         if statuses[-1] == "remediated":
             s3.put_bucket_acl(Bucket="storm-bucket", ACL="public-read")
     capsys.readouterr()
-    assert statuses == (["remediated"] * LIMIT + ["skipped"] * (10 - LIMIT)) * 2
+    assert statuses[:10] == ["remediated"] * ACTIONS + ["skipped"] * (10 - ACTIONS)
+    assert statuses[10:15] == ["skipped"] * 5  # 13:00: a fixed hourly window would have acted again here
+    assert statuses[15:] == ["remediated"] * ACTIONS + ["skipped"] * (10 - ACTIONS)  # 3601 s later
     flapping = [b for _, b in world.alerts() if b.get("alert") == "flapping"]
-    assert len(flapping) == 2  # one per window
+    assert len(flapping) == 2  # one per resource and hour of the day
