@@ -341,7 +341,8 @@ class AccountProjectionSync(Construct):
                 "TRAILGUARD_GLUE_TABLES": ",".join(table_names),
             },
             environment_encryption=key,
-            timeout=cdk.Duration.minutes(1),
+            # ListAccounts pages hold 20 accounts: a few thousand accounts are a few hundred throttled calls.
+            timeout=cdk.Duration.minutes(5),
             memory_size=256,
             reserved_concurrent_executions=1,
             dead_letter_queue=self.dlq,

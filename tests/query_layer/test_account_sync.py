@@ -270,6 +270,7 @@ def test_sync_function_settings_dlq_and_alarms(tooling: Tooling) -> None:
     resources = _resources(tooling, ORG)
     fn = _sync_function(tooling)
     assert fn["ReservedConcurrentExecutions"] == 1
+    assert fn["Timeout"] == 300  # a large organization's ListAccounts pages (20 accounts each), throttled
     assert fn["Runtime"] == "python3.12"
     dlq_id = fn["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
     assert resources[dlq_id]["Type"] == "AWS::SQS::Queue"
