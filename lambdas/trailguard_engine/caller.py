@@ -5,13 +5,15 @@
 * ``trailguard``: a session of trailguard's own roles (``RuntimeConfig.is_engine_principal``): the loop guard;
 * ``service``: an AWS service acting on its own, proven by what a member admin cannot forge:
   ``userIdentity.type == "AWSService"`` or a session of a service-linked role (issuer path
-  ``/aws-service-role/<service>/`` and name ``AWSServiceRoleFor*``; IAM reserves that path);
+  ``/aws-service-role/<service>/`` and name ``AWSServiceRoleFor*``; IAM reserves that path). A service acting
+  with an ordinary role (``invokedBy`` a service principal on any other role session) is ``service`` too, but
+  with ``can_silence=False``: services such as SSM Automation call whatever their user asks;
 * ``identity-center``: IAM Identity Center provisioning (its ``AWSServiceRoleForSSO`` service-linked role,
   or an ``AWSService`` identity invoked by ``sso.amazonaws.com``);
 * ``iac``: an infrastructure-as-code pipeline: a principal listed in config ``callers.iac_principals``;
   a call made through CloudFormation (``invokedBy cloudformation.amazonaws.com``); a Terraform, CDK or
   Pulumi user agent;
-* ``human``: the root user, IAM users, federated users, console sessions, Identity Center user sessions
+* ``human``: the root user (always, whatever it goes through), IAM users, federated users, console sessions, Identity Center user sessions
   (``/aws-reserved/sso.amazonaws.com/`` roles), MFA-authenticated sessions;
 * ``unknown``: anything else (for example a role session with no sign of a person).
 
@@ -67,6 +69,8 @@ _SSO_RESERVED_ISSUER = re.compile(
 )
 #: A service principal as CloudTrail writes it in ``invokedBy``.
 _SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(?:\.cn)?$")
+#: ``invokedBy`` values that mean "a person through a front end", not a service acting.
+_NOT_ACTING_SERVICES = frozenset({"signin.amazonaws.com", "console.amazonaws.com"})
 #: IaC tools by user agent (case-insensitive; attacker-controlled, so they only ever lower to an alert).
 _IAC_AGENTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?:^|[\s(])terraform[/ ]|terraform-provider-aws/|hashicorp/", re.IGNORECASE), "Terraform"),
@@ -153,14 +157,39 @@ def _pipeline_principal(event: CloudTrailEvent) -> str:
     return event.session_issuer_arn or event.principal_arn or event.identity_str("principalId") or "unknown principal"
 
 
+_STACK_TAG = "aws:cloudformation:stack-name"
+
+
 def _stack_name(event: CloudTrailEvent) -> str:
-    """The stack an event names (CloudFormation's own API calls), or ""."""
+    """The stack an event names, or "": CloudFormation's own API calls (``stackName``), or the
+    ``aws:cloudformation:stack-name`` tag CloudFormation puts on what it creates (``aws:`` tags are reserved).
+    """
     for key in ("stackName", "stackSetName"):
         v = event.request.get(key)
         if isinstance(v, str) and v:
             # A stack ID ARN (arn:...:stack/<name>/<uuid>) names the stack too.
             m = re.match(r"^arn:[^:]+:cloudformation:[^:]*:\d{12}:stack/([^/]+)/", v)
             return m.group(1) if m else v
+    return _find_stack_tag(event.request, 0)
+
+
+def _find_stack_tag(obj: object, depth: int) -> str:
+    if depth > 6:
+        return ""
+    if isinstance(obj, dict):
+        key = obj.get("Key", obj.get("key"))
+        value = obj.get("Value", obj.get("value"))
+        if key == _STACK_TAG and isinstance(value, str) and value:
+            return value
+        children: list[object] = list(obj.values())
+    elif isinstance(obj, list):
+        children = list(obj[:50])
+    else:
+        return ""
+    for child in children:
+        found = _find_stack_tag(child, depth + 1)
+        if found:
+            return found
     return ""
 
 
@@ -175,7 +204,11 @@ def classify(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
     if cfg.is_engine_principal(arn, event.account):
         return Caller("trailguard", f"session of trailguard's own role {_role_of(arn)}")
 
-    # 2. AWS services, proven by CloudTrail itself.
+    # 2. The root user is always a person, whatever user agent or service it goes through.
+    if itype == "Root":
+        return Caller("human", _HUMAN_TYPES["Root"] + (f" via {invoked_by}" if invoked_by else ""))
+
+    # 3. AWS services, proven by CloudTrail itself.
     if itype == "AWSService":
         who = invoked_by or "unnamed service"
         if invoked_by == SSO:
@@ -189,7 +222,7 @@ def classify(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
             return Caller("identity-center", f"Identity Center service-linked role {role}{via}")
         return Caller("service", f"service-linked role {role} of {service}{via}")
 
-    # 3. IaC: the operator's list (trusted), then CloudFormation and user agents (forgeable: alert at most).
+    # 4. IaC: the operator's list (trusted), then CloudFormation and user agents (forgeable: alert at most).
     pattern = cfg.iac_principal(arn, issuer)
     if pattern:
         tool = "CloudFormation" if invoked_by == CLOUDFORMATION else (iac_agent(event.user_agent) or "IaC")
@@ -214,7 +247,7 @@ def classify(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
             can_silence=False,
         )
 
-    # 4. People.
+    # 5. People.
     if itype in _HUMAN_TYPES:
         return Caller("human", _HUMAN_TYPES[itype])
     if itype == "AssumedRole":
@@ -223,6 +256,14 @@ def classify(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
             return Caller("human", f"Identity Center user session ({sso.group(1)})")
         if _from_console(event):
             return Caller("human", f"console session of role {_role_of(arn)}")
+        # 6. A service acting with an ordinary (not service-linked) role: the service made the call, but
+        # services such as SSM Automation or Step Functions call whatever their user asks: alert at most.
+        if is_service_principal(invoked_by) and invoked_by not in _NOT_ACTING_SERVICES:
+            return Caller(
+                "service",
+                f"invokedBy {invoked_by} with role {_role_of(arn)} (not a service-linked role)",
+                can_silence=False,
+            )
         if event.mfa_authenticated:
             return Caller("human", f"MFA-authenticated session of role {_role_of(arn)}")
         return Caller("unknown", f"session of role {_role_of(arn) or 'unknown'}")

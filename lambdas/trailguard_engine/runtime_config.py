@@ -221,7 +221,9 @@ def _callers(doc: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(str(k) for k in set(sec) - {"iac_principals", "modes"})
     if unknown:
         raise RuntimeConfigError(f"runtime config: callers: unknown keys {unknown}")
-    patterns = _str_list(sec, "iac_principals")
+    patterns = sec.get("iac_principals", []) or []
+    if not isinstance(patterns, list):
+        raise RuntimeConfigError("runtime config: callers.iac_principals: expected a list of strings")
     for pat in patterns:
         err = iac_principal_error(pat)
         if err:
