@@ -50,7 +50,7 @@ from trailguard_engine.remediations.iam import ROOT_TASK_POLICY
 
 from stacks import names
 from stacks.constructs.archive_notifications import RECONCILE_QUEUE_NAME
-from stacks.constructs.dashboard import OperatorDashboard
+from stacks.constructs.dashboard import MEMBER_DLQ_METRICS, OperatorDashboard
 from stacks.forwarding import PATTERN_SPLIT_CHARS, engine_remediation_actions
 from stacks.member import DRIFT_ROLE_NAME, RECONCILE_ROLE_NAME, VERIFY_ROLE_NAME
 from trailguard.config import TrailguardConfig
@@ -85,8 +85,6 @@ RECONCILE_RESERVED_CONCURRENCY = 5
 DRIFT_RESERVED_CONCURRENCY = 1
 #: State-table items the drift sweep reads: the verifier's digest heads, its roster of member accounts.
 DRIFT_ROSTER_ITEMS = ("digest-accounts", "digest-heads#*")
-#: Member forwarding DLQ metrics the drift sweep emits (issue 20); the central alarm watches their sum.
-MEMBER_DLQ_METRICS = ("MemberDlqMessages", "MemberDlqUnreadable")
 RECONCILE_BATCH_SIZE = 2
 TARGET_RETRY_ATTEMPTS = 8
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)

@@ -167,8 +167,8 @@ class DriftSweep:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.account_counts: Counter[tuple[str, str]] = Counter()  # (metric, account): member queue metrics
 
-    def count(self, name: str, invariant: str = "") -> None:
-        self.counts[(name, invariant)] += 1
+    def count(self, name: str, invariant: str = "", n: int = 1) -> None:
+        self.counts[(name, invariant)] += n
 
     # ------------------------------------------------------------------ #
     def run(self, runtime: Runtime) -> SweepResult:
@@ -351,12 +351,12 @@ class DriftSweep:
         reader = ForwardQueueReader(factory=self.factory, queue_name=s.forward_dlq_name)
         results = reader.read_all(where)
         out.checked += [f"forward-dlq {q.account}/{q.region}" for q in results]
-        self.counts[("MemberDlqMessages", "")] += 0  # emitted every sweep: the central alarm sees zeros too
-        self.counts[("MemberDlqUnreadable", "")] += 0
+        self.count("MemberDlqMessages", "", 0)  # emitted every sweep: the central alarm sees zeros too
+        self.count("MemberDlqUnreadable", "", 0)
         unreadable = [q for q in results if not q.readable]
         for q in results:
             if q.depth:
-                self.counts[("MemberDlqMessages", "")] += q.depth
+                self.count("MemberDlqMessages", "", q.depth)
                 self.account_counts[("MemberDlqMessages", q.account)] += q.depth
                 self._handle(
                     Drift(
@@ -377,7 +377,7 @@ class DriftSweep:
     def _member_queues_unreadable(self, unreadable: list[QueueDepth], out: SweepResult) -> None:
         """One alert for every queue the sweep could not read: unknown is reported, never taken for empty."""
         for q in unreadable:
-            self.counts[("MemberDlqUnreadable", "")] += 1
+            self.count("MemberDlqUnreadable")
             self.account_counts[("MemberDlqUnreadable", q.account)] += 1
             out.errors.append(f"cannot read DLQ depth in account {q.account} ({q.region}): {q.error}"[:1000])
         accounts = sorted({q.account for q in unreadable})

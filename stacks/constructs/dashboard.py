@@ -76,6 +76,8 @@ RECONCILE_PROBLEMS = (
 )
 #: Drift sweep (``trailguard_engine.drift``), published in total and by ``invariant``.
 DRIFT_METRICS = ("DriftDetected", "DriftRepaired", "DriftRepairFailed", "DriftDryRuns", "DriftCheckErrors")
+#: The member accounts' forwarding DLQs, read by the drift sweep (issue 20): in total and by ``account``.
+MEMBER_DLQ_METRICS = ("MemberDlqMessages", "MemberDlqUnreadable")
 #: Continuous log-file integrity verification (``trailguard_engine.verify_digests``), published under [service].
 INTEGRITY_VOLUME = ("DigestsVerified", "LogFilesVerified", "RescansRequested")
 INTEGRITY_PROBLEMS = (
@@ -327,6 +329,20 @@ class OperatorDashboard(Construct):
                 title="Log-file integrity: failures, missing digests (should be 0)",
                 left=[_expr(_totals(INTEGRITY_PROBLEMS, VERIFY_SERVICE), label=BY_METRIC)],
                 width=12,
+                height=5,
+            ),
+        )
+        d.add_widgets(
+            cw.GraphWidget(
+                title="Member forwarding DLQs by account: messages, unreadable queues (should be 0)",
+                left=[
+                    _expr(
+                        _by("account", MEMBER_DLQ_METRICS, DRIFT_SERVICE),
+                        label=f"{BY_ACCOUNT} ${{PROP('MetricName')}}",
+                        period=cdk.Duration.hours(1),
+                    )
+                ],
+                width=24,
                 height=5,
             ),
         )
