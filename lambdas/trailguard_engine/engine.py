@@ -8,7 +8,9 @@ never raised: raising would make Lambda retry a poison event.
 For each finding that is not ``skip`` the engine, once per (account, eventID, rule, digest of
 the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
 
-1. alert-only findings: SNS message + Security Hub finding;
+1. alert-only findings: SNS message + Security Hub finding; an alert whose caller class is ``iac`` is sent
+   once per (account, pipeline) and hour (a more severe one is sent too), the rest are counted
+   (``IacDriftSuppressed``): IaC drift is fixed in the pipeline, and another caller's alert is never held back;
 2. remediate findings are first downgraded to alerts, with the reason, when acting would not be
    safe: the event is older than ``max_event_age`` (or its eventTime is missing, unreadable or in
    the future), or it reached the engine only through a log file (``origin: log-file``) whose
@@ -20,10 +22,13 @@ the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
 3. remediate findings: honour ``dry_run``; assume the member role in the
    event's account and region (a failure alerts, counts ``AssumeRoleFailures``
    and re-raises); check the resource's live tags against the exemption tags;
-   apply the per-resource rate limit (over the limit: no action and one
-   "flapping" alert per resource per hour; only actions that changed something
-   count); run the remediation, which re-reads the live state and changes
-   nothing when it is already safe; report.
+   apply the per-resource rate limit: at most ``max_actions_per_resource_per_hour`` actions that
+   changed something in any 3600 seconds (a sliding window, :class:`~trailguard_engine.state.RateLimiter`),
+   and never a third after a remediation was reverted twice (:data:`REVERTS_BEFORE_STOP`). Over the limit:
+   no action (alert only until the window has passed) and one "flapping" alert per resource per hour that
+   names who reverted it (principals and caller classes); a principal it did not name who changes the
+   paused resource gets an alert of its own. Then run the remediation, which re-reads the live state and
+   changes nothing when it is already safe; report.
    Any AWS error in the remediation is alerted (once per event, not once per
    Lambda retry) and re-raised for the DLQ.
 

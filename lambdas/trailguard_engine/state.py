@@ -8,9 +8,12 @@ Several kinds of items share the table:
   ``eventID`` with other content cannot pre-claim the real event;
 * one claim per (account, ``eventID``, rule) holding the first digest seen: a second, different
   digest for the same ``eventID`` is a forgery (or a corrupted copy) and is alarmed;
-* per-resource action counters for the rate limit, one per resource per hour (only actions
-  that changed something count), a one-shot "flapping alert sent" marker per resource per hour
-  and a one-shot "failure alerted" marker per event and rule (Lambda's retries alert once);
+* one rate item per resource (``rate#<resource>``) holding the claims of about the last three hours, each
+  with its time and the principal and caller class of the change it undid, for the sliding-window rate
+  limit (only actions that changed something count; see :class:`RateLimiter`); a "flapping alert sent"
+  marker per resource per hour that remembers the principals it named; a one-shot "failure alerted"
+  marker per event and rule (Lambda's retries alert once); a one-shot "IaC drift alerted" marker per
+  (account, pipeline) and hour, keeping the highest severity sent;
 * per-account alert counters, one per source account per hour, and a one-shot
   "alert budget exhausted" marker per account per hour;
 * the log-file ledger (:class:`LogFileLedger`): ``verified#<bucket>/<key>`` holds the SHA-256 of a
