@@ -731,6 +731,7 @@ class ReplaySummary:
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, decision)
     severities: dict[str, str] = field(default_factory=dict)
     actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, action)
+    callers: Counter[tuple[str, str]] = field(default_factory=Counter)  # (caller class, decision) of risky events
 
     def add(self, result: EventResult) -> None:
         self.events += 1
@@ -740,6 +741,8 @@ class ReplaySummary:
             self.severities[f.rule] = f.severity
             if f.action:
                 self.actions[(f.rule, f.action)] += 1
+            if f.caller is not None:
+                self.callers[(f.caller.kind, f.decision)] += 1
 
     def to_json(self) -> dict[str, Any]:
         rules: dict[str, dict[str, Any]] = {}

@@ -108,7 +108,17 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
         by_rule.add_row(
             rule_id, row["severity"], str(row["remediate"]), str(row["alert"]), str(row["skip"]), actions or "-"
         )
-    return [totals, by_rule]
+    tables = [totals, by_rule]
+    if summary.callers:
+        # Who made the risky events (trailguard_engine.caller): acted on, alerted, or only noticed per class.
+        by_caller = Table(title="risky findings by caller class", show_header=True)
+        by_caller.add_column("caller", no_wrap=True)
+        for col in ("remediate", "alert", "skip"):
+            by_caller.add_column(col, justify="right")
+        for kind in sorted({k for k, _ in summary.callers}):
+            by_caller.add_row(kind, *(str(summary.callers.get((kind, d), 0)) for d in ("remediate", "alert", "skip")))
+        tables.append(by_caller)
+    return tables
 
 
 @app.command("replay")
