@@ -7,7 +7,7 @@ committed runbooks are stale: ``trailguard docs --check``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,19 @@ _PLACEHOLDERS = {
     "account": "<account id>",
 }
 _MITRE_URL = "https://attack.mitre.org/techniques/{}/"
+#: What each caller class covers (``trailguard_engine.caller``), for the runbooks' caller section.
+CALLER_CLASSES: dict[str, str] = {
+    "human": "root user, IAM users, federated users, console, Identity Center user and MFA sessions",
+    "unknown": "any other role session (a script or tool with no sign of a person or a pipeline)",
+    "iac": "CloudFormation (`invokedBy cloudformation.amazonaws.com`), Terraform, CDK and Pulumi user agents, "
+    "config `callers.iac_principals`",
+    "service": "AWS services: `AWSService` identities and service-linked role sessions; an ordinary role a "
+    "service acts with (alert at most)",
+    "identity-center": "IAM Identity Center provisioning (its `AWSServiceRoleForSSO` service-linked role)",
+    "trailguard": "trailguard's own roles (the loop guard)",
+}
+_CALLER_ORDER = ("human", "unknown", "iac", "service", "identity-center", "trailguard")
+_RANK = {"notice": 0, "off": 0, "alert": 1, "remediate": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +168,41 @@ def render_rule(rule: Rule, queries: dict[str, Query]) -> tuple[str, list[str]]:
     w("To change the mode without redeploying, edit `rule_modes` in the runtime config parameter")
     w(f'`/trailguard/runtime-config` (for example `"{rule.id}": "alert"`), or set it in `trailguard.yaml`.')
     w("")
+    _render_callers(rule, w)
     w("## Undo")
     w("")
     w(rule.runbook.undo)
     w("")
     return "\n".join(out), problems
+
+
+def _render_callers(rule: Rule, w: Callable[[str], None]) -> None:
+    w("## Who triggers this rule and what trailguard does per caller class")
+    w("")
+    w("trailguard does the least of the rule's mode and the caller class's mode (`caller_modes` in the rule file).")
+    w("")
+    w("| Caller class | Who | Class mode | By default trailguard |")
+    w("|---|---|---|---|")
+    acts = rule.remediation is not None and rule.default_mode == "remediate"
+    for kind in _CALLER_ORDER:
+        mode = rule.caller_modes.get(kind, "alert")
+        if rule.default_mode == "off":
+            does = "nothing (the rule is off)"
+        elif mode == "notice":
+            does = "sends a low-severity notice only"
+        elif acts and _RANK[mode] >= _RANK["remediate"]:
+            does = "remediates"
+        else:
+            does = "alerts"
+        w(f"| {kind} | {CALLER_CLASSES[kind]} | `{mode}` | {does} |")
+    w("")
+    w(
+        "A user agent or `invokedBy cloudformation.amazonaws.com` can be produced by any account admin, so they "
+        "lower an action to an alert at most, never to a notice. Change a class per rule (or `*`) in "
+        f'`trailguard.yaml` `callers.modes` (for example `"{rule.id}": {{"iac": "notice"}}`, which silences only '
+        "the principals listed in `callers.iac_principals`)."
+    )
+    w("")
 
 
 def render_index(rules: Iterable[Rule]) -> str:
