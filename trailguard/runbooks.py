@@ -40,8 +40,8 @@ CALLER_CLASSES: dict[str, str] = {
     "unknown": "any other role session (a script or tool with no sign of a person or a pipeline)",
     "iac": "CloudFormation (`invokedBy cloudformation.amazonaws.com`), Terraform, CDK and Pulumi user agents, "
     "config `callers.iac_principals`",
-    "service": "AWS services: `AWSService` identities and service-linked role sessions; an ordinary role a "
-    "service acts with (alert at most)",
+    "service": "AWS services: `AWSService` identities and service-linked role sessions (a customer-managed "
+    "service role is `unknown`)",
     "identity-center": "IAM Identity Center provisioning (its `AWSServiceRoleForSSO` service-linked role)",
     "trailguard": "trailguard's own roles (the loop guard)",
 }

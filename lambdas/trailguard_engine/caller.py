@@ -6,8 +6,8 @@
 * ``service``: an AWS service acting on its own, proven by what a member admin cannot forge:
   ``userIdentity.type == "AWSService"`` or a session of a service-linked role (issuer path
   ``/aws-service-role/<service>/`` and name ``AWSServiceRoleFor*``; IAM reserves that path). A service acting
-  with an ordinary role (``invokedBy`` a service principal on any other role session) is ``service`` too, but
-  with ``can_silence=False``: services such as SSM Automation call whatever their user asks;
+  with an ordinary, customer-managed role (``invokedBy`` a service principal on any other role session) is
+  ``unknown``: anyone with admin can create such a role, and SSM Automation calls whatever its user asks;
 * ``identity-center``: IAM Identity Center provisioning (its ``AWSServiceRoleForSSO`` service-linked role,
   or an ``AWSService`` identity invoked by ``sso.amazonaws.com``);
 * ``iac``: an infrastructure-as-code pipeline: a principal listed in config ``callers.iac_principals``;
@@ -256,16 +256,14 @@ def classify(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
             return Caller("human", f"Identity Center user session ({sso.group(1)})")
         if _from_console(event):
             return Caller("human", f"console session of role {_role_of(arn)}")
-        # 6. A service acting with an ordinary (not service-linked) role: the service made the call, but
-        # services such as SSM Automation or Step Functions call whatever their user asks: alert at most.
-        if is_service_principal(invoked_by) and invoked_by not in _NOT_ACTING_SERVICES:
-            return Caller(
-                "service",
-                f"invokedBy {invoked_by} with role {_role_of(arn)} (not a service-linked role)",
-                can_silence=False,
-            )
         if event.mfa_authenticated:
             return Caller("human", f"MFA-authenticated session of role {_role_of(arn)}")
+        # A service acting with an ordinary (customer-managed) role is not the service class: anyone with admin
+        # can create such a role, and services such as SSM Automation call whatever their user asks.
+        if is_service_principal(invoked_by) and invoked_by not in _NOT_ACTING_SERVICES:
+            return Caller(
+                "unknown", f"session of role {_role_of(arn)}, invokedBy {invoked_by} (not a service-linked role)"
+            )
         return Caller("unknown", f"session of role {_role_of(arn) or 'unknown'}")
     return Caller("unknown", f"identity type {itype or 'missing'}")
 

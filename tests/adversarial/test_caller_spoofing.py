@@ -34,9 +34,10 @@ TERRAFORM_UA = (
 )
 CDK_UA = "aws-sdk-js/2.1553.0 linux/v20.11.1 aws-cdk/2.130.0 promise"
 PULUMI_UA = "APN/1.0 Pulumi/1.0 pulumi-aws/v6.28.1 (+https://www.pulumi.com) aws-sdk-go-v2/1.25.2"
-#: Even an operator who sets every class of every rule to notice cannot silence forgeable evidence.
+#: Even an operator who sets every machine class of every rule to notice cannot silence forgeable evidence
+#: (human and unknown stay as the rule says: the attacker must not be able to pass as a quieter class).
 ALL_NOTICE = RuntimeConfig(
-    caller_modes={"*": dict.fromkeys(("iac", "service", "identity-center", "unknown"), "notice")},
+    caller_modes={"*": dict.fromkeys(("iac", "service", "identity-center"), "notice")},
 )
 
 
@@ -155,7 +156,7 @@ def test_a_role_merely_named_aws_reserved_sso_is_not_identity_center(path: str) 
 
 def test_invoked_by_sso_on_an_ordinary_role_cannot_pass_as_identity_center() -> None:
     f = finding(attach_admin(role("Admin", invokedBy="sso.amazonaws.com")), rule="iam-admin-policy-attached")
-    assert f.decision == "alert" and f.caller is not None and f.caller.kind == "service"
+    assert f.decision == "alert" and f.caller is not None and f.caller.kind == "unknown"
 
 
 # --------------------------------------------------------------------------- CloudFormation
@@ -172,11 +173,11 @@ def test_a_session_named_awscloudformation_without_invoked_by_is_nobody_special(
     assert f.decision == "remediate"
 
 
-def test_an_ordinary_role_invoked_by_a_service_is_at_most_lowered_to_alert() -> None:
-    """SSM Automation, Step Functions and the like call whatever their user asks."""
+def test_an_ordinary_role_invoked_by_a_service_is_not_the_service_class() -> None:
+    """SSM Automation, Step Functions and the like call whatever their user asks, with a role anyone can create."""
     ident = role("automation", "run", path="/service-role/", invokedBy="ssm.amazonaws.com")
-    f = finding(sg_open(ident, "ssm.amazonaws.com"), ALL_NOTICE)
-    assert f.decision == "alert" and f.silenced_by is None
+    f = finding(sg_open(ident, "ssm.amazonaws.com"))
+    assert f.decision == "remediate" and f.caller is not None and f.caller.kind == "unknown"
 
 
 # --------------------------------------------------------------------------- iac_principals

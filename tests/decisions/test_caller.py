@@ -105,8 +105,8 @@ def sg_finding(identity: dict[str, Any], cfg: RuntimeConfig = CFG, **kw: Any) ->
                 "AWSDataLifecycleManagerDefaultRole", "dlm", path="/service-role/", invoked_by="dlm.amazonaws.com"
             ),
             "dlm.amazonaws.com",
-            "service",
-            "not a service-linked role",
+            "unknown",
+            "invokedBy dlm.amazonaws.com (not a service-linked role)",
         ),
         (sso_provisioning(), "sso.amazonaws.com", "identity-center", "AWSServiceRoleForSSO"),
         (aws_service("sso.amazonaws.com"), "sso.amazonaws.com", "identity-center", "sso.amazonaws.com"),
@@ -139,7 +139,6 @@ def test_classify_realistic_records(identity: dict[str, Any], ua: str, kind: str
         (role_session("terraform-ci", "run"), TERRAFORM_UA),
         (role_session("deployer", "cdk"), CDK_UA),
         (role_session("deployer", "pulumi"), PULUMI_UA),
-        (role_session("x", "y", path="/service-role/", invoked_by="ssm.amazonaws.com"), CLI_UA),
     ],
 )
 def test_forgeable_evidence_can_never_silence(identity: dict[str, Any], ua: str) -> None:
