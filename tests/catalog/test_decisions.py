@@ -33,8 +33,10 @@ def judge(rule_id: str, *, example: int = 0, request: Any = "keep", **detail: An
     ("request_parameters", "risky", "words"),
     [
         ({"name": "t", "snsTopicName": "x"}, False, ""),
-        ({"name": "t", "s3BucketName": "trailguard-archive-111122223333-us-east-1"}, False, ""),
+        # no name convention: a targeted bucket change is a change, whatever the bucket is called (#15)
+        ({"name": "t", "s3BucketName": "trailguard-archive-111122223333-us-east-1"}, True, "bucket changed"),
         ({"name": "t", "s3BucketName": "other"}, True, "bucket changed to other"),
+        ({"name": "t", "cloudWatchLogsLogGroupArn": "arn:aws:logs:us-east-1:1:log-group:g:*"}, False, ""),
         ({"name": "t", "kmsKeyId": ""}, True, "KMS encryption removed"),
         ({"name": "t", "isMultiRegionTrail": False, "enableLogFileValidation": False}, True, "single-region, log file"),
         ({"name": "t", "cloudWatchLogsLogGroupArn": ""}, True, "log group removed"),

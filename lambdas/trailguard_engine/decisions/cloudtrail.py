@@ -42,34 +42,107 @@ def _starts_with_any(name: str, prefixes: list[str]) -> bool:
     return any(name.startswith(p) for p in prefixes)
 
 
-@decision("trail_weakened")
-def trail_weakened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """UpdateTrail: risky when any setting moves to a weaker value (see the rule description)."""
-    trusted = _str_list(rule.params.get("trusted_bucket_prefixes")) or ["trailguard-archive-"]
-    req = event.request
-    found: list[str] = []
-    for key, label in (
-        ("isMultiRegionTrail", "single-region"),
-        ("enableLogFileValidation", "log file validation off"),
-        ("includeGlobalServiceEvents", "global service events excluded"),
-        ("isOrganizationTrail", "no longer an organization trail"),
-    ):
-        if req.get(key) is False:
-            found.append(label)
-    if req.get("kmsKeyId") == "":
-        found.append("KMS encryption removed")
+#: The UpdateTrail settings a caller may send. Terraform and CloudFormation re-send all of them on every
+#: apply; a person changing one setting sends that one (plus the name).
+_TRAIL_SETTINGS = (
+    "s3BucketName",
+    "s3KeyPrefix",
+    "snsTopicName",
+    "includeGlobalServiceEvents",
+    "isMultiRegionTrail",
+    "enableLogFileValidation",
+    "isOrganizationTrail",
+    "kmsKeyId",
+    "cloudWatchLogsLogGroupArn",
+    "cloudWatchLogsRoleArn",
+)
+#: A request naming at least this many settings is a full re-send (the IaC shape).
+FULL_RESEND = 5
+_FLAGS = (
+    ("isMultiRegionTrail", "single-region"),
+    ("enableLogFileValidation", "log file validation off"),
+    ("includeGlobalServiceEvents", "global service events excluded"),
+    ("isOrganizationTrail", "no longer an organization trail"),
+)
+
+
+def _log_group_name(arn: str) -> str:
+    """``arn:aws:logs:<region>:<account>:log-group:<name>:*`` -> ``<name>`` (or the value as given)."""
+    parts = arn.split(":")
+    if len(parts) >= 7 and parts[5] == "log-group":
+        return parts[6]
+    return arn
+
+
+def _against_deployed(req: Mapping[str, Any], deployed: Mapping[str, str], org: bool) -> list[str]:
+    """What the request changes for the worse on trailguard's own trail, compared with its deployed configuration."""
+    found = [label for key, label in _FLAGS if req.get(key) is False and (key != "isOrganizationTrail" or org)]
     bucket = req.get("s3BucketName")
-    if isinstance(bucket, str) and not _starts_with_any(bucket, trusted):
-        found.append(f"bucket changed to {bucket or '<empty>'}")
+    if "s3BucketName" in req and deployed.get("bucket") and bucket != deployed["bucket"]:
+        found.append(f"bucket changed to {bucket or '<empty>'} (deployed: {deployed['bucket']})")
+    if "kmsKeyId" in req:
+        key = req.get("kmsKeyId")
+        alias_arn = deployed.get("kms_key", "")
+        accepted = {alias_arn, alias_arn.rsplit(":", 1)[-1]} - {""}
+        if not key:
+            found.append("KMS encryption removed")
+        elif accepted and key not in accepted:
+            found.append(f"KMS key changed to {key} (deployed: {alias_arn})")
     if "cloudWatchLogsLogGroupArn" in req:
         group = req.get("cloudWatchLogsLogGroupArn")
-        found.append(f"log group changed to {group}" if isinstance(group, str) and group else "log group removed")
+        if not group:
+            found.append("log group removed")
+        elif deployed.get("log_group") and _log_group_name(str(group)) != deployed["log_group"]:
+            found.append(f"log group changed to {group} (deployed: {deployed['log_group']})")
+    return found
+
+
+def _explicit_removals(req: Mapping[str, Any]) -> list[str]:
+    """Weakening a request states by itself, without knowing the trail's previous configuration."""
+    found = [label for key, label in _FLAGS if req.get(key) is False]
+    if "kmsKeyId" in req and not req.get("kmsKeyId"):
+        found.append("KMS encryption removed")
+    if "cloudWatchLogsLogGroupArn" in req and not req.get("cloudWatchLogsLogGroupArn"):
+        found.append("log group removed")
+    bucket = req.get("s3BucketName")
+    if isinstance(bucket, str):
+        found.append(f"bucket changed to {bucket or '<empty>'}")
+    return found
+
+
+@decision("trail_weakened")
+def trail_weakened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """UpdateTrail: risky only when it really changes a setting for the worse (see the rule description).
+
+    * trailguard's own trail (``cfg.deployed_trail``, from the runtime document): every setting in the
+      request is compared with the deployed configuration; an unchanged re-send is not risky.
+    * any other trail: a request naming only a few settings (a person's change) is judged by what it
+      states: a setting turned off, KMS or the log group removed, the bucket moved. A full re-send
+      (Terraform or CloudFormation send every setting on each apply) cannot be told from an unchanged
+      one without the trail's previous configuration, so it is not judged offline.
+    """
+    req = event.request
     arn = _trail_arn(event)
+    deployed = cfg.deployed_trail
+    own = bool(deployed.get("arn")) and arn == deployed.get("arn")
+    sent = [k for k in _TRAIL_SETTINGS if k in req]
+    if own:
+        found = _against_deployed(req, deployed, org=bool(cfg.org_id))
+        scope = "compared with trailguard's deployed trail"
+    elif len(sent) >= FULL_RESEND:
+        return Assessment(
+            False,
+            f"UpdateTrail on {arn or 'a trail'} re-sends {len(sent)} settings (the IaC shape); without the trail's "
+            "previous configuration an unchanged re-send cannot be told from a change, so it is not judged",
+        )
+    else:
+        found = _explicit_removals(req)
+        scope = f"settings sent: {', '.join(sent) or 'none'}"
     if not found:
-        return Assessment(False, f"UpdateTrail on {arn or 'a trail'} does not weaken it")
+        return Assessment(False, f"UpdateTrail on {arn or 'a trail'} does not weaken it ({scope})")
     return Assessment(
         True,
-        f"UpdateTrail weakened {arn or 'a trail'}: {', '.join(found)}",
+        f"UpdateTrail weakened {arn or 'a trail'}: {', '.join(found)} ({scope})",
         resource={"type": "AWS::CloudTrail::Trail", "id": arn} if arn else {},
         remediable=False,
     )
