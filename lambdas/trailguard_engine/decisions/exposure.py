@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -565,6 +566,29 @@ def _share_targets(add: Any) -> tuple[bool, list[str], list[str]]:
     return public, accounts, orgs
 
 
+#: Services that distribute images and snapshots to other accounts from their own configuration.
+_DISTRIBUTORS = frozenset({"imagebuilder.amazonaws.com", "dlm.amazonaws.com", "backup.amazonaws.com"})
+
+
+def _service_distribution(event: CloudTrailEvent) -> str:
+    """The distributing service, when the call is provably that service acting on its own, else ''.
+
+    Proof a member admin cannot forge: ``invokedBy`` names the service, and the identity is the
+    service itself (``AWSService``) or a session of its service-linked role (IAM reserves the
+    ``/aws-service-role/<service>/`` path). A customer-managed role merely named for the service
+    (DLM's and Backup's default roles live at ``/service-role/``) is not proof.
+    """
+    service = event.invoked_by
+    if service not in _DISTRIBUTORS:
+        return ""
+    if event.identity_type == "AWSService":
+        return service
+    slr = (
+        rf"arn:aws(?:-[a-z]+)*:iam::[0-9]{{12}}:role/aws-service-role/{re.escape(service)}/AWSServiceRoleFor[\w+=,.@-]*"
+    )
+    return service if re.fullmatch(slr, event.session_issuer_arn) else ""
+
+
 def _share_assessment(
     event: CloudTrailEvent,
     cfg: RuntimeConfig,
@@ -588,7 +612,23 @@ def _share_assessment(
     res = {"type": resource_type, "id": resource_id}
     who = _principal(event)
     if public:
+        if resource_type == "AWS::EC2::Image" and event.account in cfg.intended.public_ami_accounts:
+            return Assessment(
+                True,
+                f"{kind} {resource_id} made public by {who} in {event.account}, a public-AMI publishing account "
+                "(config intended_exposure.public_ami_accounts): alert only, check it is a release",
+                res,
+                {param_key: resource_id},
+                remediable=False,
+            )
         return Assessment(True, f"{kind} {resource_id} made public by {who}", res, {param_key: resource_id})
+    service = _service_distribution(event)
+    if service and (external or foreign_orgs):
+        return Assessment(
+            False,
+            f"{kind} {resource_id} shared with {', '.join(external + foreign_orgs)} by {service} (its service "
+            "identity, from its distribution configuration): not public",
+        )
     if external or foreign_orgs:
         targets = ", ".join(external + foreign_orgs)
         return Assessment(
