@@ -118,7 +118,9 @@ def test_member_role_cannot_delete_or_list_users_access_keys(organization: Any) 
         ("cloudtrail:GetTrail", f"arn:aws:cloudtrail:eu-west-1:{MEMBER}:trail/payments-audit"),
         ("cloudtrail:GetEventSelectors", f"arn:aws:cloudtrail:eu-west-1:{MEMBER}:trail/payments-audit"),
         ("cloudtrail:DescribeTrails", "*"),
-        ("s3:GetBucketPolicyStatus", "arn:aws:s3:::payroll-exports"),
+        # s3:GetBucketPolicyStatus is no longer drift-only: s3-block-public-access-removed reads it on the
+        # event's bucket to act only when that bucket is public now (#15); the role could already read every
+        # bucket policy (s3:GetBucketPolicy, for remove_public_bucket_policy_statements).
     ],
 )
 def test_drift_reads_are_pinned_to_the_trail_and_the_archive(organization: Any, action: str, resource: str) -> None:
