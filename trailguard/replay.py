@@ -686,8 +686,13 @@ class FastEvaluator:
             and type(obj.get("eventName")) is str
             and type(obj.get("eventSource")) is str
             and not ("detail" in obj and "detail-type" in obj)
+            and type(obj.get("eventTime")) is str
+            and obj["eventTime"]
+            and (type(obj.get("eventID")) is str or type(obj.get("requestID")) is str)
+            and obj.get("eventType") != "AwsCloudTrailInsight"
+            and "insightDetails" not in obj
         ):
-            return False
+            return False  # not a bare record (events.not_a_record): the Evaluator rejects it with the reason
         eid = obj.get("eventID")
         if (
             (eid is not None and (type(eid) is not str or len(eid) > _MAX_EVENT_ID))

@@ -52,6 +52,27 @@ def _is_record(obj: Mapping[str, Any]) -> bool:
     return isinstance(obj.get("eventName"), str) and isinstance(obj.get("eventSource"), str)
 
 
+def not_a_record(obj: Mapping[str, Any]) -> str | None:
+    """Why an object with ``eventName`` and ``eventSource`` is still not a CloudTrail record, or None.
+
+    CloudTrail writes ``eventTime`` and ``eventID`` in every record ("CloudTrail record contents":
+    Optional False; ``eventID`` since format 1.01, ``requestID`` where the service has one), so an
+    object without a time and an id is something else that names an API call: a label or
+    annotation file, a finding, a rule's test fixture. ``eventVersion`` is always written too, but
+    exports drop it (the shared corpus's S3 data events rebuilt from a CSV keep time and ids, not
+    the version), so it is not required. CloudTrail Insights events name the API they measure but
+    record no call (``eventType`` ``AwsCloudTrailInsight``): not a record either.
+    """
+    missing = [] if isinstance(obj.get("eventTime"), str) and obj["eventTime"] else ["eventTime"]
+    if not isinstance(obj.get("eventID"), str) and not isinstance(obj.get("requestID"), str):
+        missing.append("eventID or requestID")
+    if missing:
+        return f"not a CloudTrail record: it has eventName and eventSource but no {' and no '.join(missing)}"
+    if obj.get("eventType") == "AwsCloudTrailInsight" or "insightDetails" in obj:
+        return "not a CloudTrail record: a CloudTrail Insights event (it measures API calls, it records none)"
+    return None
+
+
 def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Wrap a bare CloudTrail record in the envelope EventBridge would deliver."""
     # The account the event happened in. Never the caller's userIdentity.accountId:
@@ -88,6 +109,9 @@ def to_envelope(obj: Any) -> dict[str, Any]:
         _check_record(detail)
         return dict(obj)
     if _is_record(obj):
+        why = not_a_record(obj)
+        if why is not None:
+            raise RejectedEvent(why)
         _check_record(obj)
         return wrap_record(obj)
     raise RejectedEvent("not a CloudTrail record or EventBridge envelope (no eventName/eventSource)")

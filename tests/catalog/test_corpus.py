@@ -79,3 +79,48 @@ def test_invictus_technique_hits(corpus_dir: Path) -> None:
         "aws.persistence.lambda-overwrite-code",
     ):
         assert acted[t] >= 1, t
+
+
+#: Records as CloudTrail (or a SIEM export of them) wrote them; panther-analysis/rules holds a rule library's
+#: hand-written test fixtures, some without a time or an id.
+RAW_RECORD_FOLDERS = (
+    "invictus-sigma-aws",
+    "otrf-security-datasets",
+    "zmallen-cloudtrail2sightings",
+    "panther-analysis/scenarios",
+)
+
+
+def test_replay_of_the_corpus_skips_label_files_and_no_real_record(corpus_dir: Path) -> None:
+    """``trailguard replay <corpus>`` walks the .labels.jsonl files too: their lines name calls, none is judged."""
+    from trailguard.replay import Problem, expand_paths, iter_inputs, replay
+
+    problems: list[Problem] = []
+    summary = replay(
+        iter_inputs(expand_paths([str(corpus_dir)])), Evaluator(RULES, RuntimeConfig()), on_problem=problems.append
+    )
+    lines = naming_a_call = 0
+    for path in corpus_dir.rglob("*.labels.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            obj = json.loads(line) if line.strip() else None
+            lines += obj is not None
+            naming_a_call += isinstance(obj, dict) and all(
+                isinstance(obj.get(k), str) for k in ("eventName", "eventSource")
+            )
+    not_records = [p for p in problems if p.reason.startswith("not a CloudTrail record:")]
+    from_labels = [p for p in not_records if p.source.endswith(".labels.jsonl")]
+    assert naming_a_call > 3000
+    assert len(from_labels) == naming_a_call  # judged before: now skipped, with the reason
+    assert len([p for p in problems if p.source.endswith(".labels.jsonl")]) == lines  # no label line is judged
+    real = [
+        p
+        for p in problems
+        if not p.source.endswith(".labels.jsonl") and any(f"/{d}/" in p.source for d in RAW_RECORD_FOLDERS)
+    ]
+    assert real == [], real[:3]  # no real record newly skipped (the CSV-rebuilt S3 events included)
+    fixtures = [p for p in not_records if p not in from_labels]
+    assert all("/panther-analysis/" in p.source for p in fixtures)
+    print(
+        f"\ncorpus replay: {summary.events} judged, {len(from_labels)} label lines and "
+        f"{len(fixtures)} panther fixtures skipped as not CloudTrail records"
+    )

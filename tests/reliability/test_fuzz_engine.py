@@ -145,6 +145,9 @@ cloudtrail_record = st.fixed_dictionaries(
         ),
     },
     optional={
+        # a bare object is a record only with a time and an id (events.not_a_record): often both, sometimes not
+        "eventTime": st.one_of(st.just("2024-05-01T12:00:00Z"), junk),
+        "requestID": st.one_of(st.uuids().map(str), junk),
         "eventID": st.one_of(st.uuids().map(str), junk),
         "awsRegion": st.one_of(st.sampled_from(["us-east-1", "eu-west-1"]), junk),
         "recipientAccountId": st.one_of(st.just("111122223333"), junk),
