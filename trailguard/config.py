@@ -475,6 +475,16 @@ class TrailguardConfig(_Strict):
             return {}
         return {"ArnNotEquals": {"aws:PrincipalArn": list(self.break_glass_role_arns)}}
 
+    def _deployed_trail(self) -> dict[str, str]:
+        """trailguard's organization trail as deployed (commercial partition): what UpdateTrail is compared with."""
+        o, region = self.org, self.home_region
+        return {
+            "arn": f"arn:aws:cloudtrail:{region}:{o.management_account_id}:trail/{self.trail_name}",
+            "bucket": f"trailguard-archive-{o.log_archive_account_id}-{region}",
+            "kms_key": f"arn:aws:kms:{region}:{o.log_archive_account_id}:alias/trailguard-trail",
+            "log_group": f"/trailguard/cloudtrail/{self.trail_name}",
+        }
+
     def runtime_document(self) -> dict[str, Any]:
         """The subset the Lambda functions read at run time (stored in SSM).
 
@@ -509,6 +519,9 @@ class TrailguardConfig(_Strict):
             # only in member accounts, where SCPs apply) such a session is the StackSet deploying trailguard.
             "stacksets_exec_protected": self.mode == "organization" and self.features.scps,
             "management_account_id": self.organization.management_account_id if self.organization else None,
+            # trailguard's own trail as it will be deployed, for replay (the detection stack writes the same, with
+            # the real partition and, in standalone mode, the account); names as in stacks/names.py.
+            **({"trailguard_trail": self._deployed_trail()} if self.organization else {}),
             "protected_key_tag": dict(self.remediation.protected_key_tag),
             "security_hub_findings": self.features.security_hub_findings,
             "runbook_base_url": self.runbook_base_url,

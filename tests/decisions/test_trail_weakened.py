@@ -99,3 +99,20 @@ def test_a_real_weakening_of_trailguards_own_trail_is_risky_even_in_a_full_resen
 def test_targeted_weakenings_of_other_trails_stay_risky(run, ev, req, words):
     a = run(RULE, update(ev, req), CFG)
     assert a.risky and words in a.reason
+
+
+def test_replay_knows_trailguards_own_trail_from_the_organization_config(run, ev):
+    from pathlib import Path
+
+    from trailguard.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "config" / "example-organization.yaml")
+    rc = RuntimeConfig.from_document(cfg.runtime_document())
+    trail = rc.deployed_trail
+    assert trail["arn"].endswith(f":{cfg.org.management_account_id}:trail/{cfg.trail_name}")
+    group = f"arn:aws:logs:{cfg.home_region}:1:log-group:{trail['log_group']}:*"
+    same = resend(
+        trail["arn"], s3BucketName=trail["bucket"], kmsKeyId=trail["kms_key"], cloudWatchLogsLogGroupArn=group
+    )
+    assert not run(RULE, update(ev, same), rc).risky
+    assert run(RULE, update(ev, {**same, "s3BucketName": "elsewhere"}), rc).risky
