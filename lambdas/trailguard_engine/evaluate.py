@@ -30,6 +30,8 @@ LOOP_GUARD = "loop guard"
 EXEMPT_ACCOUNT = "exempt account"
 EXEMPT_REGION = "exempt region"
 EXEMPT_PRINCIPAL = "exempt principal"
+#: Catalog category of the rules that guard trailguard's own resources (no caller class lowers them).
+SELF_PROTECTION = "self-protection"
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -111,6 +113,8 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     # What the caller's class allows: the least of the rule mode and the class mode. Forgeable evidence
     # (a user agent, invokedBy CloudFormation) lowers to an alert at most, never to a notice.
     class_mode, source = cfg.caller_mode_for(rule, caller.kind)
+    if a.own_resource or rule.category == SELF_PROTECTION:
+        class_mode = "remediate"  # trailguard's own resources: the caller class never lowers the action
     forgeable = class_mode == "notice" and not caller.can_silence
     if forgeable:
         class_mode = "alert"

@@ -74,6 +74,10 @@ class Assessment:
     resource: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     remediable: bool = True
+    #: The target is trailguard's own resource (its trail, rules, roles, functions, stacks): no caller class
+    #: lowers the action. Its deployment pipeline is recognised by exact ARN in the decision instead, and a
+    #: forged user agent or the attacker's own CloudFormation stack must not buy the attacker an alert-only.
+    own_resource: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,21 @@ def trail_target(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Asse
     arn = _trail_arn(event)
     if not arn:
         return Assessment(True, f"{event.event_name} without a trail name in the request", remediable=False)
+    own = _is_deployed_trail(arn, cfg)
     return Assessment(
         True,
-        f"{event.event_name} on trail {arn} by {event.principal_arn or 'unknown principal'}",
+        f"{event.event_name} on {'trailguard' + chr(39) + 's own ' if own else ''}trail {arn}"
+        f" by {event.principal_arn or 'unknown principal'}",
         resource={"type": "AWS::CloudTrail::Trail", "id": arn},
         params={"trail": arn},
+        own_resource=own,
     )
+
+
+def _is_deployed_trail(arn: str, cfg: RuntimeConfig) -> bool:
+    """True when ``arn`` is trailguard's own trail (``trailguard_trail.arn`` in the runtime document)."""
+    deployed = cfg.deployed_trail.get("arn")
+    return bool(deployed) and arn == deployed
 
 
 def _str_list(value: object) -> list[str]:
