@@ -359,7 +359,14 @@ class IntendedExposure(_Strict):
     )
     public_ami_accounts: list[AccountId] = Field(
         default_factory=list,
-        description="Accounts that publish public AMIs: making an AMI public there is alerted, not remediated.",
+        description="Accounts that publish public AMIs: making an AMI public there is not remediated. Made by a "
+        "proven pipeline (a callers.iac_principals entry, or an AWS service as itself) it is a release, not an "
+        "alert; made by anyone else it is alerted.",
+    )
+    trusted_accounts: list[AccountId] = Field(
+        default_factory=list,
+        description="Accounts a snapshot, AMI or RDS snapshot may be shared with without an alert (your "
+        "organization's accounts, backup and DR accounts, partners). A share with any other account is alerted.",
     )
 
 

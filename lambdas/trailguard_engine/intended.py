@@ -111,6 +111,8 @@ class IntendedExposure:
     tag_forbidden_ports: frozenset[int] = DEFAULT_TAG_FORBIDDEN_PORTS
     website_tag: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_WEBSITE_TAG))
     public_ami_accounts: frozenset[str] = frozenset()
+    #: Accounts a snapshot or AMI may be shared with (organization members, DR and partner accounts).
+    trusted_accounts: frozenset[str] = frozenset()
 
     def account_ports(self, account: str) -> tuple[PortRange, ...]:
         return self.ports_by_account.get(account, ())
@@ -197,6 +199,11 @@ class IntendedExposure:
         amis = doc.get("public_ami_accounts") or []
         if not isinstance(amis, list) or not all(isinstance(a, str) and re.fullmatch(r"[0-9]{12}", a) for a in amis):
             raise ValueError("intended_exposure.public_ami_accounts: expected a list of 12-digit account IDs")
+        trusted = doc.get("trusted_accounts") or []
+        if not isinstance(trusted, list) or not all(
+            isinstance(a, str) and re.fullmatch(r"[0-9]{12}", a) for a in trusted
+        ):
+            raise ValueError("intended_exposure.trusted_accounts: expected a list of 12-digit account IDs")
         return cls(
             ports_by_account=port_map("public_ports_by_account", r"[0-9]{12}"),
             ports_by_vpc=port_map("public_ports_by_vpc", r"vpc-[0-9a-f]{8,17}"),
@@ -205,4 +212,5 @@ class IntendedExposure:
             tag_forbidden_ports=frozenset(forbidden),
             website_tag=dict(website),
             public_ami_accounts=frozenset(amis),
+            trusted_accounts=frozenset(trusted),
         )

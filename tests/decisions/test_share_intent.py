@@ -88,3 +88,63 @@ def test_publishing_account_makes_public_amis_alert_only(run, ev):
     assert run("ami-public", ami(ev, [{"group": "all"}]), other).remediable
     # snapshots are never "published": the AMI allowance does not cover them
     assert run("ebs-snapshot-public", snap(ev, [{"group": "all"}]), cfg).remediable
+
+
+TRUSTED = "444455556666"
+PIPELINE = f"arn:aws:iam::{ACCOUNT}:role/public-ami-pipeline"
+PIPELINE_SESSION = {
+    "type": "AssumedRole",
+    "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/public-ami-pipeline/codebuild-packer",
+    "accountId": ACCOUNT,
+    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": PIPELINE, "userName": "public-ami-pipeline"}},
+}
+
+
+def _trusting(*accounts: str, **more) -> RuntimeConfig:
+    return RuntimeConfig(intended=IntendedExposure(trusted_accounts=frozenset(accounts), **more))
+
+
+@pytest.mark.parametrize(("rule", "build"), [("ebs-snapshot-public", snap), ("ami-public", ami)])
+def test_shares_with_trusted_accounts_are_not_risky(run, ev, rule, build):
+    """Old code alerted on every backup or DR copy to another of the organization's accounts."""
+    identity = DLM_DEFAULT_ROLE  # a customer-managed role: trust is about the target, not the caller
+    a = run(rule, build(ev, [{"userId": TRUSTED}], identity), _trusting(TRUSTED))
+    assert not a.risky and "trusted_accounts" in a.reason
+
+
+@pytest.mark.parametrize(
+    ("targets", "risky"),
+    [
+        ([TRUSTED], False),
+        ([TRUSTED, "999988887777"], True),  # one untrusted target is enough
+        (["999988887777"], True),
+    ],
+)
+def test_rds_shares_are_judged_target_by_target(run, ev, targets, risky):
+    event = ev(
+        "ModifyDBSnapshotAttribute",
+        {"dBSnapshotIdentifier": "orders-db-copy", "attributeName": "restore", "valuesToAdd": targets},
+    )
+    a = run("rds-snapshot-public", event, _trusting(TRUSTED))
+    assert a.risky is risky
+    if risky:
+        assert TRUSTED not in a.reason.split("shared with ", 1)[1].split(" by ")[0]
+
+
+def test_trusted_accounts_never_make_a_public_share_acceptable(run, ev):
+    a = run("ebs-snapshot-public", snap(ev, [{"userId": TRUSTED}, {"group": "all"}]), _trusting(TRUSTED))
+    assert a.risky and a.remediable
+
+
+def test_a_release_by_the_operators_pipeline_in_a_publishing_account_is_not_risky(run, ev):
+    """Old code alerted on every release of an intentional public-AMI pipeline."""
+    cfg = RuntimeConfig(
+        intended=IntendedExposure(public_ami_accounts=frozenset({ACCOUNT})), iac_principal_patterns=(PIPELINE,)
+    )
+    a = run("ami-public", ami(ev, [{"group": "all"}], PIPELINE_SESSION), cfg)
+    assert not a.risky and "a release" in a.reason
+
+
+def test_a_release_by_image_builder_in_a_publishing_account_is_not_risky(run, ev):
+    cfg = RuntimeConfig(intended=IntendedExposure(public_ami_accounts=frozenset({ACCOUNT})))
+    assert not run("ami-public", ami(ev, [{"group": "all"}], IMAGEBUILDER), cfg).risky

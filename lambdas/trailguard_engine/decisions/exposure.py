@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from trailguard_engine.caller import classify
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.intended import PortRange, covers
@@ -589,6 +590,21 @@ def _service_distribution(event: CloudTrailEvent) -> str:
     return service if re.fullmatch(slr, event.session_issuer_arn) else ""
 
 
+def _publishing_pipeline(event: CloudTrailEvent, cfg: RuntimeConfig) -> str:
+    """Who published, when it is provably a pipeline the operator runs, else ''.
+
+    Only evidence a member admin cannot forge counts: an exact ``callers.iac_principals`` entry (pinned to
+    an account by config) or an AWS service acting as itself. A Terraform user agent or ``invokedBy``
+    CloudFormation is not enough: anyone can send those, so such a public AMI is still alerted.
+    """
+    caller = classify(event, cfg)
+    if caller.kind == "iac" and caller.can_silence:
+        return f"the IaC pipeline {event.principal_arn} ({caller.why})"
+    if caller.kind == "service":
+        return f"an AWS service ({caller.why})"
+    return ""
+
+
 def _share_assessment(
     event: CloudTrailEvent,
     cfg: RuntimeConfig,
@@ -601,7 +617,9 @@ def _share_assessment(
     accounts: list[str],
     orgs: list[str] | None = None,
 ) -> Assessment:
-    external = sorted({a for a in accounts if a != event.account})
+    trusted = cfg.intended.trusted_accounts
+    external = sorted({a for a in accounts if a != event.account and a not in trusted})
+    to_trusted = sorted({a for a in accounts if a != event.account and a in trusted})
     foreign_orgs = sorted({o for o in orgs or [] if not (cfg.org_id and f"/{cfg.org_id}" in o)})
     if not resource_id:
         if public or external or foreign_orgs:
@@ -613,6 +631,13 @@ def _share_assessment(
     who = _principal(event)
     if public:
         if resource_type == "AWS::EC2::Image" and event.account in cfg.intended.public_ami_accounts:
+            pipeline = _publishing_pipeline(event, cfg)
+            if pipeline:
+                return Assessment(
+                    False,
+                    f"{kind} {resource_id} made public by {pipeline} in {event.account}, a public-AMI publishing "
+                    "account (config intended_exposure.public_ami_accounts): a release",
+                )
             return Assessment(
                 True,
                 f"{kind} {resource_id} made public by {who} in {event.account}, a public-AMI publishing account "
@@ -628,6 +653,13 @@ def _share_assessment(
             False,
             f"{kind} {resource_id} shared with {', '.join(external + foreign_orgs)} by {service} (its service "
             "identity, from its distribution configuration): not public",
+        )
+    if (external or foreign_orgs) and to_trusted:
+        pass  # judged below on the untrusted part only
+    elif to_trusted:
+        return Assessment(
+            False,
+            f"{kind} {resource_id} shared with {', '.join(to_trusted)} (config intended_exposure.trusted_accounts)",
         )
     if external or foreign_orgs:
         targets = ", ".join(external + foreign_orgs)
