@@ -8,7 +8,11 @@ never raised: raising would make Lambda retry a poison event.
 For each finding that is not ``skip`` the engine, once per (account, eventID, rule, digest of
 the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
 
-1. alert-only findings: SNS message + Security Hub finding; an alert whose caller class is ``iac`` is sent
+1. alert-only findings: SNS message + Security Hub finding. A finding alert-only *only* because its caller
+   class lowered it (``Finding.lowered_by_caller``) first runs its remediation's read-only live ``check``
+   through the member role (also in dry run): when the live state is already safe or intended it is
+   ``skipped`` (``LiveStateBenign``, logged, no message, the pipeline's hourly alert not used up); when the
+   check fails the alert goes out with the error. An alert whose caller class is ``iac`` is sent
    once per (account, pipeline) and hour (a more severe one is sent too), the rest are counted
    (``IacDriftSuppressed``): IaC drift is fixed in the pipeline, and another caller's alert is never held back;
 2. remediate findings are first downgraded to alerts, with the reason, when acting would not be
@@ -352,6 +356,13 @@ class Engine:
         caller = self._caller(event, f, rt) if f.decision == "alert" and self.limiter is not None else None
         if caller is not None and f.caller is None:
             f = replace(f, caller=caller)
+        live_error = ""
+        if f.decision == "alert" and f.lowered_by_caller:
+            benign, live_error = self._live_check(event, f, rule, rt)
+            if benign is not None:
+                return benign
+            if live_error:
+                f = replace(f, reason=f"{f.reason} (live check failed: {live_error})")
         pipeline = caller.pipeline if caller is not None and caller.kind == "iac" else ""
         if pipeline:
             if self._iac_already_alerted(event, f, pipeline):
@@ -365,9 +376,42 @@ class Engine:
             outcome = Outcome("alerted", f.reason)
         else:
             outcome = self._remediate(event, f, rule, rt)
+        if live_error and outcome.status == "alerted" and live_error not in outcome.detail:
+            outcome = replace(outcome, detail=f"{outcome.detail} (live check failed: {live_error})")
         if not outcome.reported_elsewhere:
             self._report(event, f, rule, outcome, rt)
         return {"status": outcome.status, "detail": outcome.detail, "changes": list(outcome.changes)}
+
+    def _live_check(
+        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime
+    ) -> tuple[dict[str, Any] | None, str]:
+        """Read the live state before alerting a finding its caller class lowered to alert.
+
+        Runs the rule's remediation ``check`` (read-only, so also in dry run) through the member role.
+        Returns ``(skipped outcome, "")`` when the live state is already safe or intended: nothing to
+        alert about, no SNS or Security Hub message, and the IaC pipeline's hourly alert is not used up.
+        ``(None, "")`` when the risk is there; ``(None, error)`` when the check could not run (the caller
+        alerts with the error: a failing check never silences).
+        """
+        action = rule.remediation.action if rule is not None and rule.remediation is not None else ""
+        rem = registry().get(action) if action else None
+        if rem is None or rem.check is None:
+            return None, ""
+        account, region = event.account, event.region or self.factory.engine_region
+        try:
+            session = self.factory.member(account, region) if rem.needs_member_role else None
+            ctx = RemediationContext(replace(f, action=action), event, rt.cfg, account, region, session, self.factory)
+            reason = rem.check(ctx)
+        except Exception as exc:  # never silent: alert as before, with why the live state could not be read
+            self.log.warning("live check %s failed for %s: %s", action, f.rule, exc)
+            self.metric("LiveCheckFailures", f.rule, account)
+            return None, f"{type(exc).__name__}: {exc}"[:500]
+        if reason is None:
+            return None, ""
+        detail = f"live state benign, not alerted: {reason}"
+        self.log.info("%s (%s): %s", f.rule, f.caller.kind if f.caller else "unknown", detail)
+        self.metric("LiveStateBenign", f.rule, account)
+        return {"status": "skipped", "detail": detail, "changes": []}, ""
 
     def _iac_already_alerted(self, event: CloudTrailEvent, f: Finding, pipeline: str) -> bool:
         """True when an alert about the same IaC pipeline (and no less severe) already went out this hour.

@@ -142,7 +142,10 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
         reason += f" (source {event.source_ip} is in exempt network {cidr}: alert only)"
     if blocker:
         reason += f" (not remediated: {blocker})"
-    return Finding(rule.id, rule.severity, "alert", None, reason, a.resource, a.params, caller=caller)
+    lowered = by_class and a.remediable and not cidr
+    return Finding(
+        rule.id, rule.severity, "alert", None, reason, a.resource, a.params, caller=caller, lowered_by_caller=lowered
+    )
 
 
 def _silenced(event: CloudTrailEvent, cfg: RuntimeConfig, caller: Caller) -> tuple[str, str] | None:

@@ -95,6 +95,9 @@ class Finding:
     silenced_by: str | None = None
     #: Who made the event (set by ``evaluate.decide`` for every finding of a risky event).
     caller: Caller | None = None
+    #: An alert only because its caller class lowered remediate to alert (and for no other reason): the
+    #: engine reads the live state first (the remediation's ``check``) and stays quiet when it is benign.
+    lowered_by_caller: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out = {

@@ -78,6 +78,9 @@ class RemediationContext:
 
 TagReader = Callable[[RemediationContext], Mapping[str, str]]
 RemediationFn = Callable[[RemediationContext], ActionResult]
+#: A read-only live check: a reason when the live state is already safe or intended (nothing to alert
+#: about), None when the risk is still there. It must make no write call; AWS errors propagate.
+CheckFn = Callable[[RemediationContext], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,8 @@ class Remediation:
     resource_param: str
     tags: TagReader | None = None
     needs_member_role: bool = True
+    #: Read-only live check run before alerting a finding its caller class lowered to alert (see engine).
+    check: CheckFn | None = None
 
     def resource_key(self, params: Mapping[str, Any]) -> str:
         v = params.get(self.resource_param)
@@ -98,18 +103,25 @@ _LOADED: list[bool] = []
 
 
 def remediation(
-    name: str, *, resource: str, tags: TagReader | None = None, needs_member_role: bool = True
+    name: str,
+    *,
+    resource: str,
+    tags: TagReader | None = None,
+    needs_member_role: bool = True,
+    check: CheckFn | None = None,
 ) -> Callable[[RemediationFn], RemediationFn]:
     """Register ``fn`` as the remediation for catalog action ``name``.
 
     ``resource`` is the param naming the resource (rate-limit key); ``tags``
-    reads the resource's live tags for the exemption check.
+    reads the resource's live tags for the exemption check. ``check`` (optional)
+    is the read-only half of ``fn``: it shares ``fn``'s "what would I change"
+    helper and returns why nothing needs changing (or None when something does).
     """
 
     def register(fn: RemediationFn) -> RemediationFn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"remediation {name!r} registered twice")
-        _REGISTRY[name] = Remediation(name, fn, resource, tags, needs_member_role)
+        _REGISTRY[name] = Remediation(name, fn, resource, tags, needs_member_role, check)
         return fn
 
     return register

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from trailguard_engine.intended import PortRange, covers
@@ -153,14 +154,24 @@ def intended_ranges(ctx: RemediationContext, group: Mapping[str, Any]) -> tuple[
     return tuple(ranges), why
 
 
-@remediation("revoke_public_sg_ingress", resource="group_id", tags=sg_tags)
-def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
-    """Revoke exactly the offending public ingress rules not covered by intended exposure; keep every other rule.
+@dataclass(frozen=True, slots=True)
+class SgPlan:
+    """What :func:`revoke_public_sg_ingress` would do, read live and without writing.
 
-    Intended exposure is read live: the group's VPC (config ``public_ports_by_vpc``) and its allow
-    tag (bounded; see :mod:`trailguard_engine.intended`). When everything the finding names is
-    intended, nothing changes and the result says why.
+    ``result`` set: nothing to revoke (group gone, rules gone, or all intended), with why. Otherwise
+    ``targets`` are the rules to revoke, ``kept_intended`` the named public rules allowed as intended.
     """
+
+    result: ActionResult | None
+    group_id: str = ""
+    live: tuple[Mapping[str, Any], ...] = ()
+    targets: tuple[Mapping[str, Any], ...] = ()
+    kept_intended: tuple[Mapping[str, Any], ...] = ()
+    because: str = ""
+
+
+def _sg_plan(ctx: RemediationContext) -> SgPlan:
+    """The read-only half of the revoke, shared by the remediation and its live check."""
     group_id = ctx.param("group_id")
     raw_ids = ctx.finding.params.get("rule_ids") or []
     raw_specs = ctx.finding.params.get("offending") or []
@@ -173,12 +184,12 @@ def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
     ec2 = ctx.client("ec2")
     group = _group(ctx)
     if group is None:
-        return ActionResult("already_safe", f"security group {group_id} no longer exists")
+        return SgPlan(ActionResult("already_safe", f"security group {group_id} no longer exists"))
     try:
         live = _ingress_rules(ec2, group_id)
     except Exception as exc:
         if error_code(exc) == "InvalidGroup.NotFound":
-            return ActionResult("already_safe", f"security group {group_id} no longer exists")
+            return SgPlan(ActionResult("already_safe", f"security group {group_id} no longer exists"))
         raise
     ranges, why = intended_ranges(ctx, group)
     named_public = [r for r in _named(live, rule_ids, specs) if _cidr(r) in PUBLIC_CIDRS]
@@ -187,12 +198,44 @@ def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
     because = f" ({'; '.join(why)})" if why else ""
     if not targets:
         if kept_intended:
-            return ActionResult(
-                "skipped",
-                f"security group {group_id}: every offending public rule is intended exposure{because}; "
-                f"no change ({', '.join(_describe(r) for r in kept_intended)})",
+            return SgPlan(
+                ActionResult(
+                    "skipped",
+                    f"security group {group_id}: every offending public rule is intended exposure{because}; "
+                    f"no change ({', '.join(_describe(r) for r in kept_intended)})",
+                )
             )
-        return ActionResult("already_safe", f"security group {group_id}: the offending rules are already gone{because}")
+        return SgPlan(
+            ActionResult("already_safe", f"security group {group_id}: the offending rules are already gone{because}")
+        )
+    return SgPlan(None, group_id, tuple(live), tuple(targets), tuple(kept_intended), because)
+
+
+def check_public_sg_ingress(ctx: RemediationContext) -> str | None:
+    """Why the group needs nothing now (rules gone or all intended exposure), else None. Read-only."""
+    plan = _sg_plan(ctx)
+    return plan.result.detail if plan.result is not None else None
+
+
+@remediation("revoke_public_sg_ingress", resource="group_id", tags=sg_tags, check=check_public_sg_ingress)
+def revoke_public_sg_ingress(ctx: RemediationContext) -> ActionResult:
+    """Revoke exactly the offending public ingress rules not covered by intended exposure; keep every other rule.
+
+    Intended exposure is read live: the group's VPC (config ``public_ports_by_vpc``) and its allow
+    tag (bounded; see :mod:`trailguard_engine.intended`). When everything the finding names is
+    intended, nothing changes and the result says why.
+    """
+    plan = _sg_plan(ctx)
+    if plan.result is not None:
+        return plan.result
+    ec2 = ctx.client("ec2")
+    group_id, live, targets, kept_intended, because = (
+        plan.group_id,
+        plan.live,
+        plan.targets,
+        plan.kept_intended,
+        plan.because,
+    )
     ids = [str(r["SecurityGroupRuleId"]) for r in targets]
     ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=ids)
     described = [_describe(r) for r in targets]

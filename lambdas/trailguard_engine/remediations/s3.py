@@ -155,7 +155,59 @@ def bucket_exposure(s3: Any, s3control: Any, bucket: str, account: str) -> Expos
     )
 
 
-@remediation("restore_bucket_public_access_block", resource="bucket", tags=bucket_tags)
+@dataclass(frozen=True, slots=True)
+class BpaPlan:
+    """What :func:`restore_bucket_public_access_block` would do, read live and without writing.
+
+    ``result`` set: nothing to change (already safe, or a public website with reads only), with why.
+    Otherwise ``before`` is the exposure to fix and ``website`` the website tag it carries, if any.
+    """
+
+    result: ActionResult | None
+    before: Exposure | None = None
+    website: str | None = None
+
+
+def _bpa_plan(ctx: RemediationContext, s3: Any, s3control: Any, bucket: str) -> BpaPlan:
+    """The read-only half of the BPA restore, shared by the remediation and its live check."""
+    try:
+        before = bucket_exposure(s3, s3control, bucket, ctx.account)
+    except Exception as exc:
+        if error_code(exc) == "NoSuchBucket":
+            return BpaPlan(ActionResult("already_safe", f"bucket {bucket} no longer exists"))
+        raise
+    if not before.public:
+        return BpaPlan(
+            ActionResult("already_safe", f"bucket {bucket} is not public now ({before.describe()}): no change")
+        )
+    website = ctx.cfg.intended.is_website(bucket_tags(ctx))
+    if website and not before.beyond_reads:
+        return BpaPlan(
+            ActionResult(
+                "skipped",
+                f"bucket {bucket} is tagged {website} (a public website): public reads are intended; no change "
+                f"({before.describe()})",
+            )
+        )
+    return BpaPlan(None, before, website)
+
+
+def _own_bucket(ctx: RemediationContext, bucket: str) -> bool:
+    return ctx.finding.params.get("all_settings") is True or bucket == ctx.cfg.deployed_trail.get("bucket")
+
+
+def check_bucket_public_access(ctx: RemediationContext) -> str | None:
+    """Why the bucket needs nothing now (not public, or a public website serving reads), else None. Read-only."""
+    bucket = ctx.param("bucket")
+    if _own_bucket(ctx, bucket):
+        return None  # trailguard's archive: all four settings, public or not; never judged benign here
+    plan = _bpa_plan(ctx, ctx.client("s3"), ctx.client("s3control"), bucket)
+    return plan.result.detail if plan.result is not None else None
+
+
+@remediation(
+    "restore_bucket_public_access_block", resource="bucket", tags=bucket_tags, check=check_bucket_public_access
+)
 def restore_bucket_public_access_block(ctx: RemediationContext) -> ActionResult:
     """Turn Block Public Access settings back on only if the bucket is public now, and only those needed.
 
@@ -168,24 +220,14 @@ def restore_bucket_public_access_block(ctx: RemediationContext) -> ActionResult:
     """
     bucket = ctx.param("bucket")
     s3 = ctx.client("s3")
-    if ctx.finding.params.get("all_settings") is True or bucket == ctx.cfg.deployed_trail.get("bucket"):
+    if _own_bucket(ctx, bucket):
         return _restore_all_four(s3, bucket)
     s3control = ctx.client("s3control")
-    try:
-        before = bucket_exposure(s3, s3control, bucket, ctx.account)
-    except Exception as exc:
-        if error_code(exc) == "NoSuchBucket":
-            return ActionResult("already_safe", f"bucket {bucket} no longer exists")
-        raise
-    if not before.public:
-        return ActionResult("already_safe", f"bucket {bucket} is not public now ({before.describe()}): no change")
-    website = ctx.cfg.intended.is_website(bucket_tags(ctx))
-    if website and not before.beyond_reads:
-        return ActionResult(
-            "skipped",
-            f"bucket {bucket} is tagged {website} (a public website): public reads are intended; no change "
-            f"({before.describe()})",
-        )
+    plan = _bpa_plan(ctx, s3, s3control, bucket)
+    if plan.result is not None:
+        return plan.result
+    assert plan.before is not None
+    before, website = plan.before, plan.website
     needed = before.needed()
     s3.put_public_access_block(
         Bucket=bucket,
