@@ -290,7 +290,14 @@ class Features(_Strict):
 
 
 class Remediation(_Strict):
-    max_actions_per_resource_per_hour: int = Field(default=3, ge=1, le=100)
+    max_actions_per_resource_per_hour: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Remediations that changed something, per resource, in any 3600 s (a sliding hour). A "
+        "remediation reverted twice stops for that hour and the flapping alert names who reverts it, so values "
+        "above 2 act as 2; set 1 to act once per resource per hour.",
+    )
     protected_key_tag: dict[str, str] = Field(default_factory=lambda: {"trailguard:protected": "true"})
     idempotency_ttl_hours: int = Field(default=72, ge=1, le=720)
     max_event_age_minutes: int = Field(

@@ -51,7 +51,7 @@ class RuntimeConfig:
     exempt_resource_tags: Mapping[str, str] = field(default_factory=lambda: {"trailguard:exempt": "true"})
     exempt_source_cidrs: tuple[str, ...] = ()
     org_id: str | None = None
-    max_actions_per_resource_per_hour: int = 3
+    max_actions_per_resource_per_hour: int = 2
     protected_key_tag: Mapping[str, str] = field(default_factory=lambda: {"trailguard:protected": "true"})
     protected_key_arns: frozenset[str] = frozenset()
     security_hub_findings: bool = True
@@ -176,7 +176,7 @@ class RuntimeConfig:
         ports = doc.get("allowed_public_ports", [80, 443])
         if not isinstance(ports, list) or not all(isinstance(p, int) and 0 <= p <= 65535 for p in ports):
             raise RuntimeConfigError("runtime config: allowed_public_ports: expected a list of ports")
-        limit = doc.get("max_actions_per_resource_per_hour", 3)
+        limit = doc.get("max_actions_per_resource_per_hour", 2)
         if not isinstance(limit, int) or limit < 1:
             raise RuntimeConfigError("runtime config: max_actions_per_resource_per_hour: expected a positive integer")
         org_id = doc.get("org_id")
