@@ -198,7 +198,7 @@ def test_restore_bucket_public_access_block(world: World) -> None:
     event = ct_event("s3", "DeleteBucketPublicAccessBlock", {"bucketName": "data-bucket", "publicAccessBlock": ""})
     finding = remediate(world, "restore_bucket_public_access_block", event)
     assert finding["status"] == "remediated"
-    # public through its policy now: only the policy settings are needed (tests/engine/test_intended_exposure.py)
+    # public through its policy now: only the policy settings are needed (tests/engine/test_intended_exposure_engine.py)
     cfg = s3.get_public_access_block(Bucket="data-bucket")["PublicAccessBlockConfiguration"]
     assert cfg == {
         "BlockPublicAcls": False,
