@@ -14,6 +14,7 @@ Tests replace :func:`new_client` (the single seam) to add stubs or hooks.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -109,7 +110,7 @@ def new_client(service: str, *, region: str, credentials: dict[str, str] | None 
     """
     creds = credentials or {}
     make: Any = _session().client  # boto3-stubs types client() per service literal; ours is dynamic
-    return make(
+    client = make(
         service,
         region_name=region or None,
         config=BOTO_CONFIG,
@@ -117,6 +118,22 @@ def new_client(service: str, *, region: str, credentials: dict[str, str] | None 
         aws_secret_access_key=creds.get("SecretAccessKey"),
         aws_session_token=creds.get("SessionToken"),
     )
+    if service == "s3control" and os.environ.get("AWS_ENDPOINT_URL"):
+        client.meta.events.register("before-send.s3-control", _strip_account_host)
+    return client
+
+
+_ACCOUNT_HOST = re.compile(r"^(https?://)[0-9]{12}\.")
+
+
+def _strip_account_host(request: Any, **_: Any) -> None:
+    """Drop the ``<account>.`` host prefix S3 Control puts in front of an emulator's address.
+
+    Only registered when an endpoint override is set (``AWS_ENDPOINT_URL``: the demo and the tests;
+    never in the deployed functions). Against ``http://127.0.0.1:PORT`` the prefix makes
+    ``123456789012.127.0.0.1``, which does not resolve; moto reads the account from the header.
+    """
+    request.url = _ACCOUNT_HOST.sub(r"\1", request.url, count=1)
 
 
 def partition_for(region: str) -> str:

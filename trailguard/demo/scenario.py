@@ -168,7 +168,15 @@ def lb_https_revoked(sb: Sandbox) -> Check:
 # S3
 # --------------------------------------------------------------------------- #
 def delete_bpa(sb: Sandbox) -> dict[str, Any]:
-    sb.attacker_client("s3").delete_public_access_block(Bucket=sb.data_bucket)
+    """Delete the bucket's Block Public Access, with a public-read policy waiting behind it.
+
+    The policy is what makes the bucket public once Block Public Access is gone: the remediation acts
+    only on a bucket that is public *now* (a deleted configuration on a private bucket changes nothing).
+    The policy's own PutBucketPolicy is not replayed here; the deletion is the step trailguard catches.
+    """
+    s3 = sb.attacker_client("s3")
+    s3.delete_public_access_block(Bucket=sb.data_bucket)
+    s3.put_bucket_policy(Bucket=sb.data_bucket, Policy=json.dumps(_public_read_policy(sb.data_bucket)))
     return _record(
         sb,
         "s3",
@@ -190,9 +198,26 @@ def _bpa(sb: Sandbox) -> dict[str, Any] | None:
         raise
 
 
+def _public_read_policy(bucket: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PublicRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+        ],
+    }
+
+
 def bpa_restored(sb: Sandbox) -> Check:
-    conf = _bpa(sb)
-    return conf == PUBLIC_ACCESS_BLOCK, f"Block Public Access {conf or 'absent'}"
+    """The settings that block the public policy are back, so the bucket is not public any more."""
+    conf = _bpa(sb) or {}
+    blocked = bool(conf.get("BlockPublicPolicy")) and bool(conf.get("RestrictPublicBuckets"))
+    return blocked, f"Block Public Access {conf or 'absent'}"
 
 
 def bpa_absent(sb: Sandbox) -> Check:
