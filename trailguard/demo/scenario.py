@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trailguard.demo.records import cloudtrail_record
-from trailguard.demo.sandbox import PUBLIC_ACCESS_BLOCK, Sandbox, client
+from trailguard.demo.sandbox import Sandbox, client
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
