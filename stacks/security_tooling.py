@@ -152,6 +152,7 @@ class SecurityToolingStack(cdk.Stack):
             workgroup_name=WORKGROUP_NAME,
         )
         self.account_sync: AccountProjectionSync | None = None
+        self.cfg_unreserved = cfg.engine.reserved_concurrency is None
         if org:
             self.account_sync = AccountProjectionSync(
                 self,
@@ -161,6 +162,8 @@ class SecurityToolingStack(cdk.Stack):
                 key=self.results_key,
                 log_retention_days=cfg.retention.cloudwatch_logs_days,
                 alarm_emails=cfg.notifications.emails,
+                # engine.reserved_concurrency null: the account's Lambda quota cannot spare any reservation.
+                reserved_concurrency=1 if cfg.engine.reserved_concurrency is not None else None,
             )
             for table in self.query_layer.tables:
                 self.account_sync.node.add_dependency(table)
@@ -207,6 +210,15 @@ class SecurityToolingStack(cdk.Stack):
                     "The function only calls the Glue and Organizations APIs; a VPC would add endpoints for nothing.",
                 ),
             )
+            if self.cfg_unreserved:
+                acknowledge(
+                    sync.function,
+                    NagAck(
+                        "NIST.800.53.R5-LambdaConcurrency",
+                        "engine.reserved_concurrency is null: the account's Lambda quota cannot spare reservations "
+                        "(Lambda keeps 100 unreserved); the function runs hourly and after deploys.",
+                    ),
+                )
         for bucket in (self.access_logs, self.results_bucket):
             acknowledge(
                 bucket,

@@ -247,6 +247,7 @@ class AccountProjectionSync(Construct):
         key: kms.Key,
         log_retention_days: int,
         alarm_emails: Sequence[str] = (),
+        reserved_concurrency: int | None = 1,
     ) -> None:
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
@@ -344,7 +345,9 @@ class AccountProjectionSync(Construct):
             # ListAccounts pages hold 20 accounts: a few thousand accounts are a few hundred throttled calls.
             timeout=cdk.Duration.minutes(5),
             memory_size=256,
-            reserved_concurrent_executions=1,
+            # One run at a time (runs only add, but two would race on the table's VersionId); nothing reserved when
+            # the account's Lambda quota cannot spare it (engine.reserved_concurrency null).
+            reserved_concurrent_executions=reserved_concurrency,
             dead_letter_queue=self.dlq,
             retry_attempts=2,
             logging_format=lambda_.LoggingFormat.JSON,

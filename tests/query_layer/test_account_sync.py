@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -357,3 +358,30 @@ def test_handler_runs_without_the_dependency_layer() -> None:
         "import trailguard_engine.athena_accounts\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_nothing_reserved_when_the_engine_reserves_nothing(tmp_path: Path) -> None:
+    """engine.reserved_concurrency null (a low Lambda quota): the sync function reserves nothing either, and
+    cdk-nag's concurrency finding is acknowledged with the reason (the synth raises on an unacknowledged one)."""
+    import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
+
+    from stacks import names
+    from stacks.security_tooling import SecurityToolingStack
+    from trailguard.config import load_config, parse_config
+
+    root = Path(__file__).resolve().parents[2]
+    base = load_config(root / "config" / "example-organization.yaml")
+    cfg = parse_config({**base.model_dump(mode="json", exclude_unset=True), "engine": {"reserved_concurrency": None}})
+    app = cdk.App(outdir=str(tmp_path), context=json.loads((root / "cdk.json").read_text())["context"])
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), NIST80053R5Checks(app))
+    accounts = names.Accounts.for_config(cfg)
+    env = cdk.Environment(account=accounts.security, region=cfg.home_region)
+    stack = SecurityToolingStack(app, "OrganizationUnreserved", cfg=cfg, accounts=accounts, env=env)
+    template = app.synth().get_stack_artifact(stack.artifact_id).template
+    (fn,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == ACCOUNT_SYNC_HANDLER
+    ]
+    assert "ReservedConcurrentExecutions" not in fn
