@@ -53,6 +53,12 @@ SAFETY = (
     "VerifiedLogFileFindings",
     "LogFileHashMismatches",
     "LedgerReadFailures",
+    # caller classes (issue 15): IaC drift alerts de-duplicated per pipeline and hour, someone new changing a
+    # paused (flapping) resource, IaC/service changes found benign by the live check, live checks that failed
+    "IacDriftSuppressed",
+    "FlappingNewPrincipal",
+    "LiveStateBenign",
+    "LiveCheckFailures",
 )
 #: Second path (log-file reconciliation, ``trailguard_engine.reconcile``): volume and problems.
 RECONCILE_VOLUME = (
