@@ -11,7 +11,7 @@ the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
 1. alert-only findings: SNS message + Security Hub finding. A finding alert-only *only* because its caller
    class lowered it (``Finding.lowered_by_caller``) first runs its remediation's read-only live ``check``
    through the member role (also in dry run): when the live state is already safe or intended it is
-   ``skipped`` (``LiveStateBenign``, logged, no message, the pipeline's hourly alert not used up); when the
+   ``skipped`` (``LiveStateBenign``, a low-severity notice, no alert, the pipeline's hourly alert kept); when the
    check fails the alert goes out with the error. An alert whose caller class is ``iac`` is sent
    once per (account, pipeline) and hour (a more severe one is sent too), the rest are counted
    (``IacDriftSuppressed``): IaC drift is fixed in the pipeline, and another caller's alert is never held back;
@@ -389,7 +389,8 @@ class Engine:
 
         Runs the rule's remediation ``check`` (read-only, so also in dry run) through the member role.
         Returns ``(skipped outcome, "")`` when the live state is already safe or intended: nothing to
-        alert about, no SNS or Security Hub message, and the IaC pipeline's hourly alert is not used up.
+        alert about, only the low-severity notice (as for any skipped risky event), and the IaC pipeline's
+        hourly alert is not used up.
         ``(None, "")`` when the risk is there; ``(None, error)`` when the check could not run (the caller
         alerts with the error: a failing check never silences).
         """
@@ -411,6 +412,9 @@ class Engine:
         detail = f"live state benign, not alerted: {reason}"
         self.log.info("%s (%s): %s", f.rule, f.caller.kind if f.caller else "unknown", detail)
         self.metric("LiveStateBenign", f.rule, account)
+        # Never silent: the low-severity notice of every skipped risky event (not an alert; it does not use up
+        # the pipeline's hourly alert). A change made and reverted before this read still leaves a trace.
+        self._report(event, replace(f, severity="LOW"), rule, Outcome("skipped", detail), rt)
         return {"status": "skipped", "detail": detail, "changes": []}, ""
 
     def _iac_already_alerted(self, event: CloudTrailEvent, f: Finding, pipeline: str) -> bool:

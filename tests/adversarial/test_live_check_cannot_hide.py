@@ -180,3 +180,16 @@ def test_no_member_role_never_silences(world: Any, monkeypatch: pytest.MonkeyPat
     finding = _invoke(world, "restore_bucket_public_access_block", event)
     assert finding["status"] == "alerted", finding
     assert "AssumeRoleError" in finding["detail"]
+
+
+def test_a_bucket_opened_and_closed_before_the_check_still_leaves_a_notice(world: Any) -> None:
+    """The live read cannot see a window that closed before it: that event is never silent (LOW notice)."""
+    event = _open_bucket(world, "blink", "s3:GetObject")
+    s3 = world.member("s3")
+    s3.delete_bucket_policy(Bucket="blink")
+    s3.put_public_access_block(Bucket="blink", PublicAccessBlockConfiguration=dict.fromkeys(FLAGS, True))
+    finding = _invoke(world, "restore_bucket_public_access_block", event)
+    assert finding["status"] == "skipped", finding
+    [(_, body)] = world.messages()
+    assert body["severity"] == "LOW"
+    assert "live state benign" in str(body) and "blink" in str(body)

@@ -1,8 +1,8 @@
 """Issue 15: a finding lowered to an alert by its caller class reads the live state before alerting.
 
 An IaC change that is benign by live state (a bucket that is not public now, a port the group's allow
-tag covers) is ``skipped`` with the reason, sends nothing and does not use up the pipeline's hourly
-alert; a risk that is there alerts as before; a check that fails alerts with the error. The check is
+tag covers) is ``skipped`` with the reason, sends only the low-severity notice every skipped risky
+event gets (never an alert) and does not use up the pipeline's hourly alert; a risk that is there alerts as before; a check that fails alerts with the error. The check is
 read-only: every member call it makes is recorded by a botocore ``before-call`` hook and must be a read.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from engine_world import ATTACKER, MEMBER, World, ct_event, force_remediate, metric_total, rule_for
 from test_engine_remediations import _sg_rules
-from test_intended_exposure import _bucket, _delete_bpa, _group, _open, _policy
+from test_intended_exposure_engine import _bucket, _delete_bpa, _group, _open, _policy
 from trailguard_engine.remediations import s3 as s3_remediations
 
 TERRAFORM_UA = "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0"
@@ -37,6 +37,15 @@ def _writes(world: World) -> list[tuple[str, str]]:
     return [(s, o) for s, o in world.member_calls() if not o.startswith(_READS) and (s, o) != ("sts", "AssumeRole")]
 
 
+def _notice_only(world: World) -> dict[str, Any]:
+    """The one message sent: a low-severity notice saying the live state is benign, not an alert."""
+    [(subject, body)] = world.messages()
+    assert body["severity"] == "LOW", (subject, body)
+    assert "live state benign" in str(body)
+    assert [f["Severity"]["Label"] for f in world.findings()] in ([], ["LOW"])
+    return body
+
+
 def _run(world: World, action: str, event: dict[str, Any]) -> dict[str, Any]:
     rule = rule_for(action, event)
     force_remediate(world, rule)  # the rule remediates: only the caller class lowers it to an alert
@@ -46,7 +55,7 @@ def _run(world: World, action: str, event: dict[str, Any]) -> dict[str, Any]:
     return finding
 
 
-def test_iac_delete_bpa_on_a_private_bucket_is_skipped_silently_and_writes_nothing(
+def test_iac_delete_bpa_on_a_private_bucket_is_skipped_with_a_notice_and_writes_nothing(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3 = _bucket(world, "stack-assets")
@@ -55,8 +64,7 @@ def test_iac_delete_bpa_on_a_private_bucket_is_skipped_silently_and_writes_nothi
     assert finding["decision"] == "alert" and finding["caller"] == "iac", finding
     assert finding["status"] == "skipped", finding
     assert "not public now" in finding["detail"]
-    assert world.messages() == []
-    assert world.findings() == []
+    assert _notice_only(world)["caller"]["kind"] == "iac"
     assert world.member_calls(), "the live check read nothing"
     assert _writes(world) == []
     assert metric_total(capsys.readouterr().out, "LiveStateBenign", rule=finding["rule"]) == 1
@@ -89,13 +97,15 @@ def test_a_benign_event_does_not_use_up_the_pipelines_hourly_alert(world: World)
     s3 = _bucket(world, "quiet")
     benign = _iac(_delete_bpa(s3, "quiet"))
     assert _run(world, "restore_bucket_public_access_block", benign)["status"] == "skipped"
+    _notice_only(world)
     s3p = _bucket(world, "loud")
     risky = _iac(_delete_bpa(s3p, "loud"))
     _policy(s3p, "loud", "s3:GetObject")
     finding = _run(world, "restore_bucket_public_access_block", risky)
     assert finding["status"] == "alerted", finding
     assert PIPELINE in finding["detail"]
-    assert len(world.messages()) == 1
+    [(_, body)] = world.messages()
+    assert body["severity"] == "HIGH"
 
 
 def test_iac_sg_rule_on_a_port_the_tag_allows_is_skipped(world: World) -> None:
@@ -104,7 +114,7 @@ def test_iac_sg_rule_on_a_port_the_tag_allows_is_skipped(world: World) -> None:
     finding = _run(world, "revoke_public_sg_ingress", _iac(event))
     assert finding["status"] == "skipped", finding
     assert "intended exposure" in finding["detail"]
-    assert world.messages() == []
+    _notice_only(world)
     assert _writes(world) == []
     assert (False, "udp", 51820, 51820, "0.0.0.0/0") in _sg_rules(ec2, gid)
     assert before <= _sg_rules(ec2, gid)
