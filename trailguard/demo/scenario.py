@@ -258,18 +258,7 @@ def acl_public(sb: Sandbox) -> Check:
 
 
 def public_policy(sb: Sandbox) -> dict[str, Any]:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "PublicRead",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:aws:s3:::{sb.legacy_bucket}/*",
-            }
-        ],
-    }
+    policy = _public_read_policy(sb.legacy_bucket)
     sb.attacker_client("s3").put_bucket_policy(Bucket=sb.legacy_bucket, Policy=json.dumps(policy))
     return _record(
         sb,
