@@ -123,7 +123,12 @@ TEST_RULES: dict[str, Rule] = {
             "start_logging",
             "aws.cloudtrail",
             ["StopLogging"],
-            ["cloudtrail:GetTrailStatus", "cloudtrail:StartLogging", "cloudtrail:ListTags", "cloudformation:DescribeStacks"],
+            [
+                "cloudtrail:GetTrailStatus",
+                "cloudtrail:StartLogging",
+                "cloudtrail:ListTags",
+                "cloudformation:DescribeStacks",
+            ],
             params={"trail": "$req.name"},
             resource="$req.name",
             type="AWS::CloudTrail::Trail",
