@@ -129,7 +129,9 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     cidr = cfg.exempt_source(event.source_ip)
     acts = mode == "remediate" and rule.remediation is not None
     by_class = acts and class_mode != "remediate"
-    blocker = remediation_blocker(event) if acts and not by_class else None
+    # Also for a finding the caller class lowered: its live check reads in the event's account and region, so
+    # a malformed or self-contradicting envelope keeps it an alert (the check never runs).
+    blocker = remediation_blocker(event) if acts else None
     can_remediate = acts and not by_class and a.remediable and not cidr and not blocker
     if can_remediate and rule.remediation is not None:
         return Finding(
@@ -140,9 +142,9 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
         reason += f" ({caller.describe()}: alert only{'; that evidence can be forged, so never a notice' if forgeable else ''})"
     if cidr:
         reason += f" (source {event.source_ip} is in exempt network {cidr}: alert only)"
-    if blocker:
+    if blocker and not by_class:
         reason += f" (not remediated: {blocker})"
-    lowered = by_class and a.remediable and not cidr
+    lowered = by_class and a.remediable and not cidr and not blocker
     return Finding(
         rule.id, rule.severity, "alert", None, reason, a.resource, a.params, caller=caller, lowered_by_caller=lowered
     )
