@@ -46,9 +46,40 @@ class RunbookModel(_Strict):
     undo: NonEmpty
 
 
+#: Bypass classes (issue 14): legal variants of a risky request that a string-matching rule would miss.
+#: A rule lists the classes that apply to it in ``bypass_classes`` and ships one variant example per class
+#: (``examples.variants``); tests/catalog/test_variants.py checks both, and which classes must apply.
+BypassClass = Literal[
+    "cidr-semantics",  # any /0 spelling, covering sets of ranges, wide public IPv6, IPv4-mapped IPv6
+    "flat-request",  # the flat request form (AWS CLI --cidr/--port, attribute/value)
+    "prefix-list",  # rules that reach the internet through a managed prefix list
+    "attach-open-group",  # attaching an already-open security group to an instance or ENI
+    "policy-encoding",  # a policy as an object, a JSON string or a URL-encoded string
+    "policy-wildcard",  # arn:*, ?*, service:Put* sets, NotAction/NotPrincipal
+    "policy-condition",  # conditions that look restrictive but are not
+    "external-account",  # a grant to a specific account outside the organization
+    "request-too-large",  # requestParameters omitted as too large to log
+    "case-naming",  # names compared case-insensitively, ARNs as well as names
+    "api-version-suffix",  # Lambda's versioned API names (UpdateFunctionCode20150331v2)
+    "waf-classic",  # WAF Classic (waf, waf-regional) as well as WAFv2
+    "root-console",  # root actions invoked through the console (invokedBy signin.amazonaws.com)
+    "service-variant",  # the same effect through a sibling API or service
+]
+
+
+class VariantModel(_Strict):
+    """A legal variant of a positive example: the rule must still fire (and decide ``expect`` when given)."""
+
+    bypass: BypassClass
+    why: NonEmpty
+    expect: Literal["remediate", "alert"] | None = None
+    event: Envelope
+
+
 class ExamplesModel(_Strict):
     positive: list[Envelope] = Field(min_length=1)
     negative: list[Envelope] = Field(min_length=1)
+    variants: list[VariantModel] = Field(default_factory=list)
 
 
 class CallerModesModel(_Strict):
@@ -84,11 +115,21 @@ class RuleModel(_Strict):
     caller_modes: CallerModesModel
     runbook: RunbookModel
     examples: ExamplesModel
+    bypass_classes: list[BypassClass] = Field(default_factory=list)
+    #: Why this rule fires more than twice as often on the shared corpus as its recorded baseline
+    #: (tests/precision/corpus_firing_baseline.json); required only then.
+    noise_note: NonEmpty | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleModel:
         if self.default_mode == "remediate" and self.remediation is None:
             raise ValueError("default_mode 'remediate' needs a remediation")
+        declared = set(self.bypass_classes)
+        shown = {v.bypass for v in self.examples.variants}
+        if shown - declared:
+            raise ValueError(f"variants for undeclared bypass_classes: {sorted(shown - declared)}")
+        if declared - shown:
+            raise ValueError(f"bypass_classes without a variant example: {sorted(declared - shown)}")
         if self.matches_failed_calls and self.remediation is not None:
             raise ValueError("a rule that matches failed calls must not remediate (nothing changed)")
         return self

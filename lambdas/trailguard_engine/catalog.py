@@ -81,6 +81,8 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
         examples_negative=tuple(_req(ex, "negative", list, where + ".examples")),
         matches_failed_calls=bool(doc.get("matches_failed_calls", False)),
         caller_modes=caller_modes,
+        examples_variants=tuple(ex.get("variants") or ()),
+        bypass_classes=tuple(doc.get("bypass_classes") or ()),
     )
 
 

@@ -57,6 +57,9 @@ class Rule:
     #: Caller kind (``caller.CALLER_KINDS``) -> remediate|alert|notice. The effective action is the least of
     #: this and the rule mode. Empty (rules built in code) means the classifier's safe defaults.
     caller_modes: Mapping[str, str] = field(default_factory=dict)
+    #: Legal variants of the positives (issue 14): each ``{"bypass", "why", "expect"?, "event"}``.
+    examples_variants: tuple[dict[str, Any], ...] = ()
+    bypass_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

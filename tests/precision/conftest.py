@@ -15,6 +15,7 @@ _TESTS = Path(__file__).resolve().parents[1]
 for _name, _path in (
     ("engine_world", _TESTS / "engine" / "engine_world.py"),
     ("catalog_helpers", _TESTS / "catalog" / "catalog_helpers.py"),  # moto's matcher with EventBridge's arrays
+    ("corpus_firing", _TESTS / "precision" / "corpus_firing.py"),
 ):
     if _name not in sys.modules:
         _spec = importlib.util.spec_from_file_location(_name, _path)

@@ -1,0 +1,76 @@
+"""Per-rule firing counts on the shared corpus, and the baseline they are held to (issue 14).
+
+``python tests/precision/corpus_firing.py`` rewrites ``corpus_firing_baseline.json`` from the current catalog.
+The baseline was recorded before the issue-14 catalog growth: a rule that now fires more than twice as often
+as its baseline (and more than twice at all) must say why in its file (``noise_note``). Records labelled
+``negative`` (benign activity: Terraform set-up and clean-up, console browsing, real exfiltration-free use)
+must never lead to a remediation.
+
+Firing means an alert or a remediation under the default configuration (skips and notices do not count).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BASELINE = HERE / "corpus_firing_baseline.json"
+CORPUS = HERE.parents[2] / "shared" / "corpus"
+
+
+def labelled_records(corpus: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(file name, record, label) for every record with a label line beside it."""
+    for path in sorted(corpus.rglob("*.jsonl")):
+        if path.name.endswith(".labels.jsonl"):
+            continue
+        labels_path = path.with_name(path.name[: -len(".jsonl")] + ".labels.jsonl")
+        records = path.read_text(encoding="utf-8").splitlines()
+        labels = labels_path.read_text(encoding="utf-8").splitlines() if labels_path.exists() else []
+        for i, line in enumerate(records):
+            if not line.strip():
+                continue
+            label = json.loads(labels[i]) if i < len(labels) and labels[i].strip() else {}
+            yield path.relative_to(corpus).as_posix(), json.loads(line), label
+
+
+def measure(corpus: Path) -> tuple[Counter[str], list[tuple[str, str, str]]]:
+    """(firings per rule, remediations on records labelled negative as (file, rule, eventName))."""
+    from trailguard_engine.catalog import load_catalog
+    from trailguard_engine.evaluate import Evaluator
+    from trailguard_engine.exceptions import RejectedEvent
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    ev = Evaluator(load_catalog(), RuntimeConfig())
+    fired: Counter[str] = Counter()
+    benign_remediations: list[tuple[str, str, str]] = []
+    for name, record, label in labelled_records(corpus):
+        try:
+            result = ev.evaluate(record)
+        except RejectedEvent:
+            continue
+        for f in result.findings:
+            if f.decision in ("alert", "remediate"):
+                fired[f.rule] += 1
+                if f.decision == "remediate" and label.get("label") == "negative":
+                    benign_remediations.append((name, f.rule, str(record.get("eventName"))))
+    return fired, benign_remediations
+
+
+def main() -> int:
+    if not CORPUS.is_dir():
+        print(f"no corpus at {CORPUS}", file=sys.stderr)
+        return 1
+    fired, _ = measure(CORPUS)
+    BASELINE.write_text(json.dumps(dict(sorted(fired.items())), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {BASELINE}: {sum(fired.values())} firings over {len(fired)} rules", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(HERE.parents[1]), str(HERE.parents[1] / "lambdas")]
+    raise SystemExit(main())
