@@ -15,14 +15,12 @@ Design choices worth knowing (also in the rules' runbooks):
 * Shares with a specific account (snapshots, AMIs, RDS snapshots) alert but are
   not remediated: whether that account belongs to the organization cannot be
   known offline. A "share" with the event's own account is not a share.
-* Bucket policies are judged by policyuniverse statement by statement, with a
-  supplement for what it gets wrong (see :func:`public_statements`).
+* Policies are judged by :mod:`trailguard_engine.policy` (policyuniverse's action catalogue, with the
+  principal and condition semantics written there).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +29,8 @@ from trailguard_engine.caller import classify
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.policy import parse_policy, public_statement_refs, statement_public
+from trailguard_engine.policy import statements as policy_statements
 from trailguard_engine.runtime_config import RuntimeConfig
 
 WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
@@ -200,124 +200,25 @@ def s3_bucket_acl_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig)
 # S3 bucket policies
 # --------------------------------------------------------------------------- #
 
-#: Condition keys that restrict who can use a wildcard principal (compared lower-case).
-_RESTRICTING_KEYS = frozenset(
-    {
-        "aws:principalorgid",
-        "aws:principalorgpaths",
-        "aws:principalaccount",
-        "aws:principalarn",
-        "aws:sourcevpce",
-        "aws:sourcevpc",
-        "aws:sourceaccount",
-        "aws:sourcearn",
-        "aws:sourceowner",
-        "aws:sourceip",
-        "aws:userid",
-    }
-)
-#: An aws:SourceIp range wider than this still means "a large part of the internet".
-_MIN_PREFIX = {4: 8, 6: 32}
-
-
-def _wide_cidr(value: Any) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        net = ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
-        return True
-    return net.prefixlen < _MIN_PREFIX[net.version]
-
-
-def _supplemented_condition(condition: Mapping[str, Any]) -> dict[str, Any]:
-    """The condition block as it restricts an anonymous caller, for policyuniverse to judge.
-
-    policyuniverse treats these as restricting, wrongly:
-
-    * ``...IfExists`` operators and ``ForAllValues:`` qualifiers on the keys
-      above: they evaluate to true when the key is absent, and an anonymous
-      internet request carries no aws:PrincipalOrgID / SourceVpce / SourceArn.
-    * aws:SourceIp ranges broader than /8 (IPv4) or /32 (IPv6): it only flags /0.
-    * values with IAM policy variables (``${...}``): they are not fixed values.
-
-    Those entries are dropped (or widened to /0), which can only make the
-    statement more permissive; every other entry is kept as written.
-    """
-    out: dict[str, Any] = {}
-    for op, block in condition.items():
-        if not isinstance(op, str) or not isinstance(block, Mapping):
-            continue
-        op_l = op.lower()
-        kept: dict[str, Any] = {}
-        for key, value in block.items():
-            key_l = key.lower() if isinstance(key, str) else ""
-            if key_l in _RESTRICTING_KEYS:
-                if op_l.endswith("ifexists") or op_l.startswith("forallvalues:"):
-                    continue
-                values = as_list(value)
-                if any(isinstance(v, str) and "${" in v for v in values):
-                    continue
-                if key_l == "aws:sourceip" and any(_wide_cidr(v) for v in values):
-                    kept[key] = "0.0.0.0/0"
-                    continue
-            kept[key] = value
-        if kept:
-            out[op] = kept
-    return out
-
 
 def load_policy(value: Any) -> Mapping[str, Any] | None:
-    """A policy document from CloudTrail: an object, a JSON string, or a URL-encoded JSON string."""
-    if isinstance(value, Mapping):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        return None
-    from urllib.parse import unquote  # noqa: PLC0415 - rarely needed, keep the import lazy
-
-    for text in (value, unquote(value)):
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(doc, Mapping):
-            return doc
-    return None
+    """A policy document from CloudTrail (see :func:`trailguard_engine.policy.parse_policy`), or None."""
+    return parse_policy(value).document
 
 
 def statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The policy's statements as a list; non-object entries are dropped."""
-    return [s for s in as_list(policy.get("Statement")) if isinstance(s, Mapping)]
+    return policy_statements(policy)
 
 
 def statement_internet_accessible(stmt: Mapping[str, Any]) -> bool:
-    """policyuniverse's verdict on one statement, after :func:`_supplemented_condition`."""
-    from policyuniverse.statement import Statement  # noqa: PLC0415 - keep it off the import path of the handler
-
-    candidate = dict(stmt)
-    cond = stmt.get("Condition")
-    if isinstance(cond, Mapping):
-        candidate["Condition"] = _supplemented_condition(cond)
-        if not candidate["Condition"]:
-            del candidate["Condition"]
-    elif cond is not None:
-        del candidate["Condition"]  # unreadable condition: judge the statement without it
-    try:
-        return bool(Statement(candidate).is_internet_accessible())
-    except (AttributeError, TypeError, ValueError, KeyError):
-        # Malformed statement (e.g. a principal of the wrong type): IAM would reject
-        # it, so S3 never stored it. Say not public rather than crash.
-        return False
+    """Whether one statement admits anyone (:func:`trailguard_engine.policy.statement_public`)."""
+    return statement_public(stmt) is not None
 
 
 def public_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Index and Sid of each statement that is internet-accessible (Allow, conditions considered)."""
-    out = []
-    for i, stmt in enumerate(statements(policy)):
-        if statement_internet_accessible(stmt):
-            sid = stmt.get("Sid")
-            out.append({"index": i, "sid": sid if isinstance(sid, str) else ""})
-    return out
+    return [{"index": r["index"], "sid": r["sid"]} for r in public_statement_refs(policy)]
 
 
 @decision("s3_bucket_policy_public")

@@ -25,6 +25,7 @@ from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.exposure import load_policy, statements
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.policy import admin_like
 from trailguard_engine.runtime_config import RuntimeConfig
 
 ADMIN_POLICY_NAMES = frozenset({"AdministratorAccess", "IAMFullAccess"})
@@ -180,30 +181,9 @@ def admin_policy_attached(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig
     )
 
 
-def _is_star(values: list[str]) -> bool:
-    return any(v.strip() in ("*", "*:*") for v in values)
-
-
 def admin_like_statements(policy: Mapping[str, Any]) -> list[str]:
-    """Why each Allow statement is admin-like: ``*`` (or ``iam:*``) on ``*``, or NotAction on ``*``."""
-    found = []
-    for i, stmt in enumerate(statements(policy)):
-        effect = stmt.get("Effect")
-        if not (isinstance(effect, str) and effect.strip().lower() == "allow"):
-            continue
-        all_resources = _is_star(_str_list(stmt.get("Resource"))) or "NotResource" in stmt
-        if not all_resources:
-            continue
-        sid = stmt.get("Sid")
-        label = sid if isinstance(sid, str) and sid else f"#{i}"
-        actions = [a.strip().lower() for a in _str_list(stmt.get("Action"))]
-        if "NotAction" in stmt:
-            found.append(f"{label}: Allow NotAction on *")
-        elif _is_star(actions):
-            found.append(f"{label}: Allow * on *")
-        elif "iam:*" in actions:
-            found.append(f"{label}: Allow iam:* on * (can grant itself anything)")
-    return found
+    """Why each Allow statement is admin-like (:func:`trailguard_engine.policy.admin_like`)."""
+    return admin_like(policy)
 
 
 @decision("inline_policy_admin")
