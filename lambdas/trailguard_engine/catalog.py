@@ -18,6 +18,7 @@ from trailguard_engine.caller import CALLER_KINDS, CALLER_MODES
 from trailguard_engine.exceptions import CatalogError
 from trailguard_engine.matcher import PatternError, validate_pattern
 from trailguard_engine.model import MODES, SEVERITIES, RemediationSpec, Rule, Runbook
+from trailguard_engine.window import check_rule as check_threshold
 
 RULES_DIR = Path(__file__).with_name("rules")
 
@@ -58,7 +59,7 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
     rb = _req(doc, "runbook", dict, where)
     ex = _req(doc, "examples", dict, where)
     refs = doc.get("references") or {}
-    return Rule(
+    rule = Rule(
         id=_req(doc, "id", str, where),
         title=_req(doc, "title", str, where),
         description=_req(doc, "description", str, where),
@@ -84,6 +85,8 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
         examples_variants=tuple(ex.get("variants") or ()),
         bypass_classes=tuple(doc.get("bypass_classes") or ()),
     )
+    check_threshold(rule, where)  # params.threshold (windowed rules): valid, bounded, alert-only
+    return rule
 
 
 def _caller_modes(doc: Mapping[str, Any], where: str) -> dict[str, str]:
