@@ -106,8 +106,8 @@ def test_examples_match_pattern_and_decide(rule_id):
             assert finding.action == rule.remediation.action
             assert finding.params
     for example in rule.examples_negative:
-        assert not matches(rule.event_pattern, example)
-        assert all(f.rule != rule_id for f in evaluator.evaluate(example).findings)
+        # issue 14: a broad pattern may select a negative; its decision must then skip it
+        assert all(f.decision == "skip" for f in evaluator.evaluate(example).findings if f.rule == rule_id)
 
 
 @pytest.mark.parametrize("rule_id", [r for r in RULE_IDS if "console-login" in r])
