@@ -63,6 +63,7 @@ from trailguard_engine.remediations import ActionResult, ParamError, Remediation
 from trailguard_engine.runtime_config import MAX_FUTURE_SKEW_SECONDS
 from trailguard_engine.settings import Runtime
 from trailguard_engine.state import Idempotency, LogFileLedger, RateDecision, RateLimiter, event_digest
+from trailguard_engine.window import DynamoWindowStore, MemoryWindowStore, ThresholdGate, WindowStore
 
 #: ``origin`` of an engine input handed over by the log-file reconciliation path.
 ORIGIN_LOG_FILE = "log-file"
@@ -173,9 +174,21 @@ class Engine:
     ledger: LogFileLedger | None = None
     #: Changes back of one resource's remediation, within the sliding hour, after which it stops.
     reverts_before_stop: int = REVERTS_BEFORE_STOP
+    #: Windowed thresholds (:mod:`~trailguard_engine.window`); by default on the rate limiter's state table.
+    thresholds: ThresholdGate | None = None
 
     def __post_init__(self) -> None:
         self._evaluators: dict[int, tuple[Runtime, Evaluator]] = {}
+        if self.thresholds is None:
+            store: WindowStore = (
+                DynamoWindowStore(table=self.limiter.table, client=self.limiter.client)
+                if self.limiter is not None
+                else MemoryWindowStore()  # no state table (tests, local runs): per container
+            )
+            self.thresholds = ThresholdGate(store, clock=self.clock, metric=self._metric, logger=self.log)
+
+    def _metric(self, name: str, rule: str, account: str) -> None:
+        self.metric(name, rule, account)
 
     # ------------------------------------------------------------------ #
     def evaluator(self, runtime: Runtime) -> Evaluator:
@@ -218,6 +231,8 @@ class Engine:
         except RejectedEvent as exc:
             return self._reject(str(exc))
         event = CloudTrailEvent(envelope)
+        if self.thresholds is not None:  # a qualifying event of a threshold rule fires once per principal and window
+            result = self.thresholds.apply_result(event, result, ev_.by_id)
         if rule_id is not None and not result.findings:
             # The EventBridge rule matched but our pattern does not: catalog and deployment disagree.
             self.log.warning("event does not match the pattern of rule %s", rule_id)
