@@ -28,12 +28,13 @@ from typing import IO, Any
 import orjson
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.evaluate import Evaluator
+from trailguard_engine.events import CloudTrailEvent, detail_type_for, source_for, to_envelope
 from trailguard_engine.events import _check_record as check_record
-from trailguard_engine.events import detail_type_for, source_for
 from trailguard_engine.exceptions import RejectedEvent
 from trailguard_engine.matcher import matches
 from trailguard_engine.model import EventResult, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import MemoryWindowStore, ThresholdGate
 
 from trailguard.exceptions import TrailguardError
 
@@ -788,11 +789,19 @@ def replay(
     on_result: Callable[[EventResult], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
     summary: ReplaySummary | None = None,
+    thresholds: ThresholdGate | None = None,
 ) -> ReplaySummary:
-    """Judge every item; report results and problems through the callbacks as they come."""
+    """Judge every item; report results and problems through the callbacks as they come.
+
+    Threshold rules (:mod:`trailguard_engine.window`) count in ``thresholds``, by default in memory with each
+    record's own eventTime as the clock: the same verdicts as the engine on the same sequence of records.
+    """
     summary = summary if summary is not None else ReplaySummary()
     fast = evaluator if isinstance(evaluator, FastEvaluator) else FastEvaluator(evaluator)
     evaluate = fast.evaluator.evaluate
+    gate = thresholds if thresholds is not None else ThresholdGate(MemoryWindowStore(), clock=None)
+    by_id = fast.evaluator.by_id
+    windowed = frozenset(r.id for r in fast.evaluator.rules if "threshold" in r.params)
     quick_none = fast.quick_none
     add = summary.add
     none = 0
@@ -810,6 +819,8 @@ def replay(
                     on_result(EventResult(eid if isinstance(eid, str) else "", obj["eventName"], "none", ()))
                 continue
             result = evaluate(obj)
+            if windowed and any(f.rule in windowed for f in result.findings):
+                result = gate.apply_result(CloudTrailEvent(to_envelope(obj)), result, by_id)
         except RejectedEvent as exc:
             summary.rejected += 1
             if on_problem:
