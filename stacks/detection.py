@@ -500,7 +500,22 @@ class DetectionStack(cdk.Stack):
         )
         role.add_to_policy(self._deny_verifier_items())
         self.key.grant_encrypt_decrypt(role)
+        self._allow_list_accounts(role)
         return fn
+
+    def _allow_list_accounts(self, role: iam.Role) -> None:
+        """Organization mode: ``organizations:ListAccounts`` (read-only, cached by the engine) to tell the
+        organization's accounts from external ones in shares (``trailguard_engine.org_accounts``)."""
+        if self.cfg.mode != "organization":
+            return
+        role.add_to_policy(
+            iam.PolicyStatement(sid="ListOrganizationAccounts", actions=["organizations:ListAccounts"], resources=["*"])
+        )
+        self._ack(
+            role,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "organizations:ListAccounts has no resource type: it can only be granted on *; it is read-only.",
+        )
 
     def _deny_verifier_items(self) -> iam.PolicyStatement:
         """Only the verifier may write the ledger the engine trusts (``verified#...``) and its digest heads."""

@@ -186,6 +186,12 @@ class OrganizationSettings(_Strict):
         default=None,
         description="CloudTrail delegated administrator. When set, the trail stack is deployed there.",
     )
+    accounts: list[AccountId] | None = Field(
+        default=None,
+        description="The organization's accounts, for offline replay: a share with one of them is not "
+        "external. The engine adds the organization's current list (organizations:ListAccounts, cached); "
+        "null: replay knows only the accounts named elsewhere in this file.",
+    )
 
 
 class Exemptions(_Strict):
@@ -499,6 +505,16 @@ class TrailguardConfig(_Strict):
             "log_group": f"/trailguard/cloudtrail/{self.trail_name}",
         }
 
+    def _organization_accounts(self) -> list[str] | None:
+        """``organization.accounts`` plus the accounts the organization section names; None when not listed."""
+        o = self.organization
+        if o is None or o.accounts is None:
+            return None
+        named = {o.management_account_id, o.log_archive_account_id, o.security_tooling_account_id}
+        if o.delegated_admin_account_id:
+            named.add(o.delegated_admin_account_id)
+        return sorted(set(o.accounts) | named)
+
     def runtime_document(self) -> dict[str, Any]:
         """The subset the Lambda functions read at run time (stored in SSM).
 
@@ -533,6 +549,7 @@ class TrailguardConfig(_Strict):
             # only in member accounts, where SCPs apply) such a session is the StackSet deploying trailguard.
             "stacksets_exec_protected": self.mode == "organization" and self.features.scps,
             "management_account_id": self.organization.management_account_id if self.organization else None,
+            "organization_accounts": self._organization_accounts(),
             # trailguard's own trail as it will be deployed, for replay (the detection stack writes the same, with
             # the real partition and, in standalone mode, the account); names as in stacks/names.py.
             **({"trailguard_trail": self._deployed_trail()} if self.organization else {}),

@@ -59,6 +59,7 @@ from trailguard_engine.exceptions import AssumeRoleError, RejectedEvent, Remedia
 from trailguard_engine.logfile import log_key_account
 from trailguard_engine.model import SEVERITIES, Finding, Rule
 from trailguard_engine.notify import Notifier, Outcome, SecurityHubError, asff, message, subject
+from trailguard_engine.org_accounts import OrgAccounts
 from trailguard_engine.remediations import ActionResult, ParamError, RemediationContext, registry
 from trailguard_engine.runtime_config import MAX_FUTURE_SKEW_SECONDS
 from trailguard_engine.settings import Runtime
@@ -176,9 +177,12 @@ class Engine:
     reverts_before_stop: int = REVERTS_BEFORE_STOP
     #: Windowed thresholds (:mod:`~trailguard_engine.window`); by default on the rate limiter's state table.
     thresholds: ThresholdGate | None = None
+    #: The organization's accounts (cached ListAccounts, :mod:`~trailguard_engine.org_accounts`), added to the
+    #: configured ``organization_accounts`` when the config has an organization; None: configured ones only.
+    org_accounts: OrgAccounts | None = None
 
     def __post_init__(self) -> None:
-        self._evaluators: dict[int, tuple[Runtime, Evaluator]] = {}
+        self._evaluators: dict[int, tuple[Runtime, Evaluator, frozenset[str] | None]] = {}
         if self.thresholds is None:
             store: WindowStore = (
                 DynamoWindowStore(table=self.limiter.table, client=self.limiter.client)
@@ -192,16 +196,29 @@ class Engine:
 
     # ------------------------------------------------------------------ #
     def evaluator(self, runtime: Runtime) -> Evaluator:
+        org = self._organization_accounts(runtime)
         hit = self._evaluators.get(id(runtime))
-        if hit is None or hit[0] is not runtime:
+        if hit is None or hit[0] is not runtime or hit[2] != org:
             self._evaluators.clear()
             cfg = runtime.cfg
             if cfg.engine_account is None and self.notifier.engine_account:
                 # The loop guard trusts trailguard's own roles only in the account they run in.
                 cfg = replace(cfg, engine_account=self.notifier.engine_account)
-            hit = (runtime, Evaluator(self.rules, cfg))
+            if org is not None:
+                cfg = replace(cfg, organization_accounts=(cfg.organization_accounts or frozenset()) | org)
+            hit = (runtime, Evaluator(self.rules, cfg), org)
             self._evaluators[id(runtime)] = hit
         return hit[1]
+
+    def _organization_accounts(self, runtime: Runtime) -> frozenset[str] | None:
+        """The cached ListAccounts answer in organization mode (None: unknown or standalone; counted, logged)."""
+        if self.org_accounts is None or not runtime.cfg.org_id:
+            return None
+        snap = self.org_accounts.get()
+        if snap.error:
+            self.log.warning("organization accounts %s: %s", "stale" if snap.accounts else "unknown", snap.error)
+            self.metric("OrgAccountsUnavailable", "", "")
+        return snap.accounts
 
     def handle(self, payload: Any, runtime: Runtime) -> dict[str, Any]:
         """Process one Lambda input; always returns a JSON-able summary for bad input."""

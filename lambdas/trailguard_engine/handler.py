@@ -19,10 +19,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
+from trailguard_engine.athena_accounts import organization_accounts
 from trailguard_engine.clients import ClientFactory, invoked_account
 from trailguard_engine.engine import Engine
 from trailguard_engine.events import dig
 from trailguard_engine.notify import Notifier
+from trailguard_engine.org_accounts import OrgAccounts
 from trailguard_engine.settings import Runtime, RuntimeLoader, Settings
 from trailguard_engine.state import Idempotency, LogFileLedger, RateLimiter
 
@@ -82,6 +84,7 @@ def get_engine(context: Any = None) -> Engine:
                 log=logger,
                 metric=_count,
                 ledger=LogFileLedger(table=s.state_table, client=ddb, clock=now) if s.state_table else None,
+                org_accounts=OrgAccounts(lambda: organization_accounts(factory.engine("organizations")), clock=now),
             )
         )
     return _ENGINE[0]

@@ -73,6 +73,10 @@ class RuntimeConfig:
     iac_principal_patterns: tuple[str, ...] = ()
     #: Config ``callers.modes``: rule id or ``*`` -> caller kind -> remediate|alert|notice.
     caller_modes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: The organization's accounts (``trailguard_engine.policy.known_accounts``): the engine adds the cached
+    #: ``organizations:ListAccounts`` answer (``trailguard_engine.org_accounts``) to the configured list
+    #: (``organization.accounts``, what replay uses); None: unknown, so every other account is external.
+    organization_accounts: frozenset[str] | None = None
 
     # ------------------------------------------------------------------ #
     def mode_for(self, rule: Rule) -> Mode:
@@ -207,6 +211,7 @@ class RuntimeConfig:
             alerts_per_account_per_hour=_positive_int(doc, "alerts_per_account_per_hour", 200),
             intended=intended,
             deployed_trail=_str_map(doc, "trailguard_trail", {}),
+            organization_accounts=_accounts_or_none(doc, "organization_accounts"),
             **_callers(doc),
         )
 
@@ -256,6 +261,15 @@ def _account_or_none(doc: Mapping[str, Any], key: str) -> str | None:
     if v is not None and not (isinstance(v, str) and re.fullmatch(r"\d{12}", v)):
         raise RuntimeConfigError(f"runtime config: {key}: expected a 12-digit account ID or null")
     return v
+
+
+def _accounts_or_none(doc: Mapping[str, Any], key: str) -> frozenset[str] | None:
+    v = doc.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or not all(isinstance(a, str) and re.fullmatch(r"[0-9]{12}", a) for a in v):
+        raise RuntimeConfigError(f"runtime config: {key}: expected a list of 12-digit account IDs or null")
+    return frozenset(v)
 
 
 def _positive_int(doc: Mapping[str, Any], key: str, default: int) -> int:
