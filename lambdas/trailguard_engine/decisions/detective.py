@@ -70,14 +70,42 @@ def flow_logs_deleted(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
     return Assessment(True, f"flow logs deleted: {rid} by {_who(event)}", {"type": "AWS::EC2::FlowLog", "id": rid})
 
 
+def log_group_name(raw: Any) -> str:
+    """The log group a call names: ``logGroupName``, or a ``logGroupIdentifier`` that may be a name or a log
+    group ARN (``arn:aws:logs:<region>:<account>:log-group:<name>`` with an optional ``:*``). Names stay
+    case-sensitive, as in CloudWatch Logs."""
+    if not isinstance(raw, str):
+        return ""
+    name = raw.strip()
+    parts = name.split(":", 6)
+    if name.startswith("arn:") and len(parts) >= 7 and parts[2] == "logs" and parts[5] == "log-group":
+        name = parts[6]
+        if name.endswith(":*"):
+            name = name[:-2]
+    return name
+
+
+def _group(event: CloudTrailEvent) -> str:
+    return log_group_name(event.req("logGroupName")) or log_group_name(event.req("logGroupIdentifier"))
+
+
+def security_marker(group: str, rule: Rule) -> str | None:
+    """The security marker (``params.name_markers``) the group's name holds, compared case-insensitively.
+
+    CloudWatch Logs names are case-sensitive, so ``/Org/CLOUDTRAIL`` and ``/org/cloudtrail`` are two groups;
+    the markers are a heuristic for "holds security logs" and must catch every casing of both.
+    """
+    lowered = group.lower()
+    return next((m for m in _strings(rule.params.get("name_markers")) if m.lower() in lowered), None)
+
+
 @decision("security_log_group")
 def security_log_group(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """Log group deletions: risky only for groups whose name holds a security marker (case-insensitive)."""
-    group = event.req("logGroupName")
-    if not isinstance(group, str) or not group:
+    group = _group(event)
+    if not group:
         return Assessment(False, f"{event.event_name} without a log group name")
-    lowered = group.lower()
-    hit = next((m for m in _strings(rule.params.get("name_markers")) if m.lower() in lowered), None)
+    hit = security_marker(group, rule)
     if hit is None:
         return Assessment(False, f"log group {group} is not a security log group")
     what = "subscription filter deleted from" if event.event_name == "DeleteSubscriptionFilter" else "deleted:"
@@ -85,6 +113,30 @@ def security_log_group(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -
         True,
         f"security log group {what} {group} (matches {hit!r}) by {_who(event)}",
         {"type": "AWS::Logs::LogGroup", "id": group},
+    )
+
+
+@decision("security_log_retention_cut")
+def security_log_retention_cut(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutRetentionPolicy below ``params.min_retention_days`` on a security log group (same markers as
+    ``security_log_group``): CloudWatch Logs then expires the evidence itself. DeleteRetentionPolicy
+    (never expire) only lengthens retention and is not selected."""
+    group = _group(event)
+    hit = security_marker(group, rule) if group else None
+    if hit is None:
+        return Assessment(False, f"log group {group or '?'} is not a security log group")
+    days = event.req("retentionInDays")
+    floor = rule.params.get("min_retention_days")
+    floor = floor if isinstance(floor, int) else 365
+    if not isinstance(days, int) or isinstance(days, bool):
+        return Assessment(False, f"retention {days!r} on {group} is not a number of days")
+    if days >= floor:
+        return Assessment(False, f"retention on {group} set to {days} days (at least {floor})")
+    return Assessment(
+        True,
+        f"security log group {group} (matches {hit!r}) now expires events after {days} days by {_who(event)}",
+        {"type": "AWS::Logs::LogGroup", "id": group},
+        remediable=False,
     )
 
 
@@ -102,6 +154,16 @@ def kms_key(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessmen
         return Assessment(True, f"{event.event_name} without a key id in the request", remediable=False)
     if not key.startswith("arn:") and event.region and event.account and not key.startswith("alias/"):
         key = f"arn:aws:kms:{event.region}:{event.account}:key/{key}"
+    parts = key.split(":")
+    if key.startswith("arn:") and (len(parts) < 6 or parts[3] != event.region or parts[4] != event.account):
+        # KMS refuses DisableKey/ScheduleKeyDeletion across accounts: a record that names another account's
+        # or region's key is malformed or forged, and the engine must not act on a key the record cannot own.
+        return Assessment(
+            True,
+            f"{event.event_name} names {key}, outside the record's account and region {_where(event)}",
+            {"type": "AWS::KMS::Key", "id": key},
+            remediable=False,
+        )
     protected = " (a protected trail key)" if key in cfg.protected_key_arns else ""
     window = event.req("pendingWindowInDays")
     when = f", deletion in {window} days" if isinstance(window, int) else ""

@@ -33,6 +33,7 @@ from trailguard_engine.catalog import load_catalog
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.policy import request_too_large
 from trailguard_engine.runtime_config import RuntimeConfig
 
 CLOUDFORMATION = "cloudformation.amazonaws.com"
@@ -444,6 +445,8 @@ def trailguard_function(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) 
 # --------------------------------------------------------------------------- #
 
 _POLICY_EVENTS = ("CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicy", "DeletePolicyVersion")
+#: Calls whose request carries a policy document, which CloudTrail may omit as too large to log.
+_POLICY_WRITING = ("PutRolePolicy", "UpdateAssumeRolePolicy", "CreatePolicyVersion")
 
 
 @decision("trailguard_role")
@@ -458,6 +461,15 @@ def trailguard_role(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> A
     pipeline = _by_pipeline(event, cfg)
     if pipeline is not None:
         return pipeline
+    if event.event_name in _POLICY_WRITING and request_too_large(event.request):
+        # The role (or policy) is inside the omitted request: it may be trailguard's, and nobody can tell.
+        return Assessment(
+            True,
+            f"{event.event_name} by {_who(event)} too large for CloudTrail to log: the target cannot be "
+            "checked, and may be one of trailguard's roles",
+            {"type": "AWS::IAM::Role", "id": "?"},
+            remediable=False,
+        )
     exact = {n.lower() for n in _param_strings(rule, "names")}
     patterns = _param_strings(rule, "name_patterns")
 
