@@ -9,6 +9,7 @@ protocol number without ports (GRE, ESP, SCTP ...) opens the whole protocol and 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from trailguard_engine.decisions import decision
@@ -16,7 +17,6 @@ from trailguard_engine.decisions.exposure import (
     _ICMP,
     _PROTO_NAMES,
     ADMIN_PORTS,
-    WORLD_CIDRS,
     _as_int,
     _first_str,
     _items,
@@ -25,6 +25,7 @@ from trailguard_engine.decisions.exposure import (
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.intended import PortRange, covers
 from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.netranges import Source, judge, normalise, parse, reach, same_range
 from trailguard_engine.runtime_config import RuntimeConfig
 
 # --------------------------------------------------------------------------- #
@@ -58,55 +59,85 @@ def _opens_non_allowed(
     return not covers(proto, lo, hi, allowed, ranges)
 
 
-def _world_cidrs(perm: Mapping[str, Any]) -> list[str]:
-    cidrs: list[str] = []
-    for r in _items(perm.get("ipRanges")):
-        c = dig(r, "cidrIp")
-        if isinstance(c, str) and c.strip() in WORLD_CIDRS:
-            cidrs.append(c.strip())
-    for r in _items(perm.get("ipv6Ranges")):
-        c = dig(r, "cidrIpv6")
-        if isinstance(c, str) and c.strip() in WORLD_CIDRS:
-            cidrs.append(c.strip())
-    return cidrs
+def _ci(mapping: Any, *names: str) -> Any:
+    """``mapping[name]`` for the first of ``names`` present, compared case-insensitively (CloudTrail renders the
+    newer EC2 APIs in PascalCase and the older ones in camelCase)."""
+    if not isinstance(mapping, Mapping):
+        return None
+    lowered = {str(k).lower(): v for k, v in mapping.items()}
+    for name in names:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
 
 
-def _requested_world_rules(event: CloudTrailEvent) -> list[dict[str, Any]]:
-    """(protocol, ports, cidr) opened to the world by the request, in every known shape."""
-    out: list[dict[str, Any]] = []
+def _str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Requested:
+    """Everything a security-group request lets in: CIDR sources (with the rule id when the request names one)
+    and prefix-list references (which cannot be read offline)."""
+
+    sources: tuple[Source, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    prefix_lists: tuple[tuple[str, int, int, str], ...] = ()
+
+
+def _requested(event: CloudTrailEvent) -> _Requested:
+    """(protocol, ports, source) opened by the request, in every known shape: ``ipPermissions`` (SDK and
+    console), the flat CLI form (``--cidr/--port``: top-level ``cidrIp``, ``ipProtocol``, ``fromPort``,
+    ``toPort``), and ModifySecurityGroupRules (``CidrIpv4``, ``CidrIpv6``, ``PrefixListId``)."""
+    sources: list[Source] = []
+    rids: list[str] = []
+    lists: list[tuple[str, int, int, str]] = []
+
+    def add(proto: str, lo: int, hi: int, cidr: Any, rid: str = "") -> None:
+        if isinstance(cidr, str) and cidr.strip():
+            sources.append(Source(proto, lo, hi, cidr.strip()))
+            rids.append(rid)
+
     if event.event_name == "ModifySecurityGroupRules":
-        req = event.req("ModifySecurityGroupRulesRequest")
-        for upd in as_list(dig(req, "SecurityGroupRule")):
-            rule = dig(upd, "SecurityGroupRule")
+        req = _ci(event.request, "ModifySecurityGroupRulesRequest") or event.request
+        for upd in as_list(_ci(req, "SecurityGroupRule")):
+            rule = _ci(upd, "SecurityGroupRule")
             if not isinstance(rule, Mapping):
                 continue
-            proto = _protocol(rule.get("IpProtocol"))
-            lo, hi = _port_span(proto, rule.get("FromPort"), rule.get("ToPort"))
-            rid = dig(upd, "SecurityGroupRuleId")
+            proto = _protocol(_ci(rule, "IpProtocol"))
+            lo, hi = _port_span(proto, _ci(rule, "FromPort"), _ci(rule, "ToPort"))
+            rid = _str(_ci(upd, "SecurityGroupRuleId"))
             for key in ("CidrIpv4", "CidrIpv6"):
-                c = rule.get(key)
-                if isinstance(c, str) and c.strip() in WORLD_CIDRS:
-                    out.append({"protocol": proto, "from_port": lo, "to_port": hi, "cidr": c.strip(), "_rid": rid})
-        return out
+                add(proto, lo, hi, _ci(rule, key), rid)
+            pl = _str(_ci(rule, "PrefixListId"))
+            if pl:
+                lists.append((proto, lo, hi, pl))
+        return _Requested(tuple(sources), tuple(rids), tuple(lists))
     for perm in _items(event.req("ipPermissions")):
         if not isinstance(perm, Mapping):
             continue
         proto = _protocol(perm.get("ipProtocol"))
         lo, hi = _port_span(proto, perm.get("fromPort"), perm.get("toPort"))
-        for cidr in _world_cidrs(perm):
-            out.append({"protocol": proto, "from_port": lo, "to_port": hi, "cidr": cidr})
-    # Legacy flat form: AuthorizeSecurityGroupIngress(CidrIp=..., IpProtocol=..., FromPort=..., ToPort=...)
-    legacy = event.req("cidrIp")
-    if isinstance(legacy, str) and legacy.strip() in WORLD_CIDRS:
-        proto = _protocol(event.req("ipProtocol"))
-        lo, hi = _port_span(proto, event.req("fromPort"), event.req("toPort"))
-        out.append({"protocol": proto, "from_port": lo, "to_port": hi, "cidr": legacy.strip()})
-    return out
+        for r in _items(perm.get("ipRanges")):
+            add(proto, lo, hi, dig(r, "cidrIp"))
+        for r in _items(perm.get("ipv6Ranges")):
+            add(proto, lo, hi, dig(r, "cidrIpv6"))
+        for r in _items(perm.get("prefixListIds")):
+            pl = _str(dig(r, "prefixListId"))
+            if pl:
+                lists.append((proto, lo, hi, pl))
+    # The flat form: AuthorizeSecurityGroupIngress(CidrIp=..., IpProtocol=..., FromPort=..., ToPort=...)
+    for key in ("cidrIp", "cidrIpv6"):
+        flat = event.req(key)
+        if isinstance(flat, str) and flat.strip():
+            proto = _protocol(event.req("ipProtocol"))
+            lo, hi = _port_span(proto, event.req("fromPort"), event.req("toPort"))
+            add(proto, lo, hi, flat)
+    return _Requested(tuple(sources), tuple(rids), tuple(lists))
 
 
 def _response_rule_ids(event: CloudTrailEvent, offending: list[dict[str, Any]]) -> list[str]:
-    """securityGroupRuleIds from the response that match an offending (protocol, ports, cidr)."""
-    wanted = {(o["protocol"], o["from_port"], o["to_port"], o["cidr"]) for o in offending}
+    """securityGroupRuleIds from the response that match an offending (protocol, ports, range), by meaning."""
     ids: list[str] = []
     for item in _items(event.resp("securityGroupRuleSet")):
         if not isinstance(item, Mapping) or item.get("isEgress") in (True, "true"):
@@ -116,52 +147,96 @@ def _response_rule_ids(event: CloudTrailEvent, offending: list[dict[str, Any]]) 
         lo, hi = _port_span(proto, item.get("fromPort"), item.get("toPort"))
         for key in ("cidrIpv4", "cidrIpv6"):
             c = item.get(key)
-            if isinstance(rid, str) and isinstance(c, str) and (proto, lo, hi, c.strip()) in wanted:
+            if not (isinstance(rid, str) and isinstance(c, str)):
+                continue
+            if any(
+                (o["protocol"], o["from_port"], o["to_port"]) == (proto, lo, hi) and same_range(o["cidr"], c)
+                for o in offending
+            ):
                 ids.append(rid)
     return sorted(set(ids))
 
 
+def _describe(o: Mapping[str, Any]) -> str:
+    what = "all traffic" if o["protocol"] == "-1" else f"{o['protocol']} {o['from_port']}-{o['to_port']}"
+    written = f" (written {o['written']})" if o.get("written") and o["written"] != o["cidr"] else ""
+    return f"{what} from {o['cidr']}{written}: {o['why']}"
+
+
 @decision("sg_ingress_public")
 def sg_ingress_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Ingress from 0.0.0.0/0 or ::/0 to any port outside ``cfg.allowed_public_ports``."""
+    """Ingress from the internet (judged by meaning, :mod:`trailguard_engine.netranges`) to any port outside
+    ``cfg.allowed_public_ports``; a prefix list referenced on such a port is alerted (its entries cannot be read
+    offline, so it is never revoked blindly)."""
     if event.event_name == "ModifySecurityGroupRules":
-        group = event.req("ModifySecurityGroupRulesRequest", "GroupId")
+        group = _ci(_ci(event.request, "ModifySecurityGroupRulesRequest"), "GroupId")
     else:
         group = event.req("groupId")
     group_id = group if isinstance(group, str) else ""
-    world = _requested_world_rules(event)
+    requested = _requested(event)
+    verdict = judge(requested.sources)
     account_ranges = cfg.intended.account_ports(event.account)
-    offending = [
-        w
-        for w in world
-        if _opens_non_allowed(w["protocol"], w["from_port"], w["to_port"], cfg.allowed_public_ports, account_ranges)
+    world = [(i, requested.sources[i]) for i in sorted(verdict)]
+    offending: list[dict[str, Any]] = [
+        {
+            "protocol": s.protocol,
+            "from_port": s.from_port,
+            "to_port": s.to_port,
+            "cidr": normalise(s.cidr),
+            "written": s.cidr,
+            "why": verdict[i],
+            "_rid": requested.rule_ids[i],
+        }
+        for i, s in world
+        if _opens_non_allowed(s.protocol, s.from_port, s.to_port, cfg.allowed_public_ports, account_ranges)
     ]
+    lists = sorted(
+        {
+            pl
+            for proto, lo, hi, pl in requested.prefix_lists
+            if _opens_non_allowed(proto, lo, hi, cfg.allowed_public_ports, account_ranges)
+        }
+    )
     where = group_id or _first_str(event.req("groupName")) or "<unknown group>"
+    listed = (
+        f"; prefix list(s) {', '.join(lists)} referenced on a non-allowed port: their entries cannot be read "
+        "offline (check them for wide public ranges; never revoked blindly)"
+        if lists
+        else ""
+    )
     if not offending:
+        if lists:
+            return Assessment(
+                True,
+                f"{event.event_name} on {where} by {_principal(event)}{listed}",
+                resource={"type": "AWS::EC2::SecurityGroup", "id": group_id} if group_id else {},
+                remediable=False,
+            )
         if world:
             return Assessment(
                 False,
-                f"{event.event_name} on {where}: only allowed public ports or ICMP open to the world"
+                f"{event.event_name} on {where}: only allowed public ports or ICMP open to the internet"
                 + (
                     f" (allowed for account {event.account}: {', '.join(map(str, account_ranges))})"
                     if account_ranges
                     else ""
                 ),
             )
-        return Assessment(False, f"{event.event_name} on {where}: nothing opened to 0.0.0.0/0 or ::/0")
+        return Assessment(
+            False, f"{event.event_name} on {where}: no source admits the internet or a very wide public range"
+        )
     if event.event_name == "ModifySecurityGroupRules":
-        rule_ids = sorted({o["_rid"] for o in offending if isinstance(o.get("_rid"), str)})
+        rule_ids = sorted({o["_rid"] for o in offending if o["_rid"]})
     else:
         rule_ids = _response_rule_ids(event, offending)
-    clean = [{k: v for k, v in o.items() if not k.startswith("_")} for o in offending]
-    unique = [dict(t) for t in sorted({tuple(sorted(c.items())) for c in clean})]
-    desc = ", ".join(
-        f"{o['protocol']} {o['from_port']}-{o['to_port']} from {o['cidr']}"
-        if o["protocol"] != "-1"
-        else f"all traffic from {o['cidr']}"
-        for o in unique
-    )
-    reason = f"{event.event_name} on {where} opened {desc} to the internet by {_principal(event)}"
+    unique: list[dict[str, Any]] = []
+    for o in offending:
+        spec = {k: o[k] for k in ("protocol", "from_port", "to_port", "cidr")}
+        if spec not in unique:
+            unique.append(spec)
+    unique.sort(key=lambda d: (d["protocol"], d["from_port"], d["to_port"], d["cidr"]))
+    desc = ", ".join(sorted({_describe(o) for o in offending}))
+    reason = f"{event.event_name} on {where} opened {desc} by {_principal(event)}{listed}"
     if event.event_name == "ModifySecurityGroupRules":
         reason += " (ingress or egress is checked live before revoking)"
     reason += "; the group's VPC and allow tag are checked live before revoking"
@@ -182,22 +257,27 @@ def sg_ingress_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
 
 @decision("nacl_admin_ports_open")
 def nacl_admin_ports_open(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """An ingress allow entry from the internet that covers SSH (22) or RDP (3389)."""
+    """An ingress allow entry from the internet (any spelling, or a very wide public range) covering SSH or RDP."""
     acl = event.req("networkAclId")
     acl_id = acl if isinstance(acl, str) else "<unknown acl>"
     egress = event.req("egress")
-    if egress is True or (isinstance(egress, str) and egress.lower() == "true"):
+    if egress is True or (isinstance(egress, str) and egress.strip().lower() == "true"):
         return Assessment(False, f"{event.event_name} on {acl_id}: egress entry")
     action = event.req("ruleAction")
-    if not (isinstance(action, str) and action.lower() == "allow"):
+    if not (isinstance(action, str) and action.strip().lower() == "allow"):
         return Assessment(False, f"{event.event_name} on {acl_id}: not an allow entry")
-    cidr = ""
+    found: list[tuple[str, str, str]] = []
     for key in ("cidrBlock", "ipv6CidrBlock"):
         c = event.req(key)
-        if isinstance(c, str) and c.strip() in WORLD_CIDRS:
-            cidr = c.strip()
-    if not cidr:
-        return Assessment(False, f"{event.event_name} on {acl_id}: source is not 0.0.0.0/0 or ::/0")
+        net = parse(c)
+        why = reach(net) if net is not None else None
+        if why and isinstance(c, str):
+            found.append((normalise(c), c.strip(), why))
+    if not found:
+        return Assessment(
+            False,
+            f"{event.event_name} on {acl_id}: the source admits neither the internet nor a very wide public range",
+        )
     proto = _protocol(event.req("aclProtocol"))
     if proto == "-1":
         covered = list(ADMIN_PORTS)
@@ -209,11 +289,96 @@ def nacl_admin_ports_open(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig
     if not covered:
         return Assessment(False, f"{event.event_name} on {acl_id}: protocol {proto or '?'} does not cover 22 or 3389")
     rule_no = _as_int(event.req("ruleNumber"))
+    cidr, written, why = found[0]
+    spelled = f" (written {written})" if written != cidr else ""
     return Assessment(
         True,
-        f"{event.event_name} on {acl_id} rule {rule_no}: allows {cidr} to port(s) "
+        f"{event.event_name} on {acl_id} rule {rule_no}: allows {cidr}{spelled} ({why}) to port(s) "
         f"{', '.join(map(str, covered))} ({'all traffic' if proto == '-1' else proto}) by {_principal(event)}",
         resource={"type": "AWS::EC2::NetworkAcl", "id": acl_id},
         params={"network_acl_id": acl_id, "rule_number": rule_no, "cidr": cidr, "ports": covered},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Managed prefix lists
+# --------------------------------------------------------------------------- #
+
+
+def _prefix_list_entries(event: CloudTrailEvent) -> tuple[str, list[str]]:
+    """(prefix list id or name, CIDRs the request adds) for CreateManagedPrefixList / ModifyManagedPrefixList."""
+    req: Any = event.request
+    wrapped = _ci(req, f"{event.event_name}Request")
+    if isinstance(wrapped, Mapping):
+        req = wrapped
+    keys = ("AddEntry", "AddEntries") if event.event_name == "ModifyManagedPrefixList" else ("Entry", "Entries")
+    cidrs: list[str] = []
+    for key in keys:
+        for entry in _items(_ci(req, key)):
+            c = _ci(entry, "Cidr")
+            if isinstance(c, str) and c.strip():
+                cidrs.append(c.strip())
+    name = _str(_ci(req, "PrefixListId"))
+    if not name:
+        resp = _ci(event.response, f"{event.event_name}Response")
+        created = _ci(resp if isinstance(resp, Mapping) else event.response, "prefixList")
+        name = _str(_ci(created, "prefixListId")) or _str(_ci(req, "PrefixListName"))
+    return name or "<unknown prefix list>", cidrs
+
+
+@decision("prefix_list_world")
+def prefix_list_world(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """A managed prefix list gains a range that admits the internet (alone, very wide, or as a covering set).
+
+    Every security group, NACL or route that references the list inherits it; which ones do cannot be read
+    offline, so this alerts and names the list (the entries are never removed blindly).
+    """
+    plist, cidrs = _prefix_list_entries(event)
+    verdict = judge([Source("-1", -1, -1, c) for c in cidrs])
+    if not verdict:
+        return Assessment(
+            False, f"{event.event_name} on {plist}: no added entry admits the internet or a very wide public range"
+        )
+    desc = ", ".join(f"{normalise(cidrs[i])} ({verdict[i]})" for i in sorted(verdict))
+    return Assessment(
+        True,
+        f"{event.event_name} on prefix list {plist} added {desc} by {_principal(event)}: every security-group rule "
+        "referencing the list now admits it",
+        resource={"type": "AWS::EC2::PrefixList", "id": plist},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Security groups attached to instances and network interfaces
+# --------------------------------------------------------------------------- #
+
+
+@decision("sg_attached")
+def sg_attached(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ModifyInstanceAttribute / ModifyNetworkInterfaceAttribute replacing the security groups (``groupSet``).
+
+    Attaching a group that is already open to the internet exposes the instance without any ingress call
+    (which the ingress rule would see). Whether a group is open is live state, not in the event: this alerts and
+    names the groups and the target so the runbook's check (describe-security-group-rules) is one step; it
+    never detaches (that could cut a production instance off its network).
+    """
+    groups: list[str] = []
+    for item in _items(event.req("groupSet")):
+        g = _str(dig(item, "groupId")) or _str(item)
+        if g and g not in groups:
+            groups.append(g)
+    groups.sort()
+    target = _str(event.req("instanceId")) or _str(event.req("networkInterfaceId")) or "<unknown target>"
+    if not groups:
+        return Assessment(False, f"{event.event_name} on {target}: the security groups are not changed")
+    kind = "AWS::EC2::Instance" if target.startswith("i-") else "AWS::EC2::NetworkInterface"
+    return Assessment(
+        True,
+        f"{event.event_name} set the security groups of {target} to {', '.join(groups)} by {_principal(event)}: "
+        "check whether any of them admits the internet (an already-open group needs no ingress call)",
+        resource={"type": kind, "id": target},
+        params={"groups": groups, "target": target},
         remediable=False,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailguard_engine.intended import PortRange, covers
+from trailguard_engine.netranges import Source, judge, same_range
 from trailguard_engine.remediations import (
     ActionResult,
     ParamError,
@@ -16,7 +17,6 @@ from trailguard_engine.remediations import (
     tag_list_to_map,
 )
 
-PUBLIC_CIDRS = ("0.0.0.0/0", "::/0")
 _PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1", "-1": "-1"}
 
 
@@ -78,14 +78,32 @@ def _allowed(rule: Mapping[str, Any], allowed_ports: Iterable[int], ranges: Iter
 
 
 def _matches_spec(rule: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    """The live rule is the one the finding names: same protocol and ports, same range by meaning (a rule
+    requested as ``10.1.2.3/0`` is the one AWS lists as ``0.0.0.0/0``)."""
     proto = _proto(spec.get("protocol", ""))
-    if _proto(rule.get("IpProtocol")) != proto or _cidr(rule) != str(spec.get("cidr", "")):
+    if _proto(rule.get("IpProtocol")) != proto or not same_range(_cidr(rule), spec.get("cidr", "")):
         return False
     if proto == "-1":
         return True
     return _int(rule.get("FromPort")) == _int(spec.get("from_port"), -2) and _int(rule.get("ToPort")) == _int(
         spec.get("to_port"), -2
     )
+
+
+def _source(rule: Mapping[str, Any]) -> Source:
+    proto = _proto(rule.get("IpProtocol"))
+    if proto == "-1":
+        return Source(proto, -1, -1, _cidr(rule))
+    return Source(proto, _int(rule.get("FromPort")), _int(rule.get("ToPort")), _cidr(rule))
+
+
+def open_to_internet(rules: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The live ingress rules that admit the internet, judged together as the decision judges a request
+    (:func:`trailguard_engine.netranges.judge`): alone, as a very wide public range, or as part of a covering set.
+    """
+    live = list(rules)
+    verdict = judge([_source(r) for r in live])
+    return [r for i, r in enumerate(live) if i in verdict]
 
 
 def offending_rules(
@@ -97,17 +115,19 @@ def offending_rules(
 ) -> list[Mapping[str, Any]]:
     """The live ingress rules to revoke.
 
-    A rule is revoked only if it is open to 0.0.0.0/0 or ::/0, is not allowed (global
-    ``allowed_ports`` or the protocol-aware ``ranges``), and is either one of ``rule_ids``
-    (when given) or matches an ``offending`` spec (when given). With both given, it must
-    satisfy both.
+    A rule is revoked only if it admits the internet now (judged over all the group's live ingress rules, with
+    the decision's semantics: any spelling of ``/0``, a very wide public range, a covering set), is not allowed
+    (global ``allowed_ports`` or the protocol-aware ``ranges``), and is either one of ``rule_ids`` (when given) or
+    matches an ``offending`` spec (when given). With both given, it must satisfy both.
     """
+    live = list(rules)
     allowed = set(allowed_ports)
     allowed_ranges = tuple(ranges)
+    public = open_to_internet(live)
     return [
         r
-        for r in _named(rules, rule_ids, offending)
-        if _cidr(r) in PUBLIC_CIDRS and not _allowed(r, allowed, allowed_ranges)
+        for r in _named(live, rule_ids, offending)
+        if any(r is p for p in public) and not _allowed(r, allowed, allowed_ranges)
     ]
 
 
@@ -192,7 +212,8 @@ def _sg_plan(ctx: RemediationContext) -> SgPlan:
             return SgPlan(ActionResult("already_safe", f"security group {group_id} no longer exists"))
         raise
     ranges, why = intended_ranges(ctx, group)
-    named_public = [r for r in _named(live, rule_ids, specs) if _cidr(r) in PUBLIC_CIDRS]
+    public = open_to_internet(live)
+    named_public = [r for r in _named(live, rule_ids, specs) if any(r is p for p in public)]
     targets = offending_rules(live, rule_ids, specs, ctx.cfg.allowed_public_ports, ranges)
     kept_intended = [r for r in named_public if r not in targets]
     because = f" ({'; '.join(why)})" if why else ""
