@@ -10,7 +10,7 @@ for one; both fire for any caller that is not AWS itself.
 
 from __future__ import annotations
 
-from trailguard_engine.caller import classify
+from trailguard_engine.caller import Caller, classify, iac_agent
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
@@ -34,12 +34,26 @@ def _instances(event: CloudTrailEvent) -> list[str]:
     return out
 
 
+def person(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
+    """The caller class, except that a user agent alone never turns a person into a pipeline.
+
+    :func:`classify` puts a Terraform, CDK or Pulumi user agent in the ``iac`` class (alert-only evidence, since
+    anyone can send that string). Here that would *drop* the event, so the identity is judged without it: an IAM
+    user sending SendCommand with a Terraform user agent is still a person.
+    """
+    caller = classify(event, cfg)
+    if caller.kind == "iac" and not caller.can_silence and iac_agent(event.user_agent):
+        without_agent = CloudTrailEvent({**event.envelope, "detail": {**event.detail, "userAgent": ""}})
+        caller = classify(without_agent, cfg)
+    return caller
+
+
 @decision("ssm_exec_by_human")
 def ssm_exec_by_human(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """SSM SendCommand or StartSession made by a person (automation through services or IaC is normal)."""
     if event.event_name not in SSM_CALLS:
         return Assessment(False, f"{event.event_name} is not a command or session")
-    caller = classify(event, cfg)
+    caller = person(event, cfg)
     if caller.kind != "human":
         return Assessment(False, f"{caller.describe()}: automation runs commands routinely")
     targets = _instances(event)

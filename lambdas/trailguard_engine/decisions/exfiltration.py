@@ -2,8 +2,8 @@
 ransomware-style encryption and bulk deletes, public or re-keyed databases.
 
 "External" means an account that is neither the event's own account nor one of the organization's accounts nor
-``intended_exposure.trusted_accounts``: :func:`known_accounts` reads the organization list from
-``trailguard_engine.policy.known_accounts`` once that module exists, and the trusted list otherwise. A value that
+``intended_exposure.trusted_accounts`` (:func:`trailguard_engine.policy.known_accounts`: the cached Organizations
+account list in the engine, the config's list in replay; unknown organization accounts look external, an alert). A value that
 is not a plain 12-digit account ID (a look-alike with a space, 13 digits, a wildcard) is external: AWS either
 rejects it (the call fails and nothing fires) or it names something we cannot prove is ours.
 
@@ -14,15 +14,15 @@ objects are never recorded). Without it the SSE-C and bulk-delete rules never se
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.policy import known_accounts
 from trailguard_engine.runtime_config import RuntimeConfig
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -34,22 +34,6 @@ DEFAULT_ARCHIVE_MIN_DAYS = 365
 DEFAULT_ARCHIVE_PREFIXES = ("trailguard-archive-",)
 DEFAULT_BULK_DELETE_KEYS = 100
 SSE_C_HEADER = "x-amz-server-side-encryption-customer-algorithm"
-
-
-def known_accounts(cfg: RuntimeConfig) -> frozenset[str]:
-    """Organization accounts plus ``intended_exposure.trusted_accounts``.
-
-    Uses ``trailguard_engine.policy.known_accounts`` (the shared contract) when that module is present; until
-    then, the trusted list alone.
-    """
-    try:
-        policy = importlib.import_module("trailguard_engine.policy")
-    except ImportError:
-        return cfg.intended.trusted_accounts
-    fn: Callable[[RuntimeConfig], frozenset[str]] | None = getattr(policy, "known_accounts", None)
-    if fn is None:
-        return cfg.intended.trusted_accounts
-    return frozenset(fn(cfg)) | cfg.intended.trusted_accounts
 
 
 def external_account(value: Any, event: CloudTrailEvent, cfg: RuntimeConfig) -> str | None:
