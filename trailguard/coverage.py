@@ -1,0 +1,502 @@
+"""Coverage as data: the catalog against public CloudTrail rule sets (``python -m trailguard.coverage``).
+
+``docs/coverage/sources/<source>.yaml`` holds facts taken from Sigma, Panther, Elastic and Stratus Red Team
+(rule path or id, eventSource:eventName pairs, a condition written here, a value tag, optionally a synthetic
+``request`` that carries the condition). For each item this module builds one minimal CloudTrail record per
+event, in the EventBridge envelope, and asks the *current* catalog two questions through the same code the
+engine runs (:class:`~trailguard_engine.evaluate.Evaluator`): which rule patterns select it, and which
+decisions fire (alert or remediate) for it. From that an item is
+
+* ``covered``: a rule fires for every event of the item;
+* ``partial``: a rule selects or fires for some of it, not all (the reason names what is left);
+* ``missing``: no rule pattern selects any of its events.
+
+``docs/coverage/overrides.yaml`` records the human judgements a synthetic record cannot make: ``out of scope``
+(not a CloudTrail management event, needs GuardDuty, a statistical baseline, informational only ...),
+``partial`` with why, or ``covered`` naming the rules whose decision covers the source's condition (used where
+the condition cannot be carried by one record, such as a threshold over many calls). Every override needs a
+``why``. The output (``docs/coverage.md``) is sorted and carries no timestamp, so a test can check it is
+fresh: regenerating must give the same text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from trailguard_engine.catalog import load_catalog
+from trailguard_engine.evaluate import Evaluator, decide
+from trailguard_engine.events import CloudTrailEvent, detail_type_for, source_for
+from trailguard_engine.model import Rule
+from trailguard_engine.runtime_config import RuntimeConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "docs" / "coverage"
+SOURCES_DIR = DATA_DIR / "sources"
+OVERRIDES = DATA_DIR / "overrides.yaml"
+OUTPUT = ROOT / "docs" / "coverage.md"
+
+#: Source files in report order.
+SOURCES: tuple[str, ...] = ("sigma", "panther", "elastic", "stratus")
+STATUSES: tuple[str, ...] = ("covered", "partial", "missing", "out of scope")
+VALUES: tuple[str, ...] = ("high", "medium", "low")
+#: Statuses an override may set (``missing`` is only ever computed).
+OVERRIDE_STATUSES = frozenset({"covered", "partial", "out of scope"})
+
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+EVENT_TIME = "2026-10-01T12:00:00Z"
+CLI_AGENT = "aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0 md/arch#x86_64 lang/python#3.11.9"
+_READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Search", "Lookup", "Head")
+#: Calls named like reads that CloudTrail records with ``readOnly: false`` (as in recorded samples).
+_WRITES_NAMED_LIKE_READS = frozenset({"GetFederationToken"})
+_IDENTITIES: dict[str, dict[str, Any]] = {
+    "iam-user": {
+        "type": "IAMUser",
+        "principalId": "AIDAEXAMPLEALICE",
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+        "accountId": ACCOUNT,
+        "accessKeyId": "AKIAEXAMPLEALICE001",
+        "userName": "alice",
+    },
+    "root": {
+        "type": "Root",
+        "principalId": ACCOUNT,
+        "arn": f"arn:aws:iam::{ACCOUNT}:root",
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIAEXAMPLEROOT0001",
+    },
+    "assumed-role": {
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLEOPS:i-0abc1234def567890",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/ops/i-0abc1234def567890",
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIAEXAMPLEOPS00001",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLEOPS",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/ops",
+                "accountId": ACCOUNT,
+                "userName": "ops",
+            },
+            "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
+        },
+    },
+}
+
+
+class CoverageError(ValueError):
+    """The coverage data is malformed (the message names the file and item)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One rule or technique of a source, as facts."""
+
+    source: str
+    id: str
+    events: tuple[tuple[str, str], ...]
+    condition: str
+    value: str
+    path: str = ""
+    request: Mapping[str, Any] = field(default_factory=dict)
+    response: Mapping[str, Any] | None = None
+    additional: Mapping[str, Any] | None = None
+    identity: str = "iam-user"
+    user_agent: str = CLI_AGENT
+    error_code: str | None = None
+    #: For an item that selects on any call (``events`` empty, e.g. the root user or a user agent): calls
+    #: chosen here to probe the catalog with. Ours, not the source's; shown as "(any call)".
+    probe: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def probed(self) -> tuple[tuple[str, str], ...]:
+        """The calls the classifier builds records for: the item's own, else its probe calls."""
+        return self.events or self.probe
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How the catalog covers one item."""
+
+    item: Item
+    status: str
+    rules: tuple[str, ...]
+    why: str
+    overridden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str
+    title: str
+    repository: str
+    commit: str
+    items: tuple[Item, ...]
+
+
+# --------------------------------------------------------------------------- #
+# Loading
+# --------------------------------------------------------------------------- #
+def _event_pair(text: Any, where: str) -> tuple[str, str]:
+    if not isinstance(text, str) or text.count(":") != 1:
+        raise CoverageError(f"{where}: event {text!r} is not 'eventSource:eventName'")
+    es, en = text.split(":")
+    if not es.endswith(".amazonaws.com") or not en:
+        raise CoverageError(f"{where}: event {text!r} is not 'eventSource:eventName'")
+    return es, en
+
+
+def parse_source(doc: Any, where: str) -> Source:
+    """A :class:`Source` from one ``sources/<name>.yaml`` document."""
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("items"), list):
+        raise CoverageError(f"{where}: expected a mapping with an 'items' list")
+    items: list[Item] = []
+    seen: set[str] = set()
+    for raw in doc["items"]:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+            raise CoverageError(f"{where}: every item needs a string 'id'")
+        iid = raw["id"]
+        at = f"{where}: {iid}"
+        if iid in seen:
+            raise CoverageError(f"{at}: duplicate id")
+        seen.add(iid)
+        value = raw.get("value")
+        if value not in VALUES:
+            raise CoverageError(f"{at}: value must be one of {VALUES}")
+        condition = raw.get("condition")
+        if not isinstance(condition, str) or not condition.strip():
+            raise CoverageError(f"{at}: condition is required")
+        events = tuple(_event_pair(e, at) for e in raw.get("events") or ())
+        probe = tuple(_event_pair(e, at) for e in raw.get("probe") or ())
+        if events and probe:
+            raise CoverageError(f"{at}: probe is only for items without events")
+        identity = raw.get("identity", "iam-user")
+        if identity not in _IDENTITIES:
+            raise CoverageError(f"{at}: identity must be one of {sorted(_IDENTITIES)}")
+        items.append(
+            Item(
+                source=str(doc.get("name", where)),
+                id=iid,
+                events=events,
+                condition=condition.strip(),
+                value=value,
+                path=str(raw.get("path", "")),
+                request=dict(raw.get("request") or {}),
+                response=raw.get("response"),
+                additional=raw.get("additional"),
+                identity=identity,
+                user_agent=str(raw.get("user_agent", CLI_AGENT)),
+                error_code=raw.get("error_code"),
+                probe=probe,
+            )
+        )
+    return Source(
+        name=str(doc.get("name", where)),
+        title=str(doc.get("title", doc.get("name", where))),
+        repository=str(doc.get("repository", "")),
+        commit=str(doc.get("commit", "")),
+        items=tuple(sorted(items, key=lambda i: i.id)),
+    )
+
+
+def load_sources(sources_dir: Path = SOURCES_DIR) -> tuple[Source, ...]:
+    out = []
+    for name in SOURCES:
+        path = sources_dir / f"{name}.yaml"
+        src = parse_source(yaml.safe_load(path.read_text(encoding="utf-8")), path.name)
+        if src.name != name:
+            raise CoverageError(f"{path.name}: name {src.name!r} must be {name!r}")
+        out.append(src)
+    return tuple(out)
+
+
+def load_overrides(path: Path = OVERRIDES) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{source: {item id: {status, why, rules?}}}``, validated for shape (names are checked by tests)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(doc, Mapping):
+        raise CoverageError(f"{path.name}: expected a mapping of source -> item -> override")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for source, entries in doc.items():
+        if source not in SOURCES or not isinstance(entries, Mapping):
+            raise CoverageError(f"{path.name}: unknown source {source!r} or not a mapping")
+        for iid, ov in entries.items():
+            at = f"{path.name}: {source}/{iid}"
+            if not isinstance(ov, Mapping) or ov.get("status") not in OVERRIDE_STATUSES:
+                raise CoverageError(f"{at}: status must be one of {sorted(OVERRIDE_STATUSES)}")
+            if not isinstance(ov.get("why"), str) or not ov["why"].strip():
+                raise CoverageError(f"{at}: why is required")
+            rules = ov.get("rules") or []
+            if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+                raise CoverageError(f"{at}: rules must be a list of rule ids")
+            if ov["status"] == "covered" and not rules:
+                raise CoverageError(f"{at}: covered needs the rules that cover it")
+            out.setdefault(str(source), {})[str(iid)] = {
+                "status": ov["status"],
+                "why": " ".join(ov["why"].split()),
+                "rules": list(rules),
+            }
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Classification
+# --------------------------------------------------------------------------- #
+def synthetic_record(item: Item, event_source: str, event_name: str) -> dict[str, Any]:
+    """A minimal CloudTrail record for one (eventSource, eventName) of ``item``, in the EventBridge envelope."""
+    seed = f"{item.source}/{item.id}/{event_source}/{event_name}"
+    event_id = str(uuid.UUID(hashlib.sha256(seed.encode()).hexdigest()[:32]))
+    console = event_name in ("ConsoleLogin", "CheckMfa") or event_source == "signin.amazonaws.com"
+    detail: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": _IDENTITIES[item.identity],
+        "eventTime": EVENT_TIME,
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": REGION,
+        "sourceIPAddress": "203.0.113.10",
+        "userAgent": item.user_agent,
+        "requestParameters": dict(item.request) if item.request else None,
+        "responseElements": item.response,
+        "requestID": event_id,
+        "eventID": event_id,
+        "readOnly": event_name.startswith(_READ_PREFIXES) and event_name not in _WRITES_NAMED_LIKE_READS,
+        "eventType": "AwsConsoleSignIn" if console else "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management",
+    }
+    if item.additional is not None:
+        detail["additionalEventData"] = item.additional
+    if item.error_code:
+        detail["errorCode"] = item.error_code
+        detail["errorMessage"] = "synthetic failure"
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": detail_type_for(detail),
+        "source": source_for(event_source),
+        "account": ACCOUNT,
+        "time": EVENT_TIME,
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+class Classifier:
+    """Classify items against one catalog (build once)."""
+
+    def __init__(self, rules: Iterable[Rule] | None = None) -> None:
+        self.rules = tuple(load_catalog() if rules is None else rules)
+        self.cfg = RuntimeConfig()
+        self.evaluator = Evaluator(self.rules, self.cfg)
+        self.rule_ids = frozenset(r.id for r in self.rules)
+
+    def selecting(self, item: Item, event_source: str, event_name: str) -> list[Rule]:
+        """Rules whose pattern selects the synthetic record (and that EventBridge would deliver it to)."""
+        return self.evaluator.matching_rules(synthetic_record(item, event_source, event_name))
+
+    def probe(self, item: Item) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
+        """Per event: the rules that fire, and the rules whose pattern matches but whose decision skips."""
+        fired: dict[tuple[str, str], list[str]] = {}
+        skipped: dict[tuple[str, str], list[str]] = {}
+        for es, en in item.probed:
+            envelope = synthetic_record(item, es, en)
+            event = CloudTrailEvent(envelope)
+            for rule in self.evaluator.matching_rules(envelope):
+                finding = decide(event, rule, self.cfg)
+                bucket = fired if finding.decision in ("alert", "remediate") else skipped
+                bucket.setdefault((es, en), []).append(rule.id)
+        return fired, skipped
+
+    def classify(self, item: Item, override: Mapping[str, Any] | None = None) -> Result:
+        fired, skipped = self.probe(item)
+        if override is not None:
+            return Result(item, override["status"], tuple(sorted(override["rules"])), override["why"], True)
+        if not item.probed:
+            return Result(item, "missing", (), "no API call to select (needs a judgement in overrides.yaml)")
+        fired_rules = sorted({r for rs in fired.values() for r in rs})
+        skip_rules = sorted({r for rs in skipped.values() for r in rs})
+        unfired = [f"{en}" for es, en in item.probed if (es, en) not in fired]
+        if not unfired:
+            return Result(item, "covered", tuple(fired_rules), "")
+        if fired_rules or skip_rules:
+            parts = [f"no decision fires for {', '.join(unfired)}"]
+            only_skip = sorted(set(skip_rules) - set(fired_rules))
+            if only_skip:
+                parts.append(f"selected but judged benign by {', '.join(only_skip)}")
+            return Result(item, "partial", tuple(sorted(set(fired_rules) | set(skip_rules))), "; ".join(parts))
+        return Result(item, "missing", (), "")
+
+
+def classify_all(
+    sources: Sequence[Source], overrides: Mapping[str, Mapping[str, Mapping[str, Any]]], classifier: Classifier
+) -> dict[str, list[Result]]:
+    return {s.name: [classifier.classify(i, (overrides.get(s.name) or {}).get(i.id)) for i in s.items] for s in sources}
+
+
+# --------------------------------------------------------------------------- #
+# Report
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True, slots=True)
+class Summary:
+    counts: dict[str, int]
+
+    @property
+    def in_scope(self) -> int:
+        return self.counts["covered"] + self.counts["partial"] + self.counts["missing"]
+
+    @property
+    def percent(self) -> float:
+        """Covered share of the in-scope items (partial counts as not covered)."""
+        return 100.0 * self.counts["covered"] / self.in_scope if self.in_scope else 100.0
+
+    @property
+    def missing_high(self) -> int:
+        return self.counts.get("missing-high", 0)
+
+
+def summarize(results: Sequence[Result]) -> Summary:
+    counts = dict.fromkeys(STATUSES, 0)
+    counts["missing-high"] = 0
+    for r in results:
+        counts[r.status] += 1
+        if r.status == "missing" and r.item.value == "high":
+            counts["missing-high"] += 1
+    return Summary(counts)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _events(item: Item) -> str:
+    if not item.events:
+        probe = ", ".join(en for _, en in item.probe)
+        return f"(any call; probed with {probe})" if probe else "(any call)"
+    by_source: dict[str, list[str]] = {}
+    for es, en in item.events:
+        by_source.setdefault(es.removesuffix(".amazonaws.com"), []).append(en)
+    return "; ".join(f"{s}: {', '.join(names)}" for s, names in by_source.items())
+
+
+def render(sources: Sequence[Source], results: Mapping[str, Sequence[Result]]) -> str:
+    lines = [
+        "# Coverage against public CloudTrail rule sets",
+        "",
+        "Generated by `python -m trailguard.coverage` from `docs/coverage/` (facts from the public rule sets,",
+        "see `docs/coverage/README.md`) and the current catalog; `tests/catalog/test_coverage.py` fails when this",
+        "file is stale. Do not edit by hand: change the data or `docs/coverage/overrides.yaml` and regenerate.",
+        "",
+        "An item is **covered** when a catalog rule's pattern selects each of its API calls and the rule's decision",
+        "fires (alert or remediate) on a minimal record carrying the item's condition; **partial** when only some",
+        "of it is selected or the decision judges the condition differently; **missing** when nothing selects it;",
+        "**out of scope** with the reason. Coverage is covered / in scope (covered + partial + missing).",
+        "A reason marked (judged) comes from `docs/coverage/overrides.yaml`.",
+        "",
+        "## Summary",
+        "",
+        "| source | items | covered | partial | missing | out of scope | coverage of in-scope | missing high-value |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    total: list[Result] = []
+    for s in sources:
+        rs = results[s.name]
+        total.extend(rs)
+        sm = summarize(rs)
+        c = sm.counts
+        lines.append(
+            f"| {s.title} | {len(rs)} | {c['covered']} | {c['partial']} | {c['missing']} | {c['out of scope']} "
+            f"| {sm.percent:.1f}% | {sm.missing_high} |"
+        )
+    sm = summarize(total)
+    c = sm.counts
+    lines.append(
+        f"| **total** | {len(total)} | {c['covered']} | {c['partial']} | {c['missing']} | {c['out of scope']} "
+        f"| {sm.percent:.1f}% | {sm.missing_high} |"
+    )
+    for s in sources:
+        lines += [
+            "",
+            f"## {s.title}",
+            "",
+            f"Facts from `{s.repository}` at commit `{s.commit}`.",
+            "",
+            "| item | events | condition | value | status | our rules | why |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in results[s.name]:
+            why = r.why + (" (judged)" if r.overridden else "")
+            lines.append(
+                f"| `{_cell(r.item.id)}` | {_cell(_events(r.item))} | {_cell(r.item.condition)} | {r.item.value} "
+                f"| {r.status} | {', '.join(r.rules)} | {_cell(why.strip())} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def generate() -> tuple[str, dict[str, list[Result]], tuple[Source, ...]]:
+    sources = load_sources()
+    results = classify_all(sources, load_overrides(), Classifier())
+    return render(sources, results), results, sources
+
+
+def missing_report(sources: Sequence[Source], results: Mapping[str, Sequence[Result]]) -> str:
+    """In-scope items still missing or partial, grouped by service and ranked by value (for planning)."""
+    rank = {v: i for i, v in enumerate(VALUES)}
+    rows: dict[str, list[tuple[int, str, str, str, str]]] = {}
+    for s in sources:
+        for r in results[s.name]:
+            if r.status not in ("missing", "partial"):
+                continue
+            services = sorted({es.removesuffix(".amazonaws.com") for es, _ in r.item.events}) or ["(any)"]
+            for svc in services:
+                rows.setdefault(svc, []).append(
+                    (rank[r.item.value], r.status, f"{s.name}:{r.item.id}", _events(r.item), r.item.condition)
+                )
+    out = []
+    for svc in sorted(rows):
+        out.append(f"## {svc}")
+        out.append("")
+        for val, status, iid, events, cond in sorted(rows[svc]):
+            out.append(f"- [{VALUES[val]}] {status}: `{iid}`: {events}: {cond}")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trailguard.coverage", description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if docs/coverage.md is stale")
+    p.add_argument("--missing", action="store_true", help="print the missing and partial items by service")
+    args = p.parse_args(argv)
+    text, results, sources = generate()
+    if args.missing:
+        sys.stdout.write(missing_report(sources, results))
+        return 0
+    if args.check:
+        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
+        if current != text:
+            sys.stderr.write("docs/coverage.md is stale: run python -m trailguard.coverage\n")
+            return 1
+        return 0
+    OUTPUT.write_text(text, encoding="utf-8")
+    for s in sources:
+        sm = summarize(results[s.name])
+        sys.stdout.write(
+            f"{s.name}: {sm.counts['covered']} covered, {sm.counts['partial']} partial, {sm.counts['missing']} missing, "
+            f"{sm.counts['out of scope']} out of scope; {sm.percent:.1f}% of in-scope; "
+            f"{sm.missing_high} missing high-value\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
