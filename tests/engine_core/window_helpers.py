@@ -77,3 +77,27 @@ class Judge:
 
     def decisions(self, envelopes: list[dict[str, Any]], rule: Rule) -> list[str]:
         return [self.finding(e, rule).decision for e in envelopes]
+
+
+#: The request field that names the one resource a single-resource positive reads.
+RESOURCE_FIELDS = ("secretId", "name", "instanceId")
+
+
+def distinct_copies(rule: Rule, n: int, *, start: float = T0, step: float = 1.0) -> list[dict[str, Any]]:
+    """``n`` copies of the rule's first single-resource positive, each on another resource, ``step`` s apart."""
+    base = next(
+        e
+        for e in rule.examples_positive
+        if any(k in (e["detail"].get("requestParameters") or {}) for k in RESOURCE_FIELDS)
+    )
+    out = []
+    for i in range(n):
+        env = copy.deepcopy(base)
+        d = env["detail"]
+        req = d["requestParameters"]
+        field = next(k for k in RESOURCE_FIELDS if k in req)
+        req[field] = f"i-{i:017x}" if field == "instanceId" else f"/copy/{rule.id}/{i}"
+        d["eventID"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rule.id}-{i}-{start}"))
+        d["eventTime"] = env["time"] = iso(start + i * step)
+        out.append(env)
+    return out
