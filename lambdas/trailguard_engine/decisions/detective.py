@@ -30,11 +30,16 @@ def request_resource(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> 
     Rule params: ``resource_type``; ``id_fields`` (request keys, first found wins; the
     account/region when none); ``remediation_params`` ({param: request key}, all
     required for the finding to be remediable); ``ignore_service_callers`` (calls an
-    AWS service made on its own behalf, ``userIdentity.invokedBy``, are not risky).
+    AWS service made on its own behalf, ``userIdentity.invokedBy``, are not risky);
+    ``ignore_aws_service_identity`` (only ``userIdentity.type`` AWSService is skipped).
     """
     p = rule.params
     if p.get("ignore_service_callers") and event.invoked_by.endswith(".amazonaws.com"):
         return Assessment(False, f"{event.event_name} made by {event.invoked_by} for its own resources")
+    if p.get("ignore_aws_service_identity") and event.identity_type == "AWSService":
+        # Only the service itself (``userIdentity.type`` AWSService, e.g. AWS Backup's lifecycle expiry) is
+        # skipped; ``invokedBy`` on a customer role session is not proof (CloudFormation runs anyone's stack).
+        return Assessment(False, f"{event.event_name} made by the service {event.invoked_by or '?'} itself")
     rid = ""
     for key in _strings(p.get("id_fields")):
         values = _strings(event.req(key))
