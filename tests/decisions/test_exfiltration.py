@@ -255,6 +255,7 @@ def test_fpga_sharing(ev: Ev, run, request_parameters: dict, risky: bool) -> Non
     ],
 )
 def test_rds_public(ev: Ev, run, name: str, request_parameters: dict, risky: bool) -> None:
+    """The request's flag decides (a Modify response only echoes the current state)."""
     a = run("rds-instance-publicly-accessible", ev(name, request_parameters, source=RDS))
     assert a.risky is risky
     if risky:
@@ -380,3 +381,30 @@ def test_region_enabled_and_allowed(ev: Ev, run) -> None:
     assert not account_region_enabled(e, rule, RuntimeConfig()).risky
     member = ev("EnableRegion", {"regionName": "ap-east-1", "accountId": OTHER}, source="account.amazonaws.com")
     assert OTHER in run("account-region-enabled", member).reason
+
+
+@pytest.mark.parametrize(
+    ("name", "request_parameters", "response_risky"),
+    [
+        (
+            "CreateDBInstance",
+            {"dBInstanceIdentifier": "db"},
+            ({"dBInstanceIdentifier": "db", "publiclyAccessible": True}, True),
+        ),
+        ("RestoreDBInstanceFromDBSnapshot", {"dBInstanceIdentifier": "db"}, ({"publiclyAccessible": True}, True)),
+        ("CreateDBInstance", {"dBInstanceIdentifier": "db"}, ({"publiclyAccessible": False}, False)),
+        (
+            "CreateDBInstance",
+            {"dBInstanceIdentifier": "db", "publiclyAccessible": False},
+            ({"publiclyAccessible": True}, False),
+        ),
+        ("ModifyDBInstance", {"dBInstanceIdentifier": "db"}, ({"publiclyAccessible": True}, False)),  # already public
+    ],
+)
+def test_rds_public_by_default(ev: Ev, run, name: str, request_parameters: dict, response_risky: tuple) -> None:
+    """Creating or restoring without the flag in a default VPC is public: the response's effective value counts."""
+    response, risky = response_risky
+    a = run("rds-instance-publicly-accessible", ev(name, request_parameters, response, source=RDS))
+    assert a.risky is risky
+    if risky:
+        assert "by default" in a.reason

@@ -426,13 +426,25 @@ def _db_id(event: CloudTrailEvent) -> tuple[str, str]:
 
 @decision("rds_publicly_accessible")
 def rds_publicly_accessible(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """A DB instance or cluster created, restored or modified with ``publiclyAccessible`` true."""
+    """A DB instance or cluster created, restored or modified with ``publiclyAccessible`` true.
+
+    Creating or restoring without the flag is public by default in a default VPC with an internet gateway (RDS
+    API reference, PubliclyAccessible): for those calls the response's effective value counts too. A Modify
+    response only echoes the current state, so there only the request counts.
+    """
     db, kind = _db_id(event)
-    if not _truthy(_ci(event.request, "publiclyAccessible")):
+    asked = _ci(event.request, "publiclyAccessible")
+    by_default = (
+        asked is None
+        and event.event_name.startswith(("Create", "Restore"))
+        and _truthy(_ci(event.response, "publiclyAccessible"))
+    )
+    if not _truthy(asked) and not by_default:
         return Assessment(False, "publiclyAccessible not set to true", {"type": kind, "id": db})
+    how = "publicly accessible by default (flag omitted, response says public)" if by_default else "publicly accessible"
     return Assessment(
         True,
-        f"{event.event_name}: {db or '?'} made publicly accessible by {_principal(event)}",
+        f"{event.event_name}: {db or '?'} made {how} by {_principal(event)}",
         {"type": kind, "id": db},
         remediable=False,
     )
