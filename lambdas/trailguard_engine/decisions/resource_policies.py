@@ -374,9 +374,8 @@ def glacier_vault_policy_exposed(event: CloudTrailEvent, rule: Rule, cfg: Runtim
     The API nests the document (``policy: {Policy: "<json>"}``); a bare document or string is read too.
     """
     raw = event.req("policy")
-    inner = _get_ci(raw, "Policy")
-    if inner is not None:
-        raw = inner
+    if isinstance(raw, Mapping) and any(isinstance(k, str) and k.lower() == "policy" for k in raw):
+        raw = _get_ci(raw, "Policy")
     return judge_policy(
         event,
         cfg,
