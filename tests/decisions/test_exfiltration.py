@@ -408,3 +408,17 @@ def test_rds_public_by_default(ev: Ev, run, name: str, request_parameters: dict,
     assert a.risky is risky
     if risky:
         assert "by default" in a.reason
+
+
+@pytest.mark.parametrize("key", ["RegionName", "regionName"])
+def test_region_enabled_field_spellings(ev: Ev, run, key: str) -> None:
+    e = ev("EnableRegion", {key: "af-south-1", "AccountId": OTHER}, source="account.amazonaws.com")
+    a = run("account-region-enabled", e)
+    assert a.risky and "af-south-1" in a.reason and OTHER in a.reason
+
+
+@pytest.mark.parametrize("key", ["s3BucketOwner", "S3BucketOwner"])
+def test_dynamodb_owner_field_spellings(ev: Ev, run, key: str) -> None:
+    req = {"TableArn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders", "S3Bucket": "b", key: OTHER}
+    a = run("dynamodb-export-external", ev("ExportTableToPointInTime", req, source="dynamodb.amazonaws.com"))
+    assert a.risky and "table/orders" in a.reason and OTHER in a.reason

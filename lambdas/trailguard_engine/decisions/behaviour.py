@@ -219,7 +219,7 @@ def account_region_enabled(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfi
     region = event.req("regionName") or event.req("RegionName")
     rid = region if isinstance(region, str) else ""
     allowed = {r.lower() for r in as_list(rule.params.get("allowed_regions")) if isinstance(r, str)}
-    account = event.req("accountId")
+    account = event.req("accountId") or event.req("AccountId")
     target = account if isinstance(account, str) and account else event.account
     resource = {"type": "AWS::Account::Region", "id": f"{target}:{rid}"}
     if rid and rid.lower() in allowed:

@@ -319,9 +319,9 @@ def dynamodb_export_external(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
     Without ``s3BucketOwner`` DynamoDB writes as the table's own account, which S3 refuses in another account's
     bucket unless that owner grants it; such exports are not judged external here (see the rule's limits).
     """
-    table = event.req("tableArn")
+    table = _ci(event.request, "tableArn")
     tid = table if isinstance(table, str) else ""
-    owner = event.req("s3BucketOwner")
+    owner = _ci(event.request, "s3BucketOwner")
     ext = external_account(owner, event, cfg) if owner is not None else None
     if ext is None:
         return Assessment(
@@ -329,7 +329,7 @@ def dynamodb_export_external(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
         )
     return Assessment(
         True,
-        f"DynamoDB table {tid or '?'} exported to s3://{event.req('s3Bucket') or '?'} owned by external account {ext} "
+        f"DynamoDB table {tid or '?'} exported to s3://{_ci(event.request, 's3Bucket') or '?'} owned by external account {ext} "
         f"(by {_principal(event)})",
         {"type": "AWS::DynamoDB::Table", "id": tid},
         remediable=False,
@@ -354,9 +354,9 @@ def rds_export_task(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> A
 @decision("redshift_snapshot_shared")
 def redshift_snapshot_shared(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """AuthorizeSnapshotAccess granting restore to an account outside the organization."""
-    snap = event.req("snapshotIdentifier") or event.req("snapshotArn")
+    snap = _ci(event.request, "snapshotIdentifier") or _ci(event.request, "snapshotArn")
     sid = snap if isinstance(snap, str) else ""
-    ext = external_account(event.req("accountWithRestoreAccess"), event, cfg)
+    ext = external_account(_ci(event.request, "accountWithRestoreAccess"), event, cfg)
     resource = {"type": "AWS::Redshift::ClusterSnapshot", "id": sid}
     if ext is None:
         return Assessment(False, "snapshot shared inside the organization", resource)
