@@ -422,3 +422,14 @@ def test_dynamodb_owner_field_spellings(ev: Ev, run, key: str) -> None:
     req = {"TableArn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders", "S3Bucket": "b", key: OTHER}
     a = run("dynamodb-export-external", ev("ExportTableToPointInTime", req, source="dynamodb.amazonaws.com"))
     assert a.risky and "table/orders" in a.reason and OTHER in a.reason
+
+
+def test_eks_update_access_entry_into_masters(ev: Ev, run) -> None:
+    req = {
+        "clusterName": "prod",
+        "principalArn": f"arn:aws:iam::{ACCOUNT}:role/x",
+        "kubernetesGroups": ["a", "SYSTEM:MASTERS"],
+    }
+    assert run("eks-cluster-admin-access", ev("UpdateAccessEntry", req, source=EKS)).risky
+    req["kubernetesGroups"] = ["a"]
+    assert not run("eks-cluster-admin-access", ev("UpdateAccessEntry", req, source=EKS)).risky

@@ -128,7 +128,8 @@ def _account_of(arn: str) -> str:
 @decision("eks_cluster_admin_access")
 def eks_cluster_admin_access(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """An EKS access entry that makes a principal cluster admin: AssociateAccessPolicy with the cluster-admin
-    policy (or the admin policy at cluster scope), or CreateAccessEntry in the ``system:masters`` group.
+    policy (or the admin policy at cluster scope), or CreateAccessEntry/UpdateAccessEntry putting the principal in
+    the ``system:masters`` Kubernetes group.
     """
     cluster = event.req("clusterName")
     cid = cluster if isinstance(cluster, str) else ""
@@ -145,9 +146,9 @@ def eks_cluster_admin_access(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
             how = f"access policy {policy}"
         elif cluster_scope and name in {p.lower() for p in CLUSTER_SCOPED_ADMIN_POLICIES}:
             how = f"access policy {policy} at cluster scope"
-    elif event.event_name == "CreateAccessEntry":
+    elif event.event_name in ("CreateAccessEntry", "UpdateAccessEntry"):
         groups = [g for g in as_list(event.req("kubernetesGroups")) if isinstance(g, str)]
-        admin = [g for g in groups if g.strip().lower() in ADMIN_GROUPS]
+        admin = [g for g in groups if g in ADMIN_GROUPS]  # Kubernetes group names are case-sensitive
         if admin:
             how = f"Kubernetes group {admin[0]}"
     if not how:
