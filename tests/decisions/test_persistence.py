@@ -143,7 +143,11 @@ def test_virtual_mfa_device_creation(run, ev):
     )
     assert a.risky
     assert a.resource == {"type": "AWS::IAM::VirtualMFADevice", "id": "alice"}
-    assert run(R_MFA, ev("CreateVirtualMFADevice", None, identity=ROOT, source=IAM)).risky
+    # root setting up its own device is covered by root-activity; its binding to a user is EnableMFADevice
+    assert not run(R_MFA, ev("CreateVirtualMFADevice", None, identity=ROOT, source=IAM)).risky
+    assert run(R_MFA, ev("CreateVirtualMFADevice", None, identity=FED, source=IAM)).risky
+    assert not run(R_MFA, ev("EnableMFADevice", {"serialNumber": "s"}, identity=ROOT, source=IAM)).risky
+    assert run(R_MFA, ev("EnableMFADevice", {"userName": "bob", "serialNumber": "s"}, identity=ROOT, source=IAM)).risky
 
 
 # --------------------------------------------------------------------------- identity providers

@@ -113,11 +113,13 @@ def key_material_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: Runtime
 
 @decision("mfa_for_other_user")
 def mfa_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """EnableMFADevice on another user; CreateVirtualMFADevice by a caller that is not an IAM user."""
+    """EnableMFADevice on another user; CreateVirtualMFADevice by a role or federated session."""
     if event.event_name == "CreateVirtualMFADevice":
-        if event.identity_type == "IAMUser":
+        if event.identity_type in ("IAMUser", "Root"):
             return Assessment(
-                False, "virtual MFA device created by an IAM user (self-service; binding is EnableMFADevice)"
+                False,
+                f"virtual MFA device created by {'the root user' if event.identity_type == 'Root' else 'an IAM user'} "
+                "(self-service setup; binding it to a user is EnableMFADevice)",
             )
         dev = event.req("virtualMFADeviceName") or event.resp("virtualMFADevice", "serialNumber")
         return Assessment(
