@@ -428,8 +428,10 @@ def test_eks_update_access_entry_into_masters(ev: Ev, run) -> None:
     req = {
         "clusterName": "prod",
         "principalArn": f"arn:aws:iam::{ACCOUNT}:role/x",
-        "kubernetesGroups": ["a", "SYSTEM:MASTERS"],
+        "kubernetesGroups": ["a", "system:masters"],
     }
     assert run("eks-cluster-admin-access", ev("UpdateAccessEntry", req, source=EKS)).risky
-    req["kubernetesGroups"] = ["a"]
-    assert not run("eks-cluster-admin-access", ev("UpdateAccessEntry", req, source=EKS)).risky
+    # Kubernetes compares group names case-sensitively: another spelling grants nothing
+    for groups in (["a"], ["SYSTEM:MASTERS"], ["system:masters-readers"]):
+        req["kubernetesGroups"] = groups
+        assert not run("eks-cluster-admin-access", ev("UpdateAccessEntry", req, source=EKS)).risky
