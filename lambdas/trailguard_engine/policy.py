@@ -247,6 +247,17 @@ def _strs(value: Any) -> list[str]:
 # --------------------------------------------------------------------------- #
 
 
+def _principal_values(value: Any) -> list[str]:
+    """Strings of a principal value or list; a JSON number only when it is a 12-digit account ID."""
+    out = []
+    for v in as_list(value):
+        if isinstance(v, str):
+            out.append(v.strip())
+        elif isinstance(v, int) and not isinstance(v, bool) and ACCOUNT_ID.match(str(v)):
+            out.append(str(v))
+    return out
+
+
 def principal_account(value: str) -> str:
     """The account a principal value belongs to: 12 digits, ``*`` for anyone, or '' when it has none.
 
@@ -291,15 +302,11 @@ def statement_principals(stmt: Mapping[str, Any]) -> Principals:
     if raw is None:
         return Principals(not_principal=not_principal, present=not_principal)
     entries: list[tuple[str, str]] = []
-    if isinstance(raw, (str, int)) and not isinstance(raw, bool):
-        entries.append(("aws", str(raw)))
-    elif isinstance(raw, Mapping):
+    if isinstance(raw, Mapping):
         for kind, values in raw.items():
-            for v in _strs(values):
-                entries.append((str(kind).lower(), v))
+            entries += [(str(kind).lower(), v) for v in _principal_values(values)]
     else:
-        for v in _strs(raw):
-            entries.append(("aws", v))
+        entries += [("aws", v) for v in _principal_values(raw)]
     anyone = False
     accounts: set[str] = set()
     services: list[str] = []

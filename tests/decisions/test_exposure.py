@@ -518,8 +518,18 @@ def test_lambda_permission(run, ev):
     assert a.params == {"function_name": "fn", "statement_id": "s1"}
     for scope in ({"sourceAccount": ACCOUNT}, {"sourceArn": "arn:aws:s3:::b1"}, {"principalOrgID": "o-abc"}):
         assert not run(
-            "lambda-permission-public", ev("AddPermission20150331v2", {**base, "principal": "*", **scope}, source=LAM)
+            "lambda-permission-public",
+            ev("AddPermission20150331v2", {**base, "principal": "*", **scope}, source=LAM),
+            RuntimeConfig(org_id="o-abc"),
         ).risky
+    # pinned to an organization that is not ours (or, standalone, to any organization): outside, alerted
+    for cfg in (RuntimeConfig(org_id="o-mine"), RuntimeConfig()):
+        b = run(
+            "lambda-permission-public",
+            ev("AddPermission20150331v2", {**base, "principal": "*", "principalOrgID": "o-abc"}, source=LAM),
+            cfg,
+        )
+        assert b.risky and not b.remediable and "organization o-abc" in b.reason
     assert not run(
         "lambda-permission-public", ev("AddPermission20150331v2", {**base, "principal": "s3.amazonaws.com"}, source=LAM)
     ).risky

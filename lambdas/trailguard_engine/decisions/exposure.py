@@ -29,7 +29,17 @@ from trailguard_engine.caller import classify
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
-from trailguard_engine.policy import parse_policy, public_statement_refs, statement_public
+from trailguard_engine.policy import (
+    WILDCARD,
+    external_grants,
+    known_accounts,
+    organization_known,
+    parse_policy,
+    principal_account,
+    public_statement_refs,
+    request_too_large,
+    statement_public,
+)
 from trailguard_engine.policy import statements as policy_statements
 from trailguard_engine.runtime_config import RuntimeConfig
 
@@ -221,32 +231,60 @@ def public_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"index": r["index"], "sid": r["sid"]} for r in public_statement_refs(policy)]
 
 
+def too_large(event: CloudTrailEvent, what: str, resource: Mapping[str, str] | None = None) -> Assessment:
+    """The alert for a policy-writing call whose request CloudTrail omitted as too large (never remediated)."""
+    size = event.request.get("originalSize")
+    return Assessment(
+        True,
+        f"{event.event_name} on {what} by {_principal(event)}: CloudTrail omitted the request as too large"
+        f"{f' ({size} bytes)' if isinstance(size, (str, int)) and not isinstance(size, bool) else ''}, so the "
+        "policy cannot be inspected from the log (padding a policy past the limit hides it); read it live",
+        resource=dict(resource or {}),
+        remediable=False,
+    )
+
+
 @decision("s3_bucket_policy_public")
 def s3_bucket_policy_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """PutBucketPolicy whose policy has at least one internet-accessible statement."""
+    """PutBucketPolicy with an internet-accessible statement (remediable) or a grant to an external account (alert)."""
     bucket = _first_str(event.req("bucketName"))
-    policy = load_policy(event.req("bucketPolicy"))
-    if policy is None:
-        policy = load_policy(event.req("policy"))
-    if policy is None:
+    res = {"type": "AWS::S3::Bucket", "id": bucket} if bucket else {}
+    if request_too_large(event.request):
+        return too_large(event, f"bucket {bucket or '<unknown>'}", res)
+    raw = event.req("bucketPolicy")
+    parsed = parse_policy(raw if raw not in (None, "", [""]) else event.req("policy"))
+    if parsed.document is None:
         return Assessment(
             True,
-            f"PutBucketPolicy on {bucket or '<unknown>'}: the policy is not in the record; check it live",
-            resource={"type": "AWS::S3::Bucket", "id": bucket} if bucket else {},
+            f"PutBucketPolicy on {bucket or '<unknown>'}: the policy cannot be read from the record "
+            f"({parsed.error}); check it live",
+            resource=res,
             remediable=False,
         )
-    public = public_statements(policy)
+    public = public_statement_refs(parsed.document, event.account)
+    external = external_grants(parsed.document, event.account, known_accounts(cfg), org_id=cfg.org_id)
+    if not public and not external:
+        return Assessment(False, f"PutBucketPolicy on {bucket or 'a bucket'}: no public statement, no external grant")
     if not public:
-        return Assessment(False, f"PutBucketPolicy on {bucket or 'a bucket'}: no internet-accessible statement")
-    names = ", ".join(p["sid"] or f"#{p['index']}" for p in public)
+        return Assessment(
+            True,
+            f"PutBucketPolicy on bucket {bucket or '<unknown>'} grants {', '.join(external)} by {_principal(event)}: "
+            f"{membership_note(cfg)}",
+            resource=res,
+            params={"bucket": bucket, "external": external} if bucket else {},
+            remediable=False,
+        )
+    names = "; ".join(f"{p['sid'] or '#' + str(p['index'])} ({p['why']})" for p in public)
     reason = f"PutBucketPolicy on bucket {bucket or '<unknown>'}: public statement(s) {names} by {_principal(event)}"
+    if external:
+        reason += f"; also grants {', '.join(external)}"
     if not bucket:
         return Assessment(True, reason + "; no bucketName in the request", remediable=False)
     return Assessment(
         True,
         reason,
-        resource={"type": "AWS::S3::Bucket", "id": bucket},
-        params={"bucket": bucket, "public_statements": public},
+        resource=res,
+        params={"bucket": bucket, "public_statements": [{"index": p["index"], "sid": p["sid"]} for p in public]},
     )
 
 
@@ -313,6 +351,29 @@ def _publishing_pipeline(event: CloudTrailEvent, cfg: RuntimeConfig) -> str:
     return ""
 
 
+_ORG_IN_ARN = re.compile(r"^arn:aws[\w-]*:organizations::[0-9]{12}:(?:organization|ou)/(o-[a-z0-9]+)(?:/|$)")
+
+
+def _foreign_orgs(orgs: list[str], cfg: RuntimeConfig) -> list[str]:
+    """Organization and OU ARNs that are not of the configured organization (compared by exact ID, not prefix)."""
+    out = []
+    for arn in orgs:
+        m = _ORG_IN_ARN.match(arn.strip())
+        if not (m and cfg.org_id and m.group(1) == cfg.org_id):
+            out.append(arn)
+    return sorted(set(out))
+
+
+def membership_note(cfg: RuntimeConfig) -> str:
+    """How "external" was judged, for alert reasons."""
+    if organization_known(cfg):
+        return "not an account of the organization (organizations:ListAccounts / organization.accounts) nor trusted"
+    return (
+        "organization membership unverified (the organization's account list is unknown): verify and remove "
+        "the share if it is not one of your accounts"
+    )
+
+
 def _share_assessment(
     event: CloudTrailEvent,
     cfg: RuntimeConfig,
@@ -325,10 +386,13 @@ def _share_assessment(
     accounts: list[str],
     orgs: list[str] | None = None,
 ) -> Assessment:
-    trusted = cfg.intended.trusted_accounts
-    external = sorted({a for a in accounts if a != event.account and a not in trusted})
-    to_trusted = sorted({a for a in accounts if a != event.account and a in trusted})
-    foreign_orgs = sorted({o for o in orgs or [] if not (cfg.org_id and f"/{cfg.org_id}" in o)})
+    """Public shares remediate; shares with accounts that are not ours alert (never remediated: a partner or a
+    new account of the organization is possible, and the share may be intended)."""
+    ours = known_accounts(cfg)
+    others = {a for a in accounts if a != event.account}
+    external = sorted(a for a in others if a not in ours)
+    to_ours = sorted(a for a in others if a in ours)
+    foreign_orgs = _foreign_orgs(orgs or [], cfg)
     if not resource_id:
         if public or external or foreign_orgs:
             return Assessment(
@@ -355,29 +419,27 @@ def _share_assessment(
                 remediable=False,
             )
         return Assessment(True, f"{kind} {resource_id} made public by {who}", res, {param_key: resource_id})
-    service = _service_distribution(event)
-    if service and (external or foreign_orgs):
-        return Assessment(
-            False,
-            f"{kind} {resource_id} shared with {', '.join(external + foreign_orgs)} by {service} (its service "
-            "identity, from its distribution configuration): not public",
-        )
-    if (external or foreign_orgs) and to_trusted:
-        pass  # judged below on the untrusted part only
-    elif to_trusted:
-        return Assessment(
-            False,
-            f"{kind} {resource_id} shared with {', '.join(to_trusted)} (config intended_exposure.trusted_accounts)",
-        )
-    if external or foreign_orgs:
-        targets = ", ".join(external + foreign_orgs)
+    targets = external + foreign_orgs
+    if targets:
+        service = _service_distribution(event)
+        if service:
+            return Assessment(
+                False,
+                f"{kind} {resource_id} shared with {', '.join(targets)} by {service} (its service "
+                "identity, from its distribution configuration): not public",
+            )
         return Assessment(
             True,
-            f"{kind} {resource_id} shared with {targets} by {who}; organization membership cannot be checked "
-            "offline: verify and remove the share if it is not one of your accounts",
+            f"{kind} {resource_id} shared with {', '.join(targets)} by {who}: {membership_note(cfg)}",
             res,
-            {param_key: resource_id, "shared_with": external + foreign_orgs},
+            {param_key: resource_id, "shared_with": targets},
             remediable=False,
+        )
+    if to_ours:
+        return Assessment(
+            False,
+            f"{kind} {resource_id} shared with {', '.join(to_ours)}: accounts of the organization or "
+            "config intended_exposure.trusted_accounts",
         )
     return Assessment(False, f"{event.event_name} on {resource_id}: nothing shared outside this account")
 
@@ -459,29 +521,63 @@ def rds_cluster_snapshot_shared(event: CloudTrailEvent, rule: Rule, cfg: Runtime
 # Lambda
 # --------------------------------------------------------------------------- #
 
-_LAMBDA_SCOPING = ("sourceArn", "sourceAccount", "principalOrgID")
+
+def _req_str(event: CloudTrailEvent, key: str) -> str:
+    v = event.req(key)
+    return v.strip() if isinstance(v, str) else ""
 
 
 @decision("lambda_permission_public")
 def lambda_permission_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """AddPermission for principal ``*`` without SourceArn, SourceAccount or PrincipalOrgID."""
-    fn = event.req("functionName")
-    fn_name = fn if isinstance(fn, str) else ""
-    principal = event.req("principal")
-    if not (isinstance(principal, str) and principal.strip() in ("*", "arn:aws:iam::*:root")):
-        return Assessment(False, f"AddPermission on {fn_name or 'a function'}: principal {principal!r} is not '*'")
-    scoped = [k for k in _LAMBDA_SCOPING if isinstance(event.req(k), str) and event.req(k) and event.req(k) != "*"]
-    if scoped:
-        return Assessment(False, f"AddPermission on {fn_name or 'a function'}: '*' is scoped by {', '.join(scoped)}")
-    action = event.req("action")
-    sid = event.req("statementId")
+    """AddPermission (any API version) for anyone, or for an account outside the organization.
+
+    Anyone: principal ``*`` or any wildcard spelling (``arn:aws:iam::*:root``, ``?`` wildcards) not scoped by
+    a fixed ``sourceArn``, ``sourceAccount`` or ``principalOrgID``. External: a principal account, a
+    ``sourceAccount`` or a ``principalOrgID`` that is not ours. Alert only: the statement is the function
+    owner's to judge, and removing it can break an integration.
+    """
+    fn_name = _req_str(event, "functionName")
+    sid = _req_str(event, "statementId")
+    principal = _req_str(event, "principal")
+    acct = principal_account(principal) if principal else ""
+    org = _req_str(event, "principalOrgID")
+    src_acct = _req_str(event, "sourceAccount")
+    src_arn = _req_str(event, "sourceArn")
+
+    def fixed(v: str) -> bool:
+        return bool(v) and "*" not in v and "?" not in v and "${" not in v
+
+    ours = known_accounts(cfg)
+    outside: list[str] = []
+    if acct and acct not in (WILDCARD, event.account) and acct not in ours:
+        outside.append(f"account {acct}")
+    if fixed(src_acct) and src_acct != event.account and src_acct not in ours:
+        outside.append(f"source account {src_acct}")
+    if fixed(org) and org != cfg.org_id:
+        outside.append(f"organization {org}")
+    anyone = acct == WILDCARD and not any(fixed(v) for v in (src_arn, src_acct, org))
+    label = f"function {fn_name or '<unknown>'} (statement {sid or '?'})"
+    res = {"type": "AWS::Lambda::Function", "id": fn_name} if fn_name else {}
+    action = _req_str(event, "action") or "?"
+    if anyone:
+        return Assessment(
+            True,
+            f"{event.event_name} lets anyone ({principal!r}) call {action} on {label} by {_principal(event)}",
+            resource=res,
+            params={"function_name": fn_name, "statement_id": sid},
+            remediable=False,
+        )
+    if outside:
+        return Assessment(
+            True,
+            f"{event.event_name} lets {', '.join(outside)} call {action} on {label} by {_principal(event)}: "
+            f"{membership_note(cfg)}",
+            resource=res,
+            params={"function_name": fn_name, "statement_id": sid, "external": outside},
+            remediable=False,
+        )
     return Assessment(
-        True,
-        f"AddPermission lets anyone ('*') call {action if isinstance(action, str) else '?'} on function "
-        f"{fn_name or '<unknown>'} (statement {sid if isinstance(sid, str) else '?'}) by {_principal(event)}",
-        resource={"type": "AWS::Lambda::Function", "id": fn_name} if fn_name else {},
-        params={"function_name": fn_name, "statement_id": sid if isinstance(sid, str) else ""},
-        remediable=False,
+        False, f"{event.event_name} on {fn_name or 'a function'}: principal {principal!r} is ours or scoped"
     )
 
 

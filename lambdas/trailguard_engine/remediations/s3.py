@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailguard_engine.events import as_list
+from trailguard_engine.policy import statement_public
 from trailguard_engine.remediations import ActionResult, RemediationContext, error_code, remediation, tag_list_to_map
 
 BPA_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -125,8 +126,6 @@ class Exposure:
 
 def bucket_exposure(s3: Any, s3control: Any, bucket: str, account: str) -> Exposure:
     """Read the bucket's public exposure live: policy status, policy, ACL, bucket and account BPA."""
-    from trailguard_engine.decisions.exposure import statement_internet_accessible  # noqa: PLC0415 - lazy
-
     bucket_bpa = _bpa(s3.get_public_access_block, Bucket=bucket)
     account_bpa = _bpa(s3control.get_public_access_block, AccountId=account)
     try:
@@ -138,9 +137,7 @@ def bucket_exposure(s3: Any, s3control: Any, bucket: str, account: str) -> Expos
     beyond = False
     if policy_public:
         doc = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-        public = [
-            st for st in as_list(doc.get("Statement")) if isinstance(st, Mapping) and statement_internet_accessible(st)
-        ]
+        public = [st for st in as_list(doc.get("Statement")) if isinstance(st, Mapping) and is_public_statement(st)]
         # IsPublic with no statement we can read as public: be careful, call it more than reads.
         beyond = not public or any("NotAction" in st or not _read_only(st.get("Action")) for st in public)
     grants = [g for g in s3.get_bucket_acl(Bucket=bucket).get("Grants", []) if _is_public_grant(g)]
@@ -282,12 +279,9 @@ def make_bucket_acl_private(ctx: RemediationContext) -> ActionResult:
 
 
 def is_public_statement(statement: Mapping[str, Any]) -> bool:
-    """True if an Allow statement grants access to anyone on the internet (conditions considered)."""
-    if statement.get("Effect") != "Allow":
-        return False
-    from policyuniverse.statement import Statement  # noqa: PLC0415 - lazy: ~120 ms of import, only needed here
-
-    return bool(Statement(dict(statement)).is_internet_accessible())
+    """True if an Allow statement admits anyone (conditions considered): the decision's own judgement
+    (:func:`trailguard_engine.policy.statement_public`), so the remediation removes exactly what was alerted."""
+    return statement_public(statement) is not None
 
 
 @remediation("remove_public_bucket_policy_statements", resource="bucket", tags=bucket_tags)
