@@ -435,3 +435,17 @@ def test_eks_update_access_entry_into_masters(ev: Ev, run) -> None:
     for groups in (["a"], ["SYSTEM:MASTERS"], ["system:masters-readers"]):
         req["kubernetesGroups"] = groups
         assert not run("eks-cluster-admin-access", ev("UpdateAccessEntry", req, source=EKS)).risky
+
+
+def test_dynamodb_export_without_owner_by_param(ev: Ev, run) -> None:
+    from dataclasses import replace
+
+    from trailguard_engine.catalog import rules_by_id
+    from trailguard_engine.decisions.exfiltration import dynamodb_export_external
+
+    e = ev("ExportTableToPointInTime", {"tableArn": "arn:t", "s3Bucket": "b"}, source="dynamodb.amazonaws.com")
+    rule = rules_by_id()["dynamodb-export-external"]
+    assert not dynamodb_export_external(e, rule, RuntimeConfig()).risky
+    strict = replace(rule, params={"alert_without_owner": True})
+    a = dynamodb_export_external(e, strict, RuntimeConfig())
+    assert a.risky and "owner not stated" in a.reason

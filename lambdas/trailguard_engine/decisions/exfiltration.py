@@ -316,22 +316,31 @@ def ec2_export(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assess
 def dynamodb_export_external(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """ExportTableToPointInTime into a bucket owned by an account outside the organization (``s3BucketOwner``).
 
-    Without ``s3BucketOwner`` DynamoDB writes as the table's own account, which S3 refuses in another account's
-    bucket unless that owner grants it; such exports are not judged external here (see the rule's limits).
+    ``S3BucketOwner`` is optional and the request does not otherwise say who owns the bucket. Exports that omit
+    it are judged internal by default (analytics pipelines export daily to their own buckets); with
+    ``params.alert_without_owner`` true they alert as "owner not stated".
     """
     table = _ci(event.request, "tableArn")
     tid = table if isinstance(table, str) else ""
+    resource = {"type": "AWS::DynamoDB::Table", "id": tid}
     owner = _ci(event.request, "s3BucketOwner")
-    ext = external_account(owner, event, cfg) if owner is not None else None
+    bucket = _ci(event.request, "s3Bucket") or "?"
+    if owner is None:
+        if rule.params.get("alert_without_owner") is True:
+            return Assessment(
+                True,
+                f"DynamoDB table {tid or '?'} exported to s3://{bucket} (owner not stated) by {_principal(event)}",
+                resource,
+                remediable=False,
+            )
+        return Assessment(False, "export states no bucket owner (judged the own account's bucket)", resource)
+    ext = external_account(owner, event, cfg)
     if ext is None:
-        return Assessment(
-            False, "export to a bucket of this account or the organization", {"type": "AWS::DynamoDB::Table", "id": tid}
-        )
+        return Assessment(False, "export to a bucket of this account or the organization", resource)
     return Assessment(
         True,
-        f"DynamoDB table {tid or '?'} exported to s3://{_ci(event.request, 's3Bucket') or '?'} owned by external account {ext} "
-        f"(by {_principal(event)})",
-        {"type": "AWS::DynamoDB::Table", "id": tid},
+        f"DynamoDB table {tid or '?'} exported to s3://{bucket} owned by external account {ext} (by {_principal(event)})",
+        resource,
         remediable=False,
     )
 
