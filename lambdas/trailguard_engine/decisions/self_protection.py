@@ -385,8 +385,12 @@ def api_name(event_name: str) -> str:
     return _API_VERSION.sub("", event_name)
 
 
-def _function_change(event: CloudTrailEvent) -> tuple[str, bool]:
-    """What the call did to the function, and whether it matters to the unqualified function trailguard invokes."""
+def _function_change(event: CloudTrailEvent, named_qualifier: str = "") -> tuple[str, bool]:
+    """What the call did to the function, and whether it matters to the unqualified function trailguard invokes.
+
+    ``named_qualifier`` is the qualifier the FunctionName itself carried (``name:7``, ``arn:...:function:name:7``):
+    Lambda accepts a version in the name as well as in ``Qualifier``.
+    """
     api = api_name(event.event_name)
     if api == "PutFunctionConcurrency":
         n = event.req("reservedConcurrentExecutions")
@@ -397,7 +401,9 @@ def _function_change(event: CloudTrailEvent) -> tuple[str, bool]:
         return "reserved concurrency removed (the storm cap is gone)", True
     if api == "DeleteFunction":
         qualifier = event.req("qualifier")
-        if isinstance(qualifier, str) and qualifier and qualifier != "$LATEST":
+        if not isinstance(qualifier, str) or not qualifier:
+            qualifier = named_qualifier
+        if qualifier and qualifier != "$LATEST":
             return f"version {qualifier} deleted", False
         return "deleted", True
     if api == "UpdateFunctionCode":
@@ -432,7 +438,7 @@ def trailguard_function(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) 
     from_queue = queue in _param_strings(rule, "event_source_queues")
     if ours is None and not from_queue:
         return Assessment(False, "not one of trailguard's functions")
-    change, matters = _function_change(event)
+    change, matters = _function_change(event, ours.qualifier if ours is not None else "")
     fn = ours.name if ours is not None else f"the function reading {queue}"
     resource = {"type": "AWS::Lambda::Function", "id": fn}
     if not matters:
