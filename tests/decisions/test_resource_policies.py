@@ -9,7 +9,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from trailguard_engine.catalog import rules_by_id
+from trailguard_engine.decisions import registry
+from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.intended import IntendedExposure
+from trailguard_engine.model import Assessment
 from trailguard_engine.runtime_config import RuntimeConfig
 
 ACCOUNT = "111122223333"
@@ -460,3 +466,85 @@ def test_config_replace_keeps_org_semantics():
     """The helper configs above are plain RuntimeConfig values (no hidden defaults turning the org on)."""
     assert RuntimeConfig().org_id is None
     assert replace(RuntimeConfig(), org_id=ORG).organization_accounts is None
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def run_call(call: Call, policy: Any, cfg: RuntimeConfig) -> Assessment:
+    """The call's decision without fixtures (hypothesis runs many examples per test function)."""
+    rule = rules_by_id()[call.rule]
+    record = {
+        "eventName": call.name,
+        "eventSource": call.source,
+        "awsRegion": "us-east-1",
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice", "accountId": ACCOUNT},
+        "requestParameters": call.build(policy),
+    }
+    ev = CloudTrailEvent({"detail-type": "AWS API Call via CloudTrail", "account": ACCOUNT, "detail": record})
+    return registry()[rule.decision](ev, rule, cfg)
+
+
+PRINCIPALS = [
+    "*",
+    {"AWS": "*"},
+    {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+    {"AWS": f"arn:aws:iam::{EXT}:root"},
+    {"AWS": "arn:aws:iam::*:root"},
+    {"Service": "sns.amazonaws.com"},
+    {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/a", EXT]},
+]
+CONDITIONS = [
+    None,
+    {"StringEquals": {"aws:PrincipalOrgID": ORG}},
+    {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+    {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+    {"StringEquals": {"aws:SourceAccount": EXT}},
+    {"ArnEquals": {"aws:SourceArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:t"}},
+    {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}},
+    {"StringEqualsIfExists": {"aws:PrincipalOrgID": ORG}},
+]
+statement = st.builds(
+    lambda effect, principal, condition: {
+        "Effect": effect,
+        "Principal": principal,
+        "Action": "*",
+        "Resource": "*",
+        **({"Condition": condition} if condition else {}),
+    },
+    st.sampled_from(["Allow", "Deny"]),
+    st.sampled_from(PRINCIPALS),
+    st.sampled_from(CONDITIONS),
+)
+statements_ = st.lists(statement, min_size=1, max_size=4)
+configs = st.sampled_from(
+    [RuntimeConfig(), RuntimeConfig(org_id=ORG), RuntimeConfig(organization_accounts=frozenset({EXT}))]
+)
+calls = st.sampled_from(CALLS)
+
+
+@given(calls, statements_, configs, st.sampled_from(list(encodings(PUBLIC))))
+def test_property_encoding_never_changes_the_verdict(call, stmts, cfg, encoding):
+    document = doc(*stmts)
+    plain = run_call(call, document, cfg)
+    encoded = run_call(call, encodings(document)[encoding], cfg)
+    assert (plain.risky, plain.params) == (encoded.risky, encoded.params)
+
+
+@given(calls, statements_, statements_, configs)
+def test_property_more_statements_never_hide_a_finding(call, stmts, extra, cfg):
+    before = run_call(call, doc(*stmts), cfg)
+    after = run_call(call, doc(*stmts, *extra), cfg)
+    assert after.risky or not before.risky
+    assert set(before.params.get("external_accounts", [])) <= set(after.params.get("external_accounts", []))
+
+
+@given(calls, statements_, configs, st.randoms(use_true_random=False))
+def test_property_statement_order_does_not_matter(call, stmts, cfg, rnd):
+    shuffled = list(stmts)
+    rnd.shuffle(shuffled)
+    a = run_call(call, doc(*stmts), cfg)
+    b = run_call(call, doc(*shuffled), cfg)
+    assert a.risky == b.risky
+    assert a.params.get("external_accounts") == b.params.get("external_accounts")
