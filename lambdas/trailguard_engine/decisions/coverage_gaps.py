@@ -1,0 +1,211 @@
+"""Decisions for high-value detections the public rule sets have and the catalog lacked (issue 14 §3).
+
+``docs/coverage.md`` maps the catalog against Sigma, Panther, Elastic and Stratus Red Team. These close the
+high-value items it found missing that no other part of the catalog owns:
+
+* AWS's compromised-key quarantine policy attached to (or removed from) a principal: AWS found one of its
+  access keys exposed in public;
+* a CodeBuild project made public (its build logs and artifacts, often with secrets, readable by anyone);
+* IAM Identity Center's identity source changed (a new external IdP or directory decides who signs in);
+* Amazon S3 versioning suspended, MFA delete turned off or server access logging turned off on a bucket;
+* a console sign-in made with an EC2 instance role's credentials (stolen from the instance metadata service);
+* a WAF web ACL disassociated from the load balancer or API it protected (WAFv2 and WAF Classic Regional).
+
+Every function is pure and alerts only (nothing here is remediated: each change may be intended, and the
+live state is not read). Request fields are looked up case-insensitively where CloudTrail's spelling varies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from trailguard_engine.decisions import decision
+from trailguard_engine.events import CloudTrailEvent
+from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.runtime_config import RuntimeConfig
+
+#: AWS managed policies AWS attaches to a principal whose access key it found exposed (V1, V2, V3 ...).
+QUARANTINE_POLICY = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:iam::aws:policy/AWSCompromisedKeyQuarantine(?:V\d+)?$", re.IGNORECASE
+)
+ATTACH_CALLS = frozenset({"AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"})
+DETACH_CALLS = frozenset({"DetachUserPolicy", "DetachRolePolicy", "DetachGroupPolicy"})
+_TARGET_KEYS = (("userName", "AWS::IAM::User"), ("roleName", "AWS::IAM::Role"), ("groupName", "AWS::IAM::Group"))
+
+IDENTITY_SOURCE_CALLS = frozenset(
+    {
+        "AssociateDirectory",
+        "DisassociateDirectory",
+        "EnableExternalIdPConfigurationForDirectory",
+        "DisableExternalIdPConfigurationForDirectory",
+    }
+)
+#: An EC2 instance id, the session name EC2 gives the instance role's credentials.
+INSTANCE_SESSION = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+WAF_DISASSOCIATE = "DisassociateWebACL"
+
+
+def _ci(obj: Any, name: str) -> Any:
+    """``obj[name]`` with the key compared case-insensitively (CloudTrail spells S3 XML fields both ways)."""
+    if not isinstance(obj, Mapping):
+        return None
+    if name in obj:
+        return obj[name]
+    low = name.lower()
+    for key, value in obj.items():
+        if isinstance(key, str) and key.lower() == low:
+            return value
+    return None
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+@decision("compromised_key_quarantine")
+def compromised_key_quarantine(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """AWSCompromisedKeyQuarantine* attached (AWS saw an exposed key) or detached (the quarantine lifted)."""
+    name = event.event_name
+    if name not in ATTACH_CALLS | DETACH_CALLS:
+        return Assessment(False, f"{name} does not attach or detach a managed policy")
+    arn = event.req("policyArn")
+    if not isinstance(arn, str) or not QUARANTINE_POLICY.match(arn):
+        return Assessment(False, f"{str(arn)[:128]} is not AWS's compromised-key quarantine policy")
+    target, kind = "?", "AWS::IAM::User"
+    for key, res_type in _TARGET_KEYS:
+        value = _text(event.req(key))
+        if value:
+            target, kind = value, res_type
+            break
+    who = f"{kind.rsplit('::', 1)[-1].lower()} {target}"
+    if name in ATTACH_CALLS:
+        reason = (
+            f"{arn.rsplit('/', 1)[-1]} attached to {who}: AWS found an access key of this principal exposed in "
+            "public; treat the key as stolen (deactivate it, review what it did) even though the quarantine "
+            "blocks its riskiest actions"
+        )
+    else:
+        reason = (
+            f"{arn.rsplit('/', 1)[-1]} detached from {who} by {event.principal_arn or '?'}: the quarantine AWS "
+            "placed on an exposed key is lifted; confirm the exposed key was deleted first"
+        )
+    return Assessment(True, reason, {"type": kind, "id": target}, remediable=False)
+
+
+@decision("codebuild_project_public")
+def codebuild_project_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """UpdateProjectVisibility to PUBLIC_READ: anyone can read the project's build logs and artifacts."""
+    if event.event_name != "UpdateProjectVisibility":
+        return Assessment(False, f"{event.event_name} does not change a project's visibility")
+    visibility = _text(_ci(event.request, "projectVisibility"))
+    if visibility.upper() != "PUBLIC_READ":
+        return Assessment(False, f"project visibility set to {visibility or '?'} (not public)")
+    project = _text(_ci(event.request, "projectArn")) or "?"
+    return Assessment(
+        True,
+        f"CodeBuild project {project} made public (PUBLIC_READ) by {event.principal_arn or '?'}: its build logs and "
+        "artifacts, which often carry secrets, are readable by anyone",
+        {"type": "AWS::CodeBuild::Project", "id": project},
+        remediable=False,
+    )
+
+
+@decision("identity_center_source_changed")
+def identity_center_source_changed(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """IAM Identity Center's directory or external IdP associated, disassociated, enabled or disabled."""
+    name = event.event_name
+    if name not in IDENTITY_SOURCE_CALLS:
+        return Assessment(False, f"{name} does not change Identity Center's identity source")
+    directory = _text(_ci(event.request, "directoryId")) or "?"
+    return Assessment(
+        True,
+        f"{name} on Identity Center directory {directory} by {event.principal_arn or '?'}: the identity source decides "
+        "who can sign in to every account the organization's permission sets reach",
+        {"type": "AWS::SSO::Instance", "id": directory},
+        remediable=False,
+    )
+
+
+@decision("s3_versioning_or_logging_disabled")
+def s3_versioning_or_logging_disabled(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutBucketVersioning suspending versioning or turning MFA delete off; PutBucketLogging turning logging off."""
+    bucket = _text(_ci(event.request, "bucketName")) or "?"
+    res = {"type": "AWS::S3::Bucket", "id": bucket}
+    if event.event_name == "PutBucketVersioning":
+        config = _ci(event.request, "VersioningConfiguration")
+        status = _text(_ci(config, "Status")).lower()
+        mfa = _text(_ci(config, "MfaDelete")).lower()
+        lost = [
+            w
+            for w, on in (("versioning suspended", status == "suspended"), ("MFA delete off", mfa == "disabled"))
+            if on
+        ]
+        if not lost:
+            return Assessment(False, f"versioning status {status or '-'}, MFA delete {mfa or '-'}: nothing turned off")
+        return Assessment(
+            True,
+            f"{' and '.join(lost)} on bucket {bucket} by {event.principal_arn or '?'}: overwritten or deleted objects "
+            "can no longer be recovered (a ransomware and cover-up step)",
+            res,
+            remediable=False,
+        )
+    if event.event_name == "PutBucketLogging":
+        status = _ci(event.request, "BucketLoggingStatus")
+        if not isinstance(status, Mapping):
+            return Assessment(False, "the record carries no BucketLoggingStatus: the change cannot be judged")
+        if _ci(status, "LoggingEnabled") is not None:
+            return Assessment(False, f"server access logging stays on for {bucket}")
+        return Assessment(
+            True,
+            f"server access logging turned off on bucket {bucket} by {event.principal_arn or '?'}: object reads "
+            "and writes stop being recorded there",
+            res,
+            remediable=False,
+        )
+    return Assessment(False, f"{event.event_name} changes neither versioning nor logging")
+
+
+def _session_name(event: CloudTrailEvent) -> str:
+    arn = event.principal_arn
+    if ":assumed-role/" in arn:
+        return arn.rsplit("/", 1)[-1]
+    principal = event.identity_str("principalId")
+    return principal.split(":", 1)[1] if ":" in principal else ""
+
+
+@decision("console_login_instance_credentials")
+def console_login_instance_credentials(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ConsoleLogin by a role session named after an EC2 instance: its role credentials became a console session."""
+    if event.event_name != "ConsoleLogin":
+        return Assessment(False, f"{event.event_name} is not a console sign-in")
+    if event.identity_type != "AssumedRole":
+        return Assessment(False, f"{event.identity_type or 'unknown'} identity, not a role session")
+    session = _session_name(event)
+    if not INSTANCE_SESSION.match(session):
+        return Assessment(False, f"session {session or '?'} is not an EC2 instance's role session")
+    outcome = _text(_ci(event.response, "ConsoleLogin")) or "?"
+    return Assessment(
+        True,
+        f"console sign-in ({outcome}) with the role credentials of instance {session} ({event.session_issuer_arn or '?'}) "
+        f"from {event.source_ip or '?'}: instance credentials are for the instance, not a browser; they were likely "
+        "taken from its metadata service",
+        {"type": "AWS::EC2::Instance", "id": session},
+        remediable=False,
+    )
+
+
+@decision("waf_web_acl_disassociated")
+def waf_web_acl_disassociated(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """DisassociateWebACL (WAFv2 or WAF Classic Regional): the resource is no longer filtered by its web ACL."""
+    if event.event_name != WAF_DISASSOCIATE:
+        return Assessment(False, f"{event.event_name} does not remove a web ACL")
+    resource = _text(_ci(event.request, "resourceArn")) or "?"
+    return Assessment(
+        True,
+        f"web ACL removed from {resource} ({event.event_source or '?'}) by {event.principal_arn or '?'}: requests to it "
+        "are no longer filtered",
+        {"type": "AWS::WAFv2::WebACLAssociation", "id": resource},
+        remediable=False,
+    )

@@ -1,0 +1,106 @@
+"""The coverage-gap rules (decisions/coverage_gaps.py) cannot be silenced by who the caller claims to be.
+
+Each is alert-only: nothing here can make trailguard act in any account. What an attacker can try is to
+stay silent: forge an IaC user agent, act through a role named like a service or Identity Center role, or
+act as (or through) an AWS service. None of these lowers the finding below an alert, because the evidence
+is forgeable or because AWS itself is the caller these rules care about (the quarantine policy).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from trailguard_engine.catalog import rules_by_id
+from trailguard_engine.evaluate import Evaluator
+from trailguard_engine.runtime_config import RuntimeConfig
+
+ACCOUNT = "111122223333"
+RULES = rules_by_id()
+GAP_RULES = (
+    "iam-compromised-key-quarantine",
+    "codebuild-project-public",
+    "identitycenter-identity-source-changed",
+    "s3-versioning-or-logging-disabled",
+    "signin-console-login-instance-credentials",
+    "waf-web-acl-disassociated",
+)
+TERRAFORM = "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.68.0"
+
+
+def _positive(rule_id: str) -> dict[str, Any]:
+    return copy.deepcopy(RULES[rule_id].examples_positive[0])
+
+
+def _finding(envelope: dict[str, Any], rule_id: str, cfg: RuntimeConfig | None = None) -> Any:
+    result = Evaluator(RULES.values(), cfg or RuntimeConfig()).evaluate(envelope, only_rule=rule_id)
+    (finding,) = result.findings
+    return finding
+
+
+@pytest.mark.parametrize("rule_id", GAP_RULES)
+def test_alert_only_never_acts(rule_id):
+    rule = RULES[rule_id]
+    assert rule.remediation is None and rule.default_mode == "alert"
+    finding = _finding(_positive(rule_id), rule_id, RuntimeConfig(rule_modes={rule_id: "remediate"}))
+    assert finding.decision == "alert" and finding.action is None
+
+
+@pytest.mark.parametrize("rule_id", GAP_RULES)
+def test_forged_iac_user_agent_still_alerts(rule_id):
+    env = _positive(rule_id)
+    env["detail"]["userAgent"] = TERRAFORM
+    assert _finding(env, rule_id).decision == "alert"
+
+
+@pytest.mark.parametrize("rule_id", [r for r in GAP_RULES if r != "signin-console-login-instance-credentials"])
+def test_lookalike_service_linked_role_still_alerts(rule_id):
+    """A role *named* like a service-linked role at an ordinary path is judged like anyone."""
+    env = _positive(rule_id)
+    name = "AWSServiceRoleForSupport"
+    env["detail"]["userIdentity"] = {
+        "type": "AssumedRole",
+        "principalId": f"AROAEXAMPLELOOK:{name}",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/x",
+        "accountId": ACCOUNT,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}},
+    }
+    assert _finding(env, rule_id).decision == "alert"
+
+
+def test_quarantine_attached_by_aws_itself_is_an_alert_not_a_notice():
+    """AWS attaching its quarantine is the signal: a service caller must not quiet it."""
+    env = _positive("iam-compromised-key-quarantine")
+    env["detail"]["userIdentity"] = {"type": "AWSService", "invokedBy": "support.amazonaws.com"}
+    finding = _finding(env, "iam-compromised-key-quarantine")
+    assert finding.decision == "alert" and "exposed" in finding.reason
+
+
+def test_identity_source_change_through_identity_center_role_still_alerts():
+    env = _positive("identitycenter-identity-source-changed")
+    env["detail"]["userIdentity"] = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_AdministratorAccess_0a1b2c3d/alice",
+        "accountId": ACCOUNT,
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0a1b2c3d",
+            }
+        },
+    }
+    assert _finding(env, "identitycenter-identity-source-changed").decision == "alert"
+
+
+def test_instance_console_login_via_classic_spelling_of_the_detail_type():
+    env = _positive("signin-console-login-instance-credentials")
+    env["detail-type"] = "AWS Console Signin via CloudTrail"
+    assert _finding(env, "signin-console-login-instance-credentials").decision == "alert"
+
+
+def test_lookalike_quarantine_policy_in_own_account_is_not_mistaken_for_aws():
+    """A customer policy named AWSCompromisedKeyQuarantineV2 is not AWS's signal (no false 'key exposed')."""
+    env = _positive("iam-compromised-key-quarantine")
+    env["detail"]["requestParameters"]["policyArn"] = f"arn:aws:iam::{ACCOUNT}:policy/AWSCompromisedKeyQuarantineV2"
+    assert _finding(env, "iam-compromised-key-quarantine").decision == "skip"

@@ -1,0 +1,217 @@
+"""Decisions for the high-value items docs/coverage.md found missing (decisions/coverage_gaps.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+ACCOUNT = "111122223333"
+IAM = "iam.amazonaws.com"
+CB = "codebuild.amazonaws.com"
+SD = "sso-directory.amazonaws.com"
+S3 = "s3.amazonaws.com"
+SI = "signin.amazonaws.com"
+W2 = "wafv2.amazonaws.com"
+WR = "waf-regional.amazonaws.com"
+Q = "iam-compromised-key-quarantine"
+XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+
+def role(name: str, session: str) -> dict:
+    return {
+        "type": "AssumedRole",
+        "principalId": f"AROAEXAMPLE:{session}",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/{session}",
+        "accountId": ACCOUNT,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}},
+    }
+
+
+# --------------------------------------------------------------------------- #
+# AWS's compromised-key quarantine
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("version", ["", "V2", "V3", "V4"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        ("AttachUserPolicy", "userName", "AWS::IAM::User"),
+        ("AttachRolePolicy", "roleName", "AWS::IAM::Role"),
+        ("AttachGroupPolicy", "groupName", "AWS::IAM::Group"),
+    ],
+)
+def test_quarantine_attached_alerts(run, ev, version, target):
+    call, key, kind = target
+    arn = f"arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine{version}"
+    a = run(Q, ev(call, {key: "build-bot", "policyArn": arn}, source=IAM))
+    assert a.risky and not a.remediable
+    assert a.resource == {"type": kind, "id": "build-bot"}
+    assert "exposed" in a.reason
+
+
+def test_quarantine_detached_alerts_as_lifted(run, ev):
+    arn = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2"
+    a = run(Q, ev("DetachUserPolicy", {"userName": "build-bot", "policyArn": arn}, source=IAM))
+    assert a.risky and "lifted" in a.reason
+
+
+def test_quarantine_in_other_partitions(run, ev):
+    arn = "arn:aws-us-gov:iam::aws:policy/AWSCompromisedKeyQuarantineV3"
+    assert run(Q, ev("AttachUserPolicy", {"userName": "u", "policyArn": arn}, source=IAM)).risky
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        f"arn:aws:iam::{ACCOUNT}:policy/AWSCompromisedKeyQuarantineV2",  # a customer policy named like it
+        "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2-extra",
+        None,
+        7,
+    ],
+)
+def test_other_policies_are_not_the_quarantine(run, ev, arn):
+    assert not run(Q, ev("AttachUserPolicy", {"userName": "u", "policyArn": arn}, source=IAM)).risky
+
+
+def test_quarantine_ignores_unrelated_calls(run, ev):
+    arn = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2"
+    assert not run(Q, ev("PutUserPolicy", {"userName": "u", "policyArn": arn}, source=IAM)).risky
+
+
+# --------------------------------------------------------------------------- #
+# CodeBuild project visibility
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("value", ["PUBLIC_READ", "public_read", " PUBLIC_READ "])
+def test_codebuild_public(run, ev, value):
+    arn = f"arn:aws:codebuild:us-east-1:{ACCOUNT}:project/p"
+    a = run(
+        "codebuild-project-public",
+        ev("UpdateProjectVisibility", {"projectArn": arn, "projectVisibility": value}, source=CB),
+    )
+    assert a.risky and a.resource == {"type": "AWS::CodeBuild::Project", "id": arn}
+
+
+@pytest.mark.parametrize(
+    "request_", [{"projectVisibility": "PRIVATE"}, {}, None, {"projectVisibility": ["PUBLIC_READ"]}]
+)
+def test_codebuild_not_public(run, ev, request_):
+    assert not run("codebuild-project-public", ev("UpdateProjectVisibility", request_, source=CB)).risky
+
+
+# --------------------------------------------------------------------------- #
+# Identity Center identity source
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "call",
+    [
+        "AssociateDirectory",
+        "DisassociateDirectory",
+        "EnableExternalIdPConfigurationForDirectory",
+        "DisableExternalIdPConfigurationForDirectory",
+    ],
+)
+def test_identity_source_changes_alert(run, ev, call):
+    a = run("identitycenter-identity-source-changed", ev(call, {"directoryId": "d-9067example"}, source=SD))
+    assert a.risky and "d-9067example" in a.reason
+
+
+def test_other_identity_center_calls_do_not(run, ev):
+    assert not run("identitycenter-identity-source-changed", ev("CreateGroup", {}, source=SD)).risky
+
+
+# --------------------------------------------------------------------------- #
+# S3 versioning and access logging
+# --------------------------------------------------------------------------- #
+S3V = "s3-versioning-or-logging-disabled"
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"Status": "Suspended", "xmlns": XMLNS}, ["versioning suspended"]),
+        ({"status": "suspended"}, ["versioning suspended"]),
+        ({"Status": "Enabled", "MfaDelete": "Disabled"}, ["MFA delete off"]),
+        ({"Status": "Suspended", "MfaDelete": "Disabled"}, ["versioning suspended", "MFA delete off"]),
+    ],
+)
+def test_versioning_weakened(run, ev, config, words):
+    a = run(S3V, ev("PutBucketVersioning", {"bucketName": "b", "VersioningConfiguration": config}, source=S3))
+    assert a.risky and all(w in a.reason for w in words)
+    assert a.resource == {"type": "AWS::S3::Bucket", "id": "b"}
+
+
+@pytest.mark.parametrize(
+    "config", [{"Status": "Enabled"}, {"Status": "Enabled", "MfaDelete": "Enabled"}, {}, None, "Suspended"]
+)
+def test_versioning_kept(run, ev, config):
+    assert not run(
+        S3V, ev("PutBucketVersioning", {"bucketName": "b", "VersioningConfiguration": config}, source=S3)
+    ).risky
+
+
+@pytest.mark.parametrize("status", [{"xmlns": XMLNS}, {}, {"XMLNS": XMLNS}])
+def test_logging_turned_off(run, ev, status):
+    a = run(S3V, ev("PutBucketLogging", {"bucketName": "b", "BucketLoggingStatus": status}, source=S3))
+    assert a.risky and "logging turned off" in a.reason
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"bucketName": "b", "BucketLoggingStatus": {"LoggingEnabled": {"TargetBucket": "logs"}}},
+        {"bucketName": "b", "bucketloggingstatus": {"loggingenabled": {"TargetBucket": "logs"}}},
+        {"bucketName": "b"},  # nothing to judge
+        None,
+    ],
+)
+def test_logging_kept_or_unknown(run, ev, request_):
+    assert not run(S3V, ev("PutBucketLogging", request_, source=S3)).risky
+
+
+# --------------------------------------------------------------------------- #
+# Console sign-in with instance credentials
+# --------------------------------------------------------------------------- #
+SIG = "signin-console-login-instance-credentials"
+
+
+@pytest.mark.parametrize("session", ["i-0abc123def4567890", "i-0abc1234"])
+def test_console_login_with_instance_session(run, ev, session):
+    a = run(SIG, ev("ConsoleLogin", None, {"ConsoleLogin": "Success"}, identity=role("web", session), source=SI))
+    assert a.risky and a.resource == {"type": "AWS::EC2::Instance", "id": session}
+
+
+def test_instance_session_read_from_principal_id_when_arn_is_absent(run, ev):
+    ident = role("web", "i-0abc123def4567890")
+    del ident["arn"]
+    assert run(SIG, ev("ConsoleLogin", None, identity=ident, source=SI)).risky
+
+
+@pytest.mark.parametrize(
+    "ident",
+    [
+        role("Admin", "mallory"),
+        role("web", "i-0ABC123DEF4567890"),  # EC2 ids are lower-case hex
+        role("web", "i-0abc123"),
+        role("web", "i-0abc123def4567890-extra"),
+        {
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/i-0abc123def4567890",
+            "userName": "i-0abc123def4567890",
+        },
+    ],
+)
+def test_console_login_other_sessions(run, ev, ident):
+    assert not run(SIG, ev("ConsoleLogin", None, identity=ident, source=SI)).risky
+
+
+# --------------------------------------------------------------------------- #
+# WAF web ACL disassociation
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("source", [W2, WR])
+def test_waf_disassociation(run, ev, source):
+    arn = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/shop/1"
+    a = run("waf-web-acl-disassociated", ev("DisassociateWebACL", {"resourceArn": arn}, source=source))
+    assert a.risky and arn in a.reason
+
+
+def test_waf_association_is_not(run, ev):
+    assert not run("waf-web-acl-disassociated", ev("AssociateWebACL", {"resourceArn": "x"}, source=W2)).risky
