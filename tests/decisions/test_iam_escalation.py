@@ -388,3 +388,25 @@ def test_role_patterns_come_from_params(ev):
     fn = registry()[rule.decision]
     req = {"functionName": "f", "role": f"arn:aws:iam::{ACCOUNT}:role/Prod-Deployer"}
     assert fn(ev("CreateFunction20150331", req, source=LAMBDA), custom, RuntimeConfig()).risky
+
+
+def test_trailguards_own_roles_deployed_by_its_pipeline(run, ev):
+    """The pipeline (deployment_role_arns, exact issuer ARN) gives trailguard's functions trailguard-* roles."""
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    pipeline = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-us-east-1"
+    cfg = RuntimeConfig(deployment_role_arns=frozenset({pipeline}))
+    cfn = {
+        **session(f"cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-us-east-1", "AWSCloudFormation"),
+        "invokedBy": "cloudformation.amazonaws.com",
+    }
+    req = {"functionName": "TrailguardDetection-Engine", "role": f"arn:aws:iam::{ACCOUNT}:role/trailguard-engine"}
+    a = run(R_PASS, ev("CreateFunction20150331", req, identity=cfn, source=LAMBDA), cfg)
+    assert not a.risky
+    assert "pipeline" in a.reason
+    # anyone else passing trailguard's role, or the pipeline without being configured, is alerted
+    assert run(R_PASS, ev("CreateFunction20150331", req, identity=USER, source=LAMBDA), cfg).risky
+    assert run(R_PASS, ev("CreateFunction20150331", req, identity=cfn, source=LAMBDA)).risky
+    # the pipeline is trusted with trailguard's roles only
+    other = {**req, "role": f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"}
+    assert run(R_PASS, ev("CreateFunction20150331", other, identity=cfn, source=LAMBDA), cfg).risky

@@ -18,7 +18,8 @@ What is judged here, and why (also in the rules' runbooks):
 * PassRole escalations: a Lambda function or an EC2 instance given a privileged role lets whoever controls the
   code or the instance act as that role. Every function and most instances get *some* role, so only the
   privileged ones are signal; naming is the only offline evidence, and an innocuously named admin role is
-  missed (stated as a limit in the runbook).
+  missed (stated as a limit in the runbook). trailguard's own functions get ``trailguard-*`` roles from its
+  deployment pipeline: those calls, by a session of ``deployment_role_arns`` (exact issuer ARN), are expected.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.identity import ADMIN_POLICY_NAMES
+from trailguard_engine.decisions.self_protection import deployment_role
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import admin_like, parse_policy, privilege_escalation, request_too_large
@@ -331,6 +333,9 @@ def privileged_role_passed(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfi
     pat = name_matches(name, patterns_param(rule, "privileged_role_patterns", DEFAULT_PRIVILEGED_ROLES))
     if pat is None:
         return Assessment(False, f"{event.event_name}: {name} is not a privileged role by name")
+    pipeline = deployment_role(event, cfg) if name.casefold().startswith("trailguard-") else None
+    if pipeline is not None:
+        return Assessment(False, f"{event.event_name}: trailguard's role {name} deployed by its pipeline {pipeline}")
     return Assessment(
         True,
         f"{event.event_name}: {target} given {ref} (name matches {pat!r}) by {who(event)}: whoever controls it "
