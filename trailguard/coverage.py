@@ -36,6 +36,7 @@ from trailguard_engine.evaluate import Evaluator, decide
 from trailguard_engine.events import CloudTrailEvent, detail_type_for, source_for
 from trailguard_engine.model import Rule
 from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import ITEMS_PARAM
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "docs" / "coverage"
@@ -113,6 +114,9 @@ class Item:
     identity: str = "iam-user"
     user_agent: str = CLI_AGENT
     error_code: str | None = None
+    #: How many calls (on distinct resources) the source's condition takes: a threshold rule (``params.threshold``)
+    #: covers the item only when this reaches its count.
+    calls: int = 1
     #: For an item that selects on any call (``events`` empty, e.g. the root user or a user agent): calls
     #: chosen here to probe the catalog with. Ours, not the source's; shown as "(any call)".
     probe: tuple[tuple[str, str], ...] = ()
@@ -153,6 +157,29 @@ def _event_pair(text: Any, where: str) -> tuple[str, str]:
     if not es.endswith(".amazonaws.com") or not en:
         raise CoverageError(f"{where}: event {text!r} is not 'eventSource:eventName'")
     return es, en
+
+
+def _calls(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CoverageError(f"{where}: calls must be a positive integer")
+    return value
+
+
+def threshold_count(rule: Rule) -> int:
+    """How many qualifying events a rule needs before it fires (1 unless it has ``params.threshold``)."""
+    threshold = rule.params.get("threshold")
+    count = threshold.get("count") if isinstance(threshold, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 1 else 1
+
+
+def _counted(params: Mapping[str, Any]) -> int:
+    """What one record adds to a threshold window: its distinct items (secrets, parameters ...), at least 1.
+
+    One synthetic record stands for each of the item's ``calls``, each on other resources, as the sources'
+    conditions ("20 secrets read") mean.
+    """
+    items = params.get(ITEMS_PARAM)
+    return max(1, len(items)) if isinstance(items, list) else 1
 
 
 def parse_source(doc: Any, where: str) -> Source:
@@ -197,6 +224,7 @@ def parse_source(doc: Any, where: str) -> Source:
                 user_agent=str(raw.get("user_agent", CLI_AGENT)),
                 error_code=raw.get("error_code"),
                 probe=probe,
+                calls=_calls(raw.get("calls", 1), at),
             )
         )
     return Source(
@@ -305,37 +333,50 @@ class Classifier:
         """Rules whose pattern selects the synthetic record (and that EventBridge would deliver it to)."""
         return self.evaluator.matching_rules(synthetic_record(item, event_source, event_name))
 
-    def probe(self, item: Item) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
-        """Per event: the rules that fire, and the rules whose pattern matches but whose decision skips."""
-        fired: dict[tuple[str, str], list[str]] = {}
-        skipped: dict[tuple[str, str], list[str]] = {}
+    def probe(self, item: Item) -> dict[str, dict[tuple[str, str], list[str]]]:
+        """Per outcome (``fired``, ``held``, ``skipped``) and per call: the rules whose pattern selects it.
+
+        ``held``: the decision fires but the rule's threshold needs more than the source's condition makes
+        (``item.calls`` records, each adding its distinct items to the window).
+        """
+        out: dict[str, dict[tuple[str, str], list[str]]] = {"fired": {}, "held": {}, "skipped": {}}
         for es, en in item.probed:
             envelope = synthetic_record(item, es, en)
             event = CloudTrailEvent(envelope)
             for rule in self.evaluator.matching_rules(envelope):
                 finding = decide(event, rule, self.cfg)
-                bucket = fired if finding.decision in ("alert", "remediate") else skipped
-                bucket.setdefault((es, en), []).append(rule.id)
-        return fired, skipped
+                if finding.decision not in ("alert", "remediate"):
+                    outcome = "skipped"
+                elif threshold_count(rule) > item.calls * _counted(finding.params):
+                    outcome = "held"
+                else:
+                    outcome = "fired"
+                out[outcome].setdefault((es, en), []).append(rule.id)
+        return out
 
     def classify(self, item: Item, override: Mapping[str, Any] | None = None) -> Result:
-        fired, skipped = self.probe(item)
+        outcomes = self.probe(item)
         if override is not None:
             return Result(item, override["status"], tuple(sorted(override["rules"])), override["why"], True)
         if not item.probed:
             return Result(item, "missing", (), "no API call to select (needs a judgement in overrides.yaml)")
-        fired_rules = sorted({r for rs in fired.values() for r in rs})
-        skip_rules = sorted({r for rs in skipped.values() for r in rs})
-        unfired = [f"{en}" for es, en in item.probed if (es, en) not in fired]
+
+        def rules(outcome: str) -> set[str]:
+            return {r for rs in outcomes[outcome].values() for r in rs}
+
+        fired, held, skipped = rules("fired"), rules("held") - rules("fired"), rules("skipped")
+        skipped -= fired | held
+        unfired = [en for es, en in item.probed if (es, en) not in outcomes["fired"]]
         if not unfired:
-            return Result(item, "covered", tuple(fired_rules), "")
-        if fired_rules or skip_rules:
-            parts = [f"no decision fires for {', '.join(unfired)}"]
-            only_skip = sorted(set(skip_rules) - set(fired_rules))
-            if only_skip:
-                parts.append(f"selected but judged benign by {', '.join(only_skip)}")
-            return Result(item, "partial", tuple(sorted(set(fired_rules) | set(skip_rules))), "; ".join(parts))
-        return Result(item, "missing", (), "")
+            return Result(item, "covered", tuple(sorted(fired)), "")
+        if not (fired or held or skipped):
+            return Result(item, "missing", (), "")
+        parts = [f"no decision fires for {', '.join(unfired)}"]
+        if held:
+            parts.append(f"{', '.join(sorted(held))} fire only past a threshold the source's {item.calls} call(s) miss")
+        if skipped:
+            parts.append(f"selected but judged benign by {', '.join(sorted(skipped))}")
+        return Result(item, "partial", tuple(sorted(fired | held | skipped)), "; ".join(parts))
 
 
 def classify_all(

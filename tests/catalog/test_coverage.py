@@ -166,6 +166,28 @@ def test_classifier_missing_when_nothing_selects(classifier):
     assert (r.status, r.rules) == ("missing", ())
 
 
+def test_threshold_rules_cover_only_bursts(classifier):
+    """A windowed-threshold rule covers "many reads" but not a single read, whatever its decision says."""
+    one = _item([("secretsmanager.amazonaws.com", "GetSecretValue")], request={"secretId": "prod/db"})
+    many = _item([("secretsmanager.amazonaws.com", "GetSecretValue")], request={"secretId": "prod/db"}, calls=50)
+    single = classifier.classify(one)
+    assert single.status == "partial" and "threshold" in single.why
+    assert classifier.classify(many).status == "covered"
+
+
+def test_one_record_can_fill_a_threshold_with_its_items(classifier):
+    """A filter-based BatchGetSecretValue counts a full page of secrets: one call reaches the threshold."""
+    batch = _item([("secretsmanager.amazonaws.com", "BatchGetSecretValue")], request={"filters": [{"key": "name"}]})
+    assert classifier.classify(batch).status == "covered"
+
+
+@pytest.mark.parametrize("calls", [0, -3, True, "20"])
+def test_calls_must_be_a_positive_integer(calls):
+    doc = {"name": "sigma", "items": [{"id": "a", "events": [], "condition": "c", "value": "low", "calls": calls}]}
+    with pytest.raises(CoverageError, match="calls"):
+        coverage.parse_source(doc, "t")
+
+
 def test_override_wins_and_is_marked(classifier):
     item = _item([("example.amazonaws.com", "DoSomethingNobodyWatches")])
     r = classifier.classify(item, {"status": "out of scope", "why": "data event", "rules": []})
