@@ -379,3 +379,34 @@ def test_kms_key_of_another_account_is_alert_only(ev: Ev, run: Run) -> None:
         ev("DisableKey", {"keyId": "arn:aws:kms:eu-west-1:111122223333:key/k1"}, source="kms.amazonaws.com"),
     )
     assert region.risky and not region.remediable
+
+
+# --------------------------------------------------------------------------- EBS default key
+
+
+def _ebs(key: str) -> dict[str, Any]:
+    return {"ModifyEbsDefaultKmsKeyIdRequest": {"KmsKeyId": key}}
+
+
+@pytest.mark.parametrize(
+    ("key", "risky"),
+    [
+        ("arn:aws:kms:us-east-1:999988887777:key/k", True),
+        ("arn:aws:kms:us-east-1:999988887777:alias/x", True),
+        ("arn:aws:kms:us-east-1:111122223333:key/k", False),
+        ("alias/ebs", False),
+        ("0d1e2f3a-4b5c-6d7e-8f90-a1b2c3d4e5f6", False),
+    ],
+)
+def test_ebs_default_key_of_another_account(ev: Ev, run: Run, key: str, risky: bool) -> None:
+    a = run("ebs-default-kms-key-external", ev("ModifyEbsDefaultKmsKeyId", _ebs(key)))
+    assert a.risky is risky, a.reason
+
+
+def test_ebs_default_key_of_an_organization_account_is_not_risky(ev: Ev, run: Run) -> None:
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    event = ev("ModifyEbsDefaultKmsKeyId", {"kmsKeyId": "arn:aws:kms:us-east-1:999988887777:key/k"})
+    assert run("ebs-default-kms-key-external", event).risky
+    org = RuntimeConfig(organization_accounts=frozenset({"111122223333", "999988887777"}))
+    assert not run("ebs-default-kms-key-external", event, org).risky

@@ -18,6 +18,7 @@ from typing import Any
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.policy import known_accounts
 from trailguard_engine.runtime_config import RuntimeConfig
 
 
@@ -364,3 +365,38 @@ def request_value(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Ass
     rid = _first_str(event, [str(k) for k in as_list(p.get("id_fields"))])
     what = p.get("what") if isinstance(p.get("what"), str) else event.event_name
     return _alert(event, str(p.get("resource_type") or ""), rid, f"{what} on {rid} ({', '.join(hits)})")
+
+
+# --------------------------------------------------------------------------- #
+# EBS default encryption key
+# --------------------------------------------------------------------------- #
+
+
+def kms_key_account(value: Any) -> str:
+    """The account in a KMS key or alias ARN (``arn:<partition>:kms:<region>:<account>:key/...``), else ''."""
+    if not isinstance(value, str):
+        return ""
+    parts = value.strip().split(":")
+    if len(parts) >= 6 and parts[0] == "arn" and parts[2] == "kms":
+        return parts[4]
+    return ""
+
+
+@decision("ebs_default_key_external")
+def ebs_default_key_external(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ModifyEbsDefaultKmsKeyId to a key of an account that is not ours: every new volume in the region is
+    then encrypted with a key another account controls and can revoke (ransomware). A key id or alias
+    without an ARN is always this account's; an organization or trusted account's key is not risky."""
+    req = event.request
+    key = field(req, "kmsKeyId") or field(req, "ModifyEbsDefaultKmsKeyIdRequest", "KmsKeyId")
+    owner = kms_key_account(key)
+    if not owner or owner == event.account:
+        return Assessment(False, f"default EBS key {key or '?'} belongs to this account")
+    if owner in known_accounts(cfg):
+        return Assessment(False, f"default EBS key {key} belongs to the organization or trusted account {owner}")
+    return _alert(
+        event,
+        "AWS::EC2::EBSDefaultKmsKey",
+        str(key),
+        f"default EBS encryption key set to {key}, owned by account {owner} outside the organization",
+    )
