@@ -410,3 +410,36 @@ def test_trailguards_own_roles_deployed_by_its_pipeline(run, ev):
     # the pipeline is trusted with trailguard's roles only
     other = {**req, "role": f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"}
     assert run(R_PASS, ev("CreateFunction20150331", other, identity=cfn, source=LAMBDA), cfg).risky
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {
+            "CreateLaunchTemplateVersionRequest": {
+                "LaunchTemplateName": "web",
+                "LaunchTemplateData": {"IamInstanceProfile": {"Name": "ec2-admin"}},
+            }
+        },
+        {
+            "launchTemplateName": "web",
+            "launchTemplateData": {"iamInstanceProfile": {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/ec2-admin"}},
+        },
+    ],
+    ids=["wrapped", "flat"],
+)
+def test_launch_template_with_a_privileged_profile(run, ev, request_):
+    a = run(R_PASS, ev("CreateLaunchTemplateVersion", request_, source=EC2))
+    assert a.risky
+    assert "launch template web" in a.reason
+    assert run(R_PASS, ev("CreateLaunchTemplate", request_, source=EC2)).risky
+
+
+def test_launch_template_without_or_with_an_ordinary_profile(run, ev):
+    plain = {"CreateLaunchTemplateRequest": {"LaunchTemplateName": "web", "LaunchTemplateData": {"ImageId": "ami-1"}}}
+    assert not run(R_PASS, ev("CreateLaunchTemplate", plain, source=EC2)).risky
+    ordinary = {"CreateLaunchTemplateRequest": {"LaunchTemplateData": {"IamInstanceProfile": {"Name": "ssm-core"}}}}
+    assert not run(R_PASS, ev("CreateLaunchTemplate", ordinary, source=EC2)).risky
+    # a profile buried deeper than any EC2 request shape is not searched for ever
+    deep = {"a": {"b": {"c": {"d": {"e": {"IamInstanceProfile": {"Name": "admin"}}}}}}}
+    assert not run(R_PASS, ev("CreateLaunchTemplate", deep, source=EC2)).risky

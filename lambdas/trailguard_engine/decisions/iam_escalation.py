@@ -318,12 +318,31 @@ def _passed_role(event: CloudTrailEvent) -> tuple[str, str]:
     if src == "ec2.amazonaws.com" and name in ("AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"):
         inst, ref = _profile(event)
         return f"EC2 {inst or 'instance'}", ref
+    if src == "ec2.amazonaws.com" and name in ("CreateLaunchTemplate", "CreateLaunchTemplateVersion"):
+        prof = _find_key(event.request, "IamInstanceProfile")
+        ref = _ci_get(prof, "Arn", "Name") if isinstance(prof, Mapping) else prof
+        tpl = _find_key(event.request, "LaunchTemplateName") or _find_key(event.request, "LaunchTemplateId")
+        return f"launch template {tpl if isinstance(tpl, str) else '?'}", ref.strip() if isinstance(ref, str) else ""
     return "", ""
+
+
+def _find_key(obj: Any, key: str, depth: int = 4) -> Any:
+    """The value of ``key`` (case-insensitive) at most ``depth`` objects down: EC2 wraps requests differently per API."""
+    if depth < 0 or not isinstance(obj, Mapping):
+        return None
+    found = _ci_get(obj, key)
+    if found is not None:
+        return found
+    for value in obj.values():
+        hit = _find_key(value, key, depth - 1)
+        if hit is not None:
+            return hit
+    return None
 
 
 @decision("privileged_role_passed")
 def privileged_role_passed(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """A Lambda function or EC2 instance given a role or instance profile named like an administrator's."""
+    """A Lambda function, EC2 instance or launch template given a role or profile named like an administrator's."""
     target, ref = _passed_role(event)
     if not target:
         return Assessment(False, f"{event.event_source}:{event.event_name} passes no role to compute")
