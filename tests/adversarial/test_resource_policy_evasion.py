@@ -331,3 +331,18 @@ def test_these_rules_never_remediate(rule_id):
         assert len(mine) == 1
         assert mine[0].decision == "alert", mine[0].reason
         assert mine[0].action is None
+
+
+def test_a_private_decoy_policy_beside_the_real_one_does_not_hide_it():
+    """S3 logs query-string parameters beside the body: ``?Policy=<private>`` must not shadow the body's policy."""
+    private = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "s3:*"}]})
+    public = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]})
+    req = {"name": "ap", "Policy": private, "PutAccessPointPolicyRequest": {"Policy": public}}
+    a = judge("s3-access-point-policy-public", record("PutAccessPointPolicy", "s3.amazonaws.com", req))
+    assert a.risky, a.reason
+    swapped = {"name": "ap", "Policy": public, "PutAccessPointPolicyRequest": {"Policy": private}}
+    assert judge("s3-access-point-policy-public", record("PutAccessPointPolicy", "s3.amazonaws.com", swapped)).risky
+    only_private = {"name": "ap", "Policy": [""], "PutAccessPointPolicyRequest": {"Policy": private}}
+    assert not judge(
+        "s3-access-point-policy-public", record("PutAccessPointPolicy", "s3.amazonaws.com", only_private)
+    ).risky

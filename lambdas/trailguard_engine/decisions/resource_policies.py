@@ -387,18 +387,21 @@ def glacier_vault_policy_exposed(event: CloudTrailEvent, rule: Rule, cfg: Runtim
     )
 
 
-def _find_policy(obj: Any, depth: int = 3) -> Any:
-    """The first ``Policy`` value (any case) in a request, searching nested request bodies."""
+def _find_policies(obj: Any, depth: int = 3) -> list[Any]:
+    """Every non-empty ``Policy`` value (any case) in a request, nested request bodies included.
+
+    All of them, not the first: S3 logs query-string parameters beside the body, so a caller can add a
+    decoy ``?Policy=`` that is private while the body's policy is public.
+    """
     if not isinstance(obj, Mapping) or depth < 0:
-        return None
-    direct = _get_ci(obj, "Policy")
-    if direct is not None:
-        return direct
-    for value in obj.values():
-        found = _find_policy(value, depth - 1)
-        if found is not None:
-            return found
-    return None
+        return []
+    found: list[Any] = []
+    for key, value in obj.items():
+        if isinstance(key, str) and key.lower() == "policy" and value not in (None, "", [], [""]):
+            found.append(value)
+        else:
+            found += _find_policies(value, depth - 1)
+    return found
 
 
 @decision("s3_access_point_policy_exposed")
@@ -406,19 +409,22 @@ def s3_access_point_policy_exposed(event: CloudTrailEvent, rule: Rule, cfg: Runt
     """PutAccessPointPolicy (plain, Object Lambda, Multi-Region) whose policy is public or grants an outside account.
 
     S3 Control logs the XML body under its root element (``PutAccessPointPolicyRequest: {Policy: ...}``, the
-    Multi-Region form under ``Details``), so the policy is searched for by name in the request.
+    Multi-Region form under ``Details``), so policies are searched for by name in the request; each one found
+    is judged and the first finding wins.
     """
     req = event.request
     name = _str(_get_ci(req, "name", "accessPointName")) or _str(_get_ci(_find_details(req), "Name"))
-    return judge_policy(
-        event,
-        cfg,
-        kind="S3 access point",
-        resource_type="AWS::S3::AccessPoint",
-        resource_id=name,
-        policy=_find_policy(req),
-        required=True,
-    )
+    common: dict[str, Any] = {
+        "kind": "S3 access point",
+        "resource_type": "AWS::S3::AccessPoint",
+        "resource_id": name,
+        "required": True,
+    }
+    candidates = _find_policies(req)
+    if not candidates:
+        return judge_policy(event, cfg, policy=None, **common)
+    verdicts = [judge_policy(event, cfg, policy=candidate, **common) for candidate in candidates]
+    return next((v for v in verdicts if v.risky), verdicts[0])
 
 
 def _find_details(obj: Any, depth: int = 3) -> Any:
