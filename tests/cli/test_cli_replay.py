@@ -14,10 +14,11 @@ import pytest
 from cli_helpers import bare, load_bench, write_jsonl, write_log_file
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.evaluate import Evaluator
-from trailguard_engine.events import wrap_record
+from trailguard_engine.events import CloudTrailEvent, to_envelope, wrap_record
 from trailguard_engine.exceptions import RejectedEvent
 from trailguard_engine.matcher import matches
 from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import MemoryWindowStore, ThresholdGate
 from typer.testing import CliRunner
 
 from trailguard.cli import _load_commands, app
@@ -226,10 +227,16 @@ def test_replay_equals_engine_decision_for_every_example(
     assert res.exit_code == 0, res.stderr
     cfg = RuntimeConfig().with_override(override)  # type: ignore[arg-type]
     engine = Evaluator(None, cfg)
-    expected = [engine.evaluate(o).to_json() for o in objs]
+    # the engine's path: evaluate, then the threshold gate (window.py) for threshold rules, in input order
+    gate = ThresholdGate(MemoryWindowStore(), clock=None)
+    judged = [engine.evaluate(o) for o in objs]
+    expected = [
+        gate.apply_result(CloudTrailEvent(to_envelope(o)), r, engine.by_id).to_json()
+        for o, r in zip(objs, judged, strict=True)
+    ]
     assert json_lines(res.stdout) == expected
-    # and every positive example is caught by its own rule
-    by_event = {o["eventID"]: o for o in expected}
+    # and every positive example is caught by its own rule (a threshold rule's positive qualifies: it is counted)
+    by_event = {r.event_id: r.to_json() for r in judged}
     for rid, kind, env in examples:
         if kind == "positive":
             rules = [f["rule"] for f in by_event[env["detail"]["eventID"]]["findings"] if f["decision"] != "skip"]
