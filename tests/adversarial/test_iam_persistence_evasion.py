@@ -279,3 +279,28 @@ def test_none_of_these_rules_ever_remediates() -> None:
             "rolesanywhere_profile_changed", "signin_token_minted", "session_token_without_mfa", "assume_root",
         }:  # fmt: skip
             assert rule.remediation is None, rule.id
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "name", "source", "request_"),
+    [
+        (
+            "sts-assume-root",
+            "AssumeRoot",
+            "sts.amazonaws.com",
+            {"targetPrincipal": OTHER, "taskPolicyArn": {"arn": "x"}},
+        ),
+        ("sts-session-token-without-mfa", "GetSessionToken", "sts.amazonaws.com", {"durationSeconds": 129600}),
+        ("sts-signin-token-from-temporary-keys", "GetSigninToken", "signin.amazonaws.com", None),
+    ],
+)
+def test_token_calls_logged_read_only_are_still_delivered(rule_id: str, name: str, source: str, request_: Any) -> None:
+    """STS logs its token calls read-only (AssumeRole is): a rule without read_only_events would never see them."""
+    ident = (
+        {"type": "FederatedUser", "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/x", "accountId": ACCOUNT}
+        if source.startswith("signin")
+        else iam_user("alice")
+        if name == "GetSessionToken"
+        else role_session("Admin", "m")
+    )
+    assert fired(rule_id, record(name, request_, ident, source=source, readOnly=True))
