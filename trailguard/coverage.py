@@ -56,7 +56,8 @@ REGION = "us-east-1"
 EVENT_TIME = "2026-10-01T12:00:00Z"
 CLI_AGENT = "aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0 md/arch#x86_64 lang/python#3.11.9"
 _READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Search", "Lookup", "Head")
-#: Calls named like reads that CloudTrail records with ``readOnly: false`` (as in recorded samples).
+#: Calls named like reads that CloudTrail records with ``readOnly: false`` (as in recorded samples); sign-in
+#: events (ConsoleLogin, GetSigninToken) are recorded as writes too.
 _WRITES_NAMED_LIKE_READS = frozenset({"GetFederationToken"})
 _IDENTITIES: dict[str, dict[str, Any]] = {
     "iam-user": {
@@ -296,7 +297,9 @@ def synthetic_record(item: Item, event_source: str, event_name: str) -> dict[str
         "responseElements": item.response,
         "requestID": event_id,
         "eventID": event_id,
-        "readOnly": event_name.startswith(_READ_PREFIXES) and event_name not in _WRITES_NAMED_LIKE_READS,
+        "readOnly": not console
+        and event_name.startswith(_READ_PREFIXES)
+        and event_name not in _WRITES_NAMED_LIKE_READS,
         "eventType": "AwsConsoleSignIn" if console else "AwsApiCall",
         "managementEvent": True,
         "recipientAccountId": ACCOUNT,

@@ -25,6 +25,8 @@ GAP_RULES = (
     "s3-versioning-or-logging-disabled",
     "signin-console-login-instance-credentials",
     "waf-web-acl-disassociated",
+    "s3-object-encrypted-with-external-kms-key",
+    "s3-object-copied-to-external-account",
 )
 TERRAFORM = "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.68.0"
 
@@ -104,3 +106,29 @@ def test_lookalike_quarantine_policy_in_own_account_is_not_mistaken_for_aws():
     env = _positive("iam-compromised-key-quarantine")
     env["detail"]["requestParameters"]["policyArn"] = f"arn:aws:iam::{ACCOUNT}:policy/AWSCompromisedKeyQuarantineV2"
     assert _finding(env, "iam-compromised-key-quarantine").decision == "skip"
+
+
+def test_foreign_kms_key_case_and_partition_spellings_still_alert():
+    """KMS ARNs are matched case-insensitively on their fixed parts, in any partition."""
+    env = _positive("s3-object-encrypted-with-external-kms-key")
+    req = env["detail"]["requestParameters"]
+    key = req["x-amz-server-side-encryption-aws-kms-key-id"]
+    for spelling in (key.replace("arn:aws:kms", "ARN:AWS:KMS"), key.replace("arn:aws:", "arn:aws-us-gov:")):
+        req["x-amz-server-side-encryption-aws-kms-key-id"] = spelling
+        assert _finding(env, "s3-object-encrypted-with-external-kms-key").decision == "alert", spelling
+
+
+def test_lookalike_own_account_inside_a_foreign_key_arn_does_not_hide_it():
+    """The owner is the ARN's account field, not any 12 digits that appear in it (a key alias named like us)."""
+    env = _positive("s3-object-encrypted-with-external-kms-key")
+    env["detail"]["requestParameters"]["x-amz-server-side-encryption-aws-kms-key-id"] = (
+        f"arn:aws:kms:us-east-1:999988887777:alias/{ACCOUNT}"
+    )
+    assert _finding(env, "s3-object-encrypted-with-external-kms-key").decision == "alert"
+
+
+def test_foreign_copy_cannot_hide_behind_a_second_own_bucket_entry():
+    """Only the destination bucket's owner counts: adding our own account elsewhere in resources changes nothing."""
+    env = _positive("s3-object-copied-to-external-account")
+    env["detail"]["resources"].insert(0, {"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::other"})
+    assert _finding(env, "s3-object-copied-to-external-account").decision == "alert"

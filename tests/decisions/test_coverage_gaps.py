@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from trailguard_engine.intended import IntendedExposure
+from trailguard_engine.runtime_config import RuntimeConfig
 
 ACCOUNT = "111122223333"
 IAM = "iam.amazonaws.com"
@@ -215,3 +217,82 @@ def test_waf_disassociation(run, ev, source):
 
 def test_waf_association_is_not(run, ev):
     assert not run("waf-web-acl-disassociated", ev("AssociateWebACL", {"resourceArn": "x"}, source=W2)).risky
+
+
+# --------------------------------------------------------------------------- #
+# S3 objects encrypted with, or copied to, accounts outside the organization (data events)
+# --------------------------------------------------------------------------- #
+KMS = "s3-object-encrypted-with-external-kms-key"
+COPY = "s3-object-copied-to-external-account"
+EXT = "999988887777"
+ORG = "444455556666"
+KEY_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
+
+
+def _cfg(**kw):
+    return RuntimeConfig(**kw)
+
+
+@pytest.mark.parametrize("call", ["PutObject", "CopyObject", "CreateMultipartUpload"])
+@pytest.mark.parametrize("key", [f"arn:aws:kms:us-east-1:{EXT}:key/0f3b2c1a", f"arn:aws:kms:eu-west-1:{EXT}:alias/x"])
+def test_object_encrypted_with_foreign_key(run, ev, call, key):
+    a = run(KMS, ev(call, {"bucketName": "b", "key": "k", KEY_HEADER: key}, source=S3))
+    assert a.risky and EXT in a.reason and a.resource == {"type": "AWS::S3::Bucket", "id": "b"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1a2b",  # own account
+        "1a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c",  # bare key id: the caller's account
+        "alias/finance",
+        "",
+        None,
+    ],
+)
+def test_object_encrypted_with_own_key(run, ev, key):
+    assert not run(KMS, ev("PutObject", {"bucketName": "b", KEY_HEADER: key}, source=S3)).risky
+
+
+def test_organization_and_trusted_keys_are_ours(run, ev):
+    req = {"bucketName": "b", KEY_HEADER: f"arn:aws:kms:us-east-1:{ORG}:key/1"}
+    assert run(KMS, ev("PutObject", req, source=S3)).risky  # unknown organization: an alert, never a silence
+    assert not run(KMS, ev("PutObject", req, source=S3), _cfg(organization_accounts=frozenset({ORG}))).risky
+    trusted = _cfg(intended=IntendedExposure(trusted_accounts=frozenset({ORG})))
+    assert not run(KMS, ev("PutObject", req, source=S3), trusted).risky
+
+
+def _copy(dest: str, dest_account: str | None, **detail):
+    resources = [
+        {"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::src/k"},
+        {"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::src"},
+        {"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{dest}/k"},
+    ]
+    bucket = {"type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{dest}"}
+    if dest_account is not None:
+        bucket["accountId"] = dest_account
+    return {"bucketName": dest, "key": "k", "x-amz-copy-source": "src/k"}, [*resources, bucket]
+
+
+def test_copy_to_foreign_bucket(run, ev):
+    req, res = _copy("drop", EXT)
+    a = run(COPY, ev("CopyObject", req, source=S3, resources=res))
+    assert a.risky and EXT in a.reason and a.resource == {"type": "AWS::S3::Bucket", "id": "drop"}
+
+
+@pytest.mark.parametrize("dest_account", [ACCOUNT, None, ""])
+def test_copy_within_the_account_or_unknown_owner(run, ev, dest_account):
+    req, res = _copy("archive", dest_account)
+    assert not run(COPY, ev("CopyObject", req, source=S3, resources=res)).risky
+
+
+def test_copy_from_a_foreign_bucket_into_ours_is_not_exfiltration(run, ev):
+    req, res = _copy("archive", ACCOUNT)
+    res[1]["accountId"] = EXT  # the source is foreign, the destination ours
+    assert not run(COPY, ev("CopyObject", req, source=S3, resources=res)).risky
+
+
+def test_copy_to_an_organization_bucket(run, ev):
+    req, res = _copy("shared", ORG)
+    cfg = _cfg(organization_accounts=frozenset({ORG}))
+    assert not run(COPY, ev("CopyObject", req, source=S3, resources=res), cfg).risky

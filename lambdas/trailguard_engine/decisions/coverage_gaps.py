@@ -9,7 +9,10 @@ high-value items it found missing that no other part of the catalog owns:
 * IAM Identity Center's identity source changed (a new external IdP or directory decides who signs in);
 * Amazon S3 versioning suspended, MFA delete turned off or server access logging turned off on a bucket;
 * a console sign-in made with an EC2 instance role's credentials (stolen from the instance metadata service);
-* a WAF web ACL disassociated from the load balancer or API it protected (WAFv2 and WAF Classic Regional).
+* a WAF web ACL disassociated from the load balancer or API it protected (WAFv2 and WAF Classic Regional);
+* an S3 object written with a KMS key of an account outside the organization (its owner can revoke the key:
+  ransomware), or copied into a bucket of such an account (exfiltration). Both are S3 *data* events, seen only
+  when the trail records them (``features.data_events.s3``).
 
 Every function is pure and alerts only (nothing here is remediated: each change may be intended, and the
 live state is not read). Request fields are looked up case-insensitively where CloudTrail's spelling varies.
@@ -24,6 +27,7 @@ from typing import Any
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.policy import known_accounts
 from trailguard_engine.runtime_config import RuntimeConfig
 
 #: AWS managed policies AWS attaches to a principal whose access key it found exposed (V1, V2, V3 ...).
@@ -45,6 +49,11 @@ IDENTITY_SOURCE_CALLS = frozenset(
 #: An EC2 instance id, the session name EC2 gives the instance role's credentials.
 INSTANCE_SESSION = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 WAF_DISASSOCIATE = "DisassociateWebACL"
+#: S3 calls that write an object and may name the SSE-KMS key to encrypt it with.
+S3_OBJECT_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
+KMS_KEY_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
+#: A KMS key or alias ARN; its fifth field is the owning account. A bare key id or alias is the caller's own.
+KMS_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]*:(\d{12}):(?:key|alias)/\S+$", re.IGNORECASE)
 
 
 def _ci(obj: Any, name: str) -> Any:
@@ -207,5 +216,64 @@ def waf_web_acl_disassociated(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCo
         f"web ACL removed from {resource} ({event.event_source or '?'}) by {event.principal_arn or '?'}: requests to it "
         "are no longer filtered",
         {"type": "AWS::WAFv2::WebACLAssociation", "id": resource},
+        remediable=False,
+    )
+
+
+def _foreign(account: str, event: CloudTrailEvent, cfg: RuntimeConfig) -> bool:
+    """An account that is neither the event's nor one of ours (organization, trusted, management, engine)."""
+    return bool(account) and account != event.account and account not in known_accounts(cfg)
+
+
+@decision("s3_external_kms_key")
+def s3_external_kms_key(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """An object written with SSE-KMS under a key ARN of an account outside the organization."""
+    if event.event_name not in S3_OBJECT_WRITES:
+        return Assessment(False, f"{event.event_name} does not write an object")
+    key = _text(_ci(event.request, KMS_KEY_HEADER))
+    if not key:
+        return Assessment(False, "no SSE-KMS key named (the bucket default or an S3-managed key)")
+    m = KMS_ARN.match(key)
+    if m is None:
+        return Assessment(False, f"key {key[:128]} is a key id or alias: the caller's own account's key")
+    owner = m.group(1)
+    if not _foreign(owner, event, cfg):
+        return Assessment(False, f"key {key[:128]} belongs to account {owner}, ours")
+    bucket = _text(_ci(event.request, "bucketName")) or "?"
+    obj = _text(_ci(event.request, "key")) or "?"
+    return Assessment(
+        True,
+        f"{event.event_name} wrote {bucket}/{obj[:200]} encrypted with KMS key {key[:200]} of account {owner}, outside "
+        f"the organization, by {event.principal_arn or '?'}: that account can revoke the key and hold the data to "
+        "ransom",
+        {"type": "AWS::S3::Bucket", "id": bucket},
+        remediable=False,
+    )
+
+
+@decision("s3_copy_to_external_account")
+def s3_copy_to_external_account(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """CopyObject whose destination bucket, by the record's own resources list, is owned outside the organization."""
+    if event.event_name != "CopyObject":
+        return Assessment(False, f"{event.event_name} does not copy an object")
+    dest = _text(_ci(event.request, "bucketName"))
+    owner = ""
+    resources = event.detail.get("resources")
+    for r in resources if isinstance(resources, list) else []:
+        if not isinstance(r, Mapping) or r.get("type") != "AWS::S3::Bucket":
+            continue
+        arn = _text(r.get("ARN") or r.get("arn"))
+        if dest and arn.split(":::", 1)[-1] == dest:
+            owner = _text(r.get("accountId"))
+    if not owner:
+        return Assessment(False, f"the record does not say who owns the destination bucket {dest or '?'}")
+    if not _foreign(owner, event, cfg):
+        return Assessment(False, f"destination bucket {dest} belongs to account {owner}, ours")
+    source = _text(_ci(event.request, "x-amz-copy-source")) or "?"
+    return Assessment(
+        True,
+        f"CopyObject from {source[:200]} into bucket {dest} of account {owner}, outside the organization, by "
+        f"{event.principal_arn or '?'}: data copied out of the organization",
+        {"type": "AWS::S3::Bucket", "id": dest},
         remediable=False,
     )
