@@ -42,10 +42,14 @@ def measure(corpus: Path) -> tuple[Counter[str], list[tuple[str, str, str]]]:
     """(firings per rule, remediations on records labelled negative as (file, rule, eventName))."""
     from trailguard_engine.catalog import load_catalog
     from trailguard_engine.evaluate import Evaluator
+    from trailguard_engine.events import CloudTrailEvent, to_envelope
     from trailguard_engine.exceptions import RejectedEvent
     from trailguard_engine.runtime_config import RuntimeConfig
+    from trailguard_engine.window import MemoryWindowStore, ThresholdGate
 
     ev = Evaluator(load_catalog(), RuntimeConfig())
+    # Threshold rules fire once per principal and window, as in the engine and replay (not once per read).
+    gate = ThresholdGate(MemoryWindowStore(), clock=None)
     fired: Counter[str] = Counter()
     benign_remediations: list[tuple[str, str, str]] = []
     for name, record, label in labelled_records(corpus):
@@ -53,6 +57,7 @@ def measure(corpus: Path) -> tuple[Counter[str], list[tuple[str, str, str]]]:
             result = ev.evaluate(record)
         except RejectedEvent:
             continue
+        result = gate.apply_result(CloudTrailEvent(to_envelope(record)), result, ev.by_id)
         for f in result.findings:
             if f.decision in ("alert", "remediate"):
                 fired[f.rule] += 1
