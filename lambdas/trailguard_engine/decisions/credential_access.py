@@ -77,7 +77,7 @@ def secrets_bulk_read(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
 
 @decision("ssm_decrypted_read")
 def ssm_decrypted_read(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """GetParameter(s)/GetParametersByPath with ``withDecryption`` true: SecureString values in clear.
+    """GetParameter(s)/GetParametersByPath/GetParameterHistory with ``withDecryption`` true: values in clear.
 
     A by-path read does not say how many parameters came back: a recursive read of the root ``/`` counts as
     the whole threshold (everything), any other path as ``params.path_weight`` parameters.
@@ -87,9 +87,10 @@ def ssm_decrypted_read(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -
     if _aws_itself(event):
         return Assessment(False, f"read by the AWS service {event.invoked_by or 'itself'}")
     name = event.event_name
-    if name == "GetParameter":
+    if name in ("GetParameter", "GetParameterHistory"):
         names = _strings(event.req("name")) or [f"unnamed:{event.event_id}"]
-        return _qualifies(f"decrypted read of parameter {names[0][:200]}", names)
+        what = "every version of parameter" if name == "GetParameterHistory" else "parameter"
+        return _qualifies(f"decrypted read of {what} {names[0][:200]}", names)
     if name == "GetParameters":
         names = _strings(event.req("names")) or [f"unnamed:{event.event_id}"]
         return _qualifies(f"decrypted read of {len(names)} parameters", names)
