@@ -36,6 +36,10 @@ the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
    Any AWS error in the remediation is alerted (once per event, not once per
    Lambda retry) and re-raised for the DLQ.
 
+A rule with ``params.threshold`` (credential reads in bursts) fires only when its qualifying events of one
+principal add up within the window (:class:`~trailguard_engine.window.ThresholdGate`, counted in the state
+table; the rest are skipped as counted, and a failing table alerts each event).
+
 Risky events skipped because of who made them or where (loop guard, exemptions) get a
 low-severity notice, never silence. A second, different content for an (account, eventID, rule)
 already seen is alarmed as a forged copy (``EventIdMismatches``) and judged on its own.

@@ -16,6 +16,8 @@ Several kinds of items share the table:
   (account, pipeline) and hour, keeping the highest severity sent;
 * per-account alert counters, one per source account per hour, and a one-shot
   "alert budget exhausted" marker per account per hour;
+* windowed-threshold counters (:mod:`trailguard_engine.window`): ``window#<rule>#<account>#<principal digest>``,
+  string sets of item digests per quarter-window bucket of event time and the last firing, TTL'd;
 * the log-file ledger (:class:`LogFileLedger`): ``verified#<bucket>/<key>`` holds the SHA-256 of a
   log file that a signed, chained CloudTrail digest listed, written only by the digest verifier
   (its role may write no other item; the engine and reconcile roles are denied these items), and
