@@ -115,6 +115,8 @@ class Item:
     identity: str = "iam-user"
     user_agent: str = CLI_AGENT
     error_code: str | None = None
+    #: The record's ``resources`` list (S3 data events name buckets with their owning account there).
+    resources: tuple[Mapping[str, Any], ...] = ()
     #: How many calls (on distinct resources) the source's condition takes: a threshold rule (``params.threshold``)
     #: covers the item only when this reaches its count.
     calls: int = 1
@@ -226,6 +228,7 @@ def parse_source(doc: Any, where: str) -> Source:
                 error_code=raw.get("error_code"),
                 probe=probe,
                 calls=_calls(raw.get("calls", 1), at),
+                resources=tuple(r for r in raw.get("resources") or () if isinstance(r, Mapping)),
             )
         )
     return Source(
@@ -307,6 +310,8 @@ def synthetic_record(item: Item, event_source: str, event_name: str) -> dict[str
     }
     if item.additional is not None:
         detail["additionalEventData"] = item.additional
+    if item.resources:
+        detail["resources"] = [dict(r) for r in item.resources]
     if item.error_code:
         detail["errorCode"] = item.error_code
         detail["errorMessage"] = "synthetic failure"

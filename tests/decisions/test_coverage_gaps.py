@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from trailguard_engine.catalog import rules_by_id
 from trailguard_engine.intended import IntendedExposure
 from trailguard_engine.runtime_config import RuntimeConfig
 
@@ -296,3 +297,67 @@ def test_copy_to_an_organization_bucket(run, ev):
     req, res = _copy("shared", ORG)
     cfg = _cfg(organization_accounts=frozenset({ORG}))
     assert not run(COPY, ev("CopyObject", req, source=S3, resources=res), cfg).risky
+
+
+# --------------------------------------------------------------------------- #
+# Calls risky by themselves (flagged_call): traffic mirroring, EFS deletion, password policy, account closure,
+# federated console sign-in
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            "ec2-traffic-mirroring-started",
+            "CreateTrafficMirrorTarget",
+            "ec2.amazonaws.com",
+            {"CreateTrafficMirrorTargetRequest": {"NetworkInterfaceId": "eni-1"}},
+            "",
+        ),
+        (
+            "efs-file-system-deleted",
+            "DeleteFileSystem",
+            "elasticfilesystem.amazonaws.com",
+            {"fileSystemId": "fs-1"},
+            "fs-1",
+        ),
+        ("iam-password-policy-deleted", "DeleteAccountPasswordPolicy", IAM, None, ""),
+        (
+            "account-closed",
+            "CloseAccount",
+            "organizations.amazonaws.com",
+            {"accountId": "444455556666"},
+            "444455556666",
+        ),
+        ("account-closed", "CloseAccount", "account.amazonaws.com", {"AccountId": "444455556666"}, "444455556666"),
+    ],
+)
+def test_flagged_calls_alert_with_their_reason(run, ev, case):
+    rule_id, call, source, request_, target = case
+    a = run(rule_id, ev(call, request_, source=source))
+    assert a.risky and not a.remediable
+    assert rules_by_id()[rule_id].params["why"] in a.reason
+    assert a.resource["id"] == (target or "?")
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "call"),
+    [
+        ("ec2-traffic-mirroring-started", "DeleteTrafficMirrorSession"),
+        ("efs-file-system-deleted", "DeleteMountTarget"),
+        ("iam-password-policy-deleted", "UpdateAccountPasswordPolicy"),
+        ("account-closed", "DescribeAccount"),
+        ("signin-console-login-federated-user", "GetSigninToken"),
+    ],
+)
+def test_flagged_call_rules_ignore_other_calls(run, ev, rule_id, call):
+    """The decision re-checks the call name: a pattern widened by mistake does not make every call an alert."""
+    assert not run(rule_id, ev(call, {})).risky
+
+
+def test_federated_console_login(run, ev):
+    fed = {"type": "FederatedUser", "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/s", "accountId": ACCOUNT}
+    a = run(
+        "signin-console-login-federated-user",
+        ev("ConsoleLogin", None, {"ConsoleLogin": "Success"}, identity=fed, source=SI),
+    )
+    assert a.risky and "GetFederationToken" in a.reason and fed["arn"] in a.reason

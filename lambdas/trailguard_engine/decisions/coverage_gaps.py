@@ -277,3 +277,25 @@ def s3_copy_to_external_account(event: CloudTrailEvent, rule: Rule, cfg: Runtime
         {"type": "AWS::S3::Bucket", "id": dest},
         remediable=False,
     )
+
+
+@decision("flagged_call")
+def flagged_call(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """A successful call the rule lists in ``params.calls``, each risky by itself (``params.why`` says why).
+
+    For calls with no benign form worth telling apart (a traffic mirror session, a file system deleted, an
+    account closed): the rule's pattern selects them and ``params`` carries the reason and the resource field.
+    """
+    calls = rule.params.get("calls")
+    if not isinstance(calls, list) or event.event_name not in calls:
+        return Assessment(False, f"{event.event_name} is not one of this rule's calls")
+    field = rule.params.get("resource_field")
+    target = _text(_ci(event.request, field)) if isinstance(field, str) else ""
+    why = _text(rule.params.get("why")) or rule.title
+    on = f" on {target[:200]}" if target else ""
+    return Assessment(
+        True,
+        f"{event.event_name}{on} by {event.principal_arn or event.identity_type or '?'}: {why}",
+        {"type": str(rule.params.get("resource_type", "")), "id": target or "?"},
+        remediable=False,
+    )
