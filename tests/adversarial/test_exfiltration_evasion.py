@@ -306,3 +306,13 @@ def test_no_rule_here_remediates() -> None:
     ]  # fmt: skip
     rules = rules_by_id()
     assert all(rules[i].remediation is None and rules[i].default_mode == "alert" for i in ids)
+
+
+def test_lifecycle_iac_notice_needs_the_operators_list() -> None:
+    """The rule quiets listed pipelines on ordinary buckets; a forged Terraform user agent stays an alert."""
+    short = {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}
+    assert verdict("s3-lifecycle-short-expiry", lifecycle(short, ua=TERRAFORM)) == "alert"
+    listed = RuntimeConfig(iac_principal_patterns=(f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/*",))
+    assert verdict("s3-lifecycle-short-expiry", lifecycle(short, ua=TERRAFORM), listed) == "skip"
+    archive = lifecycle(short, bucket=f"trailguard-archive-{ACCOUNT}-us-east-1", ua=TERRAFORM)
+    assert verdict("s3-lifecycle-short-expiry", archive, listed) == "alert"
