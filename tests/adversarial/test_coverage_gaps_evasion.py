@@ -32,6 +32,7 @@ GAP_RULES = (
     "iam-password-policy-deleted",
     "account-closed",
     "signin-console-login-federated-user",
+    "ecs-task-credential-theft-or-mining",
 )
 TERRAFORM = "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.68.0"
 

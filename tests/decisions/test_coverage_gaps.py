@@ -361,3 +361,53 @@ def test_federated_console_login(run, ev):
         ev("ConsoleLogin", None, {"ConsoleLogin": "Success"}, identity=fed, source=SI),
     )
     assert a.risky and "GetFederationToken" in a.reason and fed["arn"] in a.reason
+
+
+# --------------------------------------------------------------------------- #
+# ECS tasks reading their credentials endpoint or mining
+# --------------------------------------------------------------------------- #
+ECSR = "ecs-task-credential-theft-or-mining"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sh", "-c", "curl http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"],
+        ["sh", "-c", "env | grep aws_container_credentials_full_uri"],
+        "python -c 'print(open(\"x\"))' && curl 169.254.170.2/v2/credentials",
+    ],
+)
+def test_task_definition_reading_credentials(run, ev, command):
+    req = {"family": "f", "containerDefinitions": [{"name": "c", "image": "alpine", "command": command}]}
+    a = run(ECSR, ev("RegisterTaskDefinition", req, source="ecs.amazonaws.com"))
+    assert a.risky and "credentials endpoint" in a.reason and a.resource["id"] == "f"
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"name": "m", "image": "docker.io/someone/XMRig:latest"},
+        {"name": "m", "image": "alpine", "entryPoint": ["/bin/run", "-o", "stratum+ssl://pool:443"]},
+        {"name": "m", "command": ["./a", "--donate-level=1"]},
+    ],
+)
+def test_run_task_overrides_running_a_miner(run, ev, container):
+    req = {"taskDefinition": "web:3", "overrides": {"containerOverrides": [container]}}
+    a = run(ECSR, ev("RunTask", req, source="ecs.amazonaws.com"))
+    assert a.risky and "miner" in a.reason
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        {
+            "family": "web",
+            "containerDefinitions": [{"name": "web", "image": "nginx", "command": ["nginx", "-g", "daemon off;"]}],
+        },
+        {"family": "web", "containerDefinitions": "not-a-list"},
+        {"taskDefinition": "web:3", "overrides": {"containerOverrides": [{"name": "web", "command": None}]}},
+        None,
+    ],
+)
+def test_ordinary_tasks(run, ev, req):
+    assert not run(ECSR, ev("RegisterTaskDefinition", req, source="ecs.amazonaws.com")).risky

@@ -299,3 +299,64 @@ def flagged_call(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Asse
         {"type": str(rule.params.get("resource_type", "")), "id": target or "?"},
         remediable=False,
     )
+
+
+#: What a container command reads to steal its task role's credentials: the ECS credentials endpoint.
+ECS_CREDENTIAL_MARKERS = (
+    "aws_container_credentials_relative_uri",
+    "aws_container_credentials_full_uri",
+    "169.254.170.2",
+)
+#: Unambiguous cryptocurrency-miner markers in an image name or a command line.
+MINER_MARKERS = (
+    "stratum+tcp://",
+    "stratum+ssl://",
+    "stratum2+tcp://",
+    "xmrig",
+    "cpuminer",
+    "--donate-level",
+)
+_ECS_CALLS = frozenset({"RegisterTaskDefinition", "RunTask", "StartTask"})
+
+
+def _container_strings(event: CloudTrailEvent) -> list[tuple[str, str]]:
+    """``(container, text)`` for every image, command and entry-point string of the task (definition or overrides)."""
+    out: list[tuple[str, str]] = []
+    containers = _ci(event.request, "containerDefinitions")
+    overrides = _ci(_ci(event.request, "overrides"), "containerOverrides")
+    for c in [
+        *(containers if isinstance(containers, list) else []),
+        *(overrides if isinstance(overrides, list) else []),
+    ]:
+        if not isinstance(c, Mapping):
+            continue
+        name = _text(_ci(c, "name")) or "?"
+        for key in ("image", "command", "entryPoint"):
+            value = _ci(c, key)
+            for part in value if isinstance(value, list) else [value]:
+                if isinstance(part, str) and part:
+                    out.append((name, part))
+    return out
+
+
+@decision("ecs_task_suspicious_command")
+def ecs_task_suspicious_command(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """A task whose container reads the ECS credentials endpoint, or runs a cryptocurrency miner."""
+    if event.event_name not in _ECS_CALLS:
+        return Assessment(False, f"{event.event_name} defines or starts no task")
+    found: list[str] = []
+    for container, text in _container_strings(event):
+        low = text.lower()
+        if any(m in low for m in ECS_CREDENTIAL_MARKERS):
+            found.append(f"container {container} reads the task credentials endpoint ({text[:120]})")
+        elif any(m in low for m in MINER_MARKERS):
+            found.append(f"container {container} runs a cryptocurrency miner ({text[:120]})")
+    if not found:
+        return Assessment(False, "no container reads the credentials endpoint or runs a miner")
+    task = _text(_ci(event.request, "family")) or _text(_ci(event.request, "taskDefinition")) or "?"
+    return Assessment(
+        True,
+        f"{event.event_name} {task} by {event.principal_arn or '?'}: " + "; ".join(sorted(set(found))[:5]),
+        {"type": "AWS::ECS::TaskDefinition", "id": task},
+        remediable=False,
+    )
