@@ -139,3 +139,16 @@ def test_serial_console_enabled(ev: Ev, run) -> None:
         "ec2-serial-console-access-enabled", ev("EnableSerialConsoleAccess", {}, {"serialConsoleAccessEnabled": False})
     ).risky
     assert not run("ec2-serial-console-access-enabled", ev("DisableSerialConsoleAccess", {})).risky
+
+
+def test_ssm_association_by_a_person(ev: Ev, run) -> None:
+    req = {
+        "name": "AWS-RunShellScript",
+        "targets": [{"key": "InstanceIds", "values": [I1]}],
+        "scheduleExpression": "rate(30 minutes)",
+    }
+    a = run("ssm-command-by-human", ev("CreateAssociation", req, identity=USER, source=SSM, userAgent=CLI))
+    assert a.risky and "association with AWS-RunShellScript" in a.reason and f"InstanceIds={I1}" in a.reason
+    assert not run(
+        "ssm-command-by-human", ev("CreateAssociation", req, identity=AUTOMATION, source=SSM, userAgent=BOTO)
+    ).risky

@@ -16,7 +16,9 @@ from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
 
-SSM_CALLS = ("SendCommand", "StartSession")
+#: Calls that run a document on instances now (SendCommand), open a shell (StartSession), or make State Manager run
+#: one on a schedule (CreateAssociation/UpdateAssociation: the same commands, repeated: persistence).
+SSM_CALLS = ("SendCommand", "StartSession", "CreateAssociation", "UpdateAssociation")
 INSTANCE_CONNECT_CALLS = ("SendSSHPublicKey", "SendSerialConsoleSSHPublicKey")
 
 
@@ -50,15 +52,16 @@ def person(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
 
 @decision("ssm_exec_by_human")
 def ssm_exec_by_human(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """SSM SendCommand or StartSession made by a person (automation through services or IaC is normal)."""
+    """SSM SendCommand, StartSession or a State Manager association made by a person (automation through services
+    or IaC is normal)."""
     if event.event_name not in SSM_CALLS:
         return Assessment(False, f"{event.event_name} is not a command or session")
     caller = person(event, cfg)
     if caller.kind != "human":
         return Assessment(False, f"{caller.describe()}: automation runs commands routinely")
     targets = _instances(event)
-    doc = event.req("documentName")
-    what = "session" if event.event_name == "StartSession" else "command"
+    doc = event.req("documentName") or event.req("name")
+    what = {"StartSession": "session", "SendCommand": "command"}.get(event.event_name, "association")
     doc_txt = f" with {doc}" if isinstance(doc, str) and doc else ""
     where = ", ".join(targets[:5]) + (f" (+{len(targets) - 5})" if len(targets) > 5 else "") if targets else "?"
     return Assessment(
