@@ -397,6 +397,8 @@ class Count:
     threshold: Threshold
     principal: str
     note: str = ""
+    #: The start of the counted span (event time, seconds since the epoch): the runbook's query window.
+    since: float = 0.0
 
 
 class ThresholdGate:
@@ -440,12 +442,13 @@ class ThresholdGate:
         if c.verdict == "fire":
             self.metric("ThresholdFired", f.rule, event.account)
             note = f" ({c.note})" if c.note else ""
+            since = datetime.fromtimestamp(c.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             reason = (
-                f"{c.count} in the window, threshold {th.describe()} reached by {c.principal}{note}; last: {f.reason}"
+                f"{c.count} since {since}: threshold {th.describe()} reached by {c.principal}{note}; last: {f.reason}"
             )
             params = {
                 **f.params,
-                "threshold": {"count": c.count, "limit": th.count, "window_seconds": th.window_seconds},
+                "threshold": {"count": c.count, "limit": th.count, "window_seconds": th.window_seconds, "since": since},
             }
             params["principal_key"] = c.principal
             return replace(f, reason=reason[:1000], params=params)
@@ -464,10 +467,11 @@ class ThresholdGate:
         """Count ``event`` for ``f.rule`` and say whether it fires (never raises: errors are a verdict)."""
         principal = principal_key(event)
         try:
-            return self._count(event, f, th, principal)
+            c = self._count(event, f, th, principal)
         except Exception as exc:  # throttling, a broken table, a bug: alert rather than drop
             self.log.error("threshold state for %s (%s) unavailable: %s", f.rule, principal, exc)
             return Count("error", 0, th, principal, f"{type(exc).__name__}: {exc}"[:300])
+        return c
 
     def _count(self, event: CloudTrailEvent, f: Finding, th: Threshold, principal: str) -> Count:
         now = self.clock() if self.clock is not None else None
@@ -475,6 +479,7 @@ class ThresholdGate:
         ref = now if now is not None else at
         size = th.bucket_seconds
         k = int(at // size)
+        since = float((k - BUCKETS_PER_WINDOW) * size)
         kept_from = int((ref - LATE_SECONDS) // size) - BUCKETS_PER_WINDOW
         stale = [f"{BUCKET_PREFIX}{i}" for i in range(kept_from - PRUNE_BUCKETS, kept_from)]
         event_ref = event.event_id or event.detail.get("requestID") or event.envelope_id or ""
@@ -496,8 +501,8 @@ class ThresholdGate:
             )
         except BucketFull:
             if self.store.fire(item_id, fire_at, me, cut):
-                return Count("fire", th.count, th, principal, _join(note, "bucket full"))
-            return Count("suppressed", th.count, th, principal, _join(note, "bucket full"))
+                return Count("fire", th.count, th, principal, _join(note, "bucket full"), since=since)
+            return Count("suppressed", th.count, th, principal, _join(note, "bucket full"), since=since)
         seen: set[str] = set()
         leftovers = []
         for name, value in item.items():
@@ -512,16 +517,16 @@ class ThresholdGate:
             self.store.remove(item_id, sorted(leftovers))
         n = len(seen)
         if n < th.count:
-            return Count("below", n, th, principal, note)
+            return Count("below", n, th, principal, note, since=since)
         fa, fe = item.get("fa"), item.get("fe")
         if fe == me:
-            return Count("fire", n, th, principal, _join(note, "redelivered"))
+            return Count("fire", n, th, principal, _join(note, "redelivered"), since=since)
         if isinstance(fa, float) and fa > cut:
             when = datetime.fromtimestamp(fa, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            return Count("suppressed", n, th, principal, _join(note, f"last alert at {when}"))
+            return Count("suppressed", n, th, principal, _join(note, f"last alert at {when}"), since=since)
         if self.store.fire(item_id, fire_at, me, cut):
-            return Count("fire", n, th, principal, note)
-        return Count("suppressed", n, th, principal, _join(note, "another event fired first"))
+            return Count("fire", n, th, principal, note, since=since)
+        return Count("suppressed", n, th, principal, _join(note, "another event fired first"), since=since)
 
 
 def _join(a: str, b: str) -> str:

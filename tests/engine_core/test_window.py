@@ -160,13 +160,15 @@ def test_event_time_is_the_clock_within_bounds() -> None:
 # Counting
 # --------------------------------------------------------------------------- #
 def test_nth_distinct_secret_fires_once_then_the_window_is_quiet() -> None:
-    judge = Judge(clock=lambda: T0 + 3 * S)
+    judge = Judge(clock=lambda: T0 + 200)  # the engine sees them within minutes
     got = judge.decisions([secret_read(i, T0 + 10 * i) for i in range(N + 5)], SECRETS)
     assert got == ["skip"] * (N - 1) + ["alert"] + ["skip"] * 5
     fired = judge.finding(secret_read(N - 1, T0 + 10 * (N - 1)), SECRETS)  # the firing event, redelivered
     assert fired.decision == "alert"
     assert "reached by role/111122223333/devops" in fired.reason
-    assert fired.params["threshold"] == {"count": N, "limit": N, "window_seconds": S}
+    # the counted span starts four quarter-window buckets before the firing read's own (T0 + 90 s is in T0's)
+    assert fired.params["threshold"] == {"count": N, "limit": N, "window_seconds": S, "since": iso(T0 - S)}
+    assert fired.reason.startswith(f"{N} since {iso(T0 - S)}: threshold")
     names = [m[0] for m in judge.metrics]
     assert names.count("ThresholdFired") == 2 and names.count("ThresholdSuppressed") == 5
     assert names.count("ThresholdCounted") == N - 1
