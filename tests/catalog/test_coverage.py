@@ -20,10 +20,10 @@ TARGET_ENFORCED: frozenset[str] = frozenset()
 #: Coverage never falls below what was measured when this file was last updated (percent of in-scope items,
 #: and the most in-scope items allowed missing at high value). Raise the floors when the catalog grows.
 FLOORS: dict[str, tuple[float, int]] = {
-    "sigma": (0.0, 58),
-    "panther": (0.0, 137),
-    "elastic": (0.0, 194),
-    "stratus": (0.0, 44),
+    "sigma": (50.0, 0),
+    "panther": (70.0, 0),
+    "elastic": (60.0, 0),
+    "stratus": (85.0, 1),
 }
 
 
