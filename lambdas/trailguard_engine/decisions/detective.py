@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,11 @@ from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
+
+#: A session of a service-linked role: ``arn:<partition>:iam::<account>:role/aws-service-role/<service>/...``.
+_SERVICE_LINKED = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:iam::\d{12}:role/aws-service-role/[a-z0-9.-]+\.amazonaws\.com(?:\.cn)?/"
+)
 
 
 def _strings(value: Any) -> list[str]:
@@ -31,14 +37,17 @@ def request_resource(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> 
     account/region when none); ``remediation_params`` ({param: request key}, all
     required for the finding to be remediable); ``ignore_service_callers`` (calls an
     AWS service made on its own behalf, ``userIdentity.invokedBy``, are not risky);
-    ``ignore_aws_service_identity`` (only ``userIdentity.type`` AWSService is skipped).
+    ``ignore_aws_service_identity`` (only an AWSService identity or a service-linked role session is skipped).
     """
     p = rule.params
     if p.get("ignore_service_callers") and event.invoked_by.endswith(".amazonaws.com"):
         return Assessment(False, f"{event.event_name} made by {event.invoked_by} for its own resources")
-    if p.get("ignore_aws_service_identity") and event.identity_type == "AWSService":
-        # Only the service itself (``userIdentity.type`` AWSService, e.g. AWS Backup's lifecycle expiry) is
-        # skipped; ``invokedBy`` on a customer role session is not proof (CloudFormation runs anyone's stack).
+    if p.get("ignore_aws_service_identity") and (
+        event.identity_type == "AWSService" or _SERVICE_LINKED.match(event.session_issuer_arn or "")
+    ):
+        # Only the service itself is skipped: ``userIdentity.type`` AWSService (AWS Backup's lifecycle expiry)
+        # or a session of a service-linked role (IAM reserves the ``/aws-service-role/`` path, so no account
+        # admin can create one). ``invokedBy`` on a customer role is no proof: CloudFormation runs anyone's stack.
         return Assessment(False, f"{event.event_name} made by the service {event.invoked_by or '?'} itself")
     rid = ""
     for key in _strings(p.get("id_fields")):

@@ -338,13 +338,20 @@ def waf_logging_filtered(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig)
 @decision("request_value")
 def request_value(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """Risky when any of ``params.conditions`` holds: ``{"path": [keys], "is": "false"|"true"|<enum>}`` (keys
-    matched case-insensitively, enums upper-cased, booleans also in string form), or ``{"path": [...],
-    "at_most": n}`` for a number. ``params.id_fields`` names the resource, ``params.resource_type`` its type;
+    matched case-insensitively, enums upper-cased, booleans also in string form), ``{"path": [...],
+    "at_most": n}`` for a number, or ``{"always": true}``. A condition with ``"events": [names]`` applies to
+    those eventNames only. ``params.id_fields`` names the resource, ``params.resource_type`` its type;
     ``params.what`` labels the change. Alert only."""
     p = rule.params
     hits = []
     for cond in as_list(p.get("conditions")):
         if not isinstance(cond, Mapping):
+            continue
+        events = cond.get("events")
+        if isinstance(events, list) and event.event_name not in events:
+            continue
+        if cond.get("always") is True:
+            hits.append(event.event_name)
             continue
         path = [str(k) for k in as_list(cond.get("path"))]
         value = field(event.request, *path)

@@ -587,3 +587,38 @@ def trailguard_stack(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> 
         {"type": "AWS::CloudFormation::Stack", "id": stack},
         remediable=False,
     )
+
+
+_SERVICE_ROLE_PATH = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::\d{12}:role/aws-service-role/")
+
+
+@decision("eventbridge_rule_disabled")
+def eventbridge_rule_disabled(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Any other EventBridge rule disabled or deleted (DisableRule, DeleteRule, PutRule with state DISABLED):
+    alerting and response rules stop firing. trailguard's own rules are judged by ``eventbridge-rule-tampered``
+    (its params name them) and skipped here, so one call raises one finding; so are calls by an AWS service
+    itself (``AWSService`` identity or a service-linked role session: IAM reserves that path), which manage
+    their own managed rules."""
+    if event.identity_type == "AWSService" or _SERVICE_ROLE_PATH.match(event.session_issuer_arn or ""):
+        return Assessment(False, f"{event.event_name} by an AWS service on its own rule")
+    name = event.event_name
+    if name == "PutRule":
+        state = event.req("state")
+        if not isinstance(state, str) or state.strip().upper() != "DISABLED":
+            return Assessment(False, "PutRule leaves the rule enabled")
+    raw = event.req("name")
+    if not isinstance(raw, str) or not raw.strip():
+        return Assessment(False, f"{name} without a rule name")
+    ref = rule_ref(raw, event.req("eventBusName"))
+    own = {r.id: r for r in load_catalog()}.get(str(rule.params.get("self_protection_rule") or ""))
+    if own is not None:
+        central = str(own.params.get("central_bus") or "trailguard-central")
+        if ref.bus == central or _fullmatch_any(ref.name, _param_strings(own, "rule_name_patterns")):
+            return Assessment(False, f"rule {ref.name} on {ref.bus} is trailguard's: judged by {own.id}")
+    what = "deleted" if name == "DeleteRule" else "disabled"
+    return Assessment(
+        True,
+        f"EventBridge rule {ref.name} on bus {ref.bus} {what} ({name}) by {_who(event)}",
+        {"type": "AWS::Events::Rule", "id": f"{ref.bus}/{ref.name}"},
+        remediable=False,
+    )
