@@ -239,3 +239,77 @@ def test_url_encoded_policy_reaches_the_role_decision() -> None:
     )
     found = findings(event, "trailguard-role-tampered")
     assert [f.decision for f in found] == ["alert"] and "TRAILGUARD-ENGINE" in found[0].reason
+
+
+# --------------------------------------------------------------------------- who may silence
+
+
+SLR_SECURITYHUB = {
+    "type": "AssumedRole",
+    "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSServiceRoleForSecurityHub/securityhub",
+    "accountId": ACCOUNT,
+    "invokedBy": "securityhub.amazonaws.com",
+    "sessionContext": {
+        "sessionIssuer": {
+            "type": "Role",
+            "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/securityhub.amazonaws.com/AWSServiceRoleForSecurityHub",
+        }
+    },
+}
+#: An ordinary role an account admin created, named like the service-linked role, at another path.
+FAKE_SLR = {
+    **SLR_SECURITYHUB,
+    "sessionContext": {
+        "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/AWSServiceRoleForSecurityHub"}
+    },
+}
+
+
+def test_config_rule_deleted_through_a_stack_still_fires() -> None:
+    req = {"configRuleName": "cloudtrail-enabled"}
+    via_stack = {**ADMIN, "invokedBy": "cloudformation.amazonaws.com"}
+    assert fires(envelope("config.amazonaws.com", "DeleteConfigRule", req, identity=via_stack), "config-rule-deleted")
+    assert fires(envelope("config.amazonaws.com", "DeleteConfigRule", req, identity=FAKE_SLR), "config-rule-deleted")
+    slr = envelope(
+        "config.amazonaws.com", "DeleteConfigRule", {"configRuleName": "securityhub-x"}, identity=SLR_SECURITYHUB
+    )
+    assert not fires(slr, "config-rule-deleted")
+
+
+def test_eventbridge_rule_disabled_skips_trailguards_rules_and_services_only() -> None:
+    ours = envelope(EVENTS, "DisableRule", {"name": "tg-kms-key-disabled", "eventBusName": "trailguard-central"})
+    assert not fires(ours, "eventbridge-rule-disabled")
+    assert fires(ours, "eventbridge-rule-tampered"), "trailguard's own rule is judged by the self-protection rule"
+    forwarding = envelope(EVENTS, "DeleteRule", {"name": "trailguard-forward-0"})
+    assert not fires(forwarding, "eventbridge-rule-disabled") and fires(forwarding, "eventbridge-rule-tampered")
+    theirs = {"name": "securityhub-to-slack"}
+    assert fires(envelope(EVENTS, "DisableRule", theirs), "eventbridge-rule-disabled")
+    assert not fires(envelope(EVENTS, "DisableRule", theirs, identity=SLR_SECURITYHUB), "eventbridge-rule-disabled")
+    assert fires(envelope(EVENTS, "DisableRule", theirs, identity=FAKE_SLR), "eventbridge-rule-disabled")
+    # a lookalike of the central bus is someone else's bus: the generic rule judges it
+    lookalike = envelope(
+        EVENTS, "DeleteRule", {"name": "tg-kms-key-disabled", "eventBusName": "trailguard-central-copy"}
+    )
+    assert fires(lookalike, "eventbridge-rule-disabled") and not fires(lookalike, "eventbridge-rule-tampered")
+
+
+def test_put_rule_disabled_is_caught_in_any_case() -> None:
+    req = {"name": "securityhub-to-slack", "eventPattern": "{}", "state": "disabled"}
+    assert fires(envelope(EVENTS, "PutRule", req), "eventbridge-rule-disabled")
+    assert not fires(envelope(EVENTS, "PutRule", {**req, "state": "ENABLED"}), "eventbridge-rule-disabled")
+
+
+def test_ebs_default_key_outside_the_organization() -> None:
+    key = {"kmsKeyId": f"arn:aws:kms:us-east-1:{FOREIGN}:key/k"}
+    event = envelope("ec2.amazonaws.com", "ModifyEbsDefaultKmsKeyId", key)
+    assert fires(event, "ebs-default-kms-key-external")
+    org = RuntimeConfig(organization_accounts=frozenset({ACCOUNT, FOREIGN}))
+    assert not [f for f in Evaluator(RULES, org).evaluate(event).findings if f.decision != "skip"]
+
+
+def test_kms_material_expiring_only_when_it_expires() -> None:
+    expiring = {"keyId": "k", "expirationModel": "key_material_expires"}
+    assert fires(envelope("kms.amazonaws.com", "ImportKeyMaterial", expiring), "kms-key-material-deleted")
+    forever = {"keyId": "k", "expirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
+    assert not fires(envelope("kms.amazonaws.com", "ImportKeyMaterial", forever), "kms-key-material-deleted")
+    assert fires(envelope("kms.amazonaws.com", "DeleteImportedKeyMaterial", {"keyId": "k"}), "kms-key-material-deleted")
