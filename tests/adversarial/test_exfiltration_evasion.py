@@ -316,3 +316,14 @@ def test_lifecycle_iac_notice_needs_the_operators_list() -> None:
     assert verdict("s3-lifecycle-short-expiry", lifecycle(short, ua=TERRAFORM), listed) == "skip"
     archive = lifecycle(short, bucket=f"trailguard-archive-{ACCOUNT}-us-east-1", ua=TERRAFORM)
     assert verdict("s3-lifecycle-short-expiry", archive, listed) == "alert"
+
+
+def test_lambda_code_by_mfa_role_session_on_the_cli() -> None:
+    """A person who assumed a role with MFA and uses the CLI is a person: the pattern no longer pre-filters callers."""
+    mfa_role = copy.deepcopy(ADMIN_ROLE)
+    mfa_role["sessionContext"]["attributes"]["mfaAuthenticated"] = "true"
+    req = {"functionName": "orders-api", "zipFile": "<sensitiveDataRemoved>"}
+    env = envelope("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", req, identity=mfa_role)
+    assert verdict("lambda-code-changed-by-human", env) == "alert"
+    env = envelope("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", req, identity=ADMIN_ROLE, ua=TERRAFORM)
+    assert verdict("lambda-code-changed-by-human", env) == "skip"  # a role session with no sign of a person

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from trailguard_engine.decisions import decision
+from trailguard_engine.decisions.execution import person
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
@@ -64,15 +65,18 @@ def human_actor(event: CloudTrailEvent) -> str | None:
 
 @decision("lambda_human_change")
 def lambda_human_change(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Lambda code (or layers) changed by a person rather than a pipeline."""
+    """Lambda code (or layers) changed by a person rather than a pipeline, under any API version suffix."""
     name = event.event_name
     if name.startswith("UpdateFunctionConfiguration") and not as_list(event.req("layers")):
         return Assessment(False, "configuration change without layers")
     if not name.startswith(("UpdateFunctionCode", "UpdateFunctionConfiguration")):
         return Assessment(False, f"{name} is not a code or layer change")
-    actor = human_actor(event)
+    caller = person(event, cfg)
+    # The caller classifier decides (IAM users, root, Identity Center, console and MFA sessions); a role session
+    # it cannot place (unknown) still counts when it used a browser and no service invoked it.
+    actor = caller.why if caller.kind == "human" else human_actor(event) if caller.kind == "unknown" else None
     if actor is None:
-        return Assessment(False, "made by a pipeline or service, not a person")
+        return Assessment(False, f"made by a pipeline or service, not a person ({caller.describe()})")
     fn = event.req("functionName")
     fn_id = fn if isinstance(fn, str) else ""
     what = "layers" if name.startswith("UpdateFunctionConfiguration") else "code"
