@@ -3,6 +3,7 @@ backups. Each test names the request shape it proves and would fail if the decis
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -410,3 +411,48 @@ def test_ebs_default_key_of_an_organization_account_is_not_risky(ev: Ev, run: Ru
     assert run("ebs-default-kms-key-external", event).risky
     org = RuntimeConfig(organization_accounts=frozenset({"111122223333", "999988887777"}))
     assert not run("ebs-default-kms-key-external", event, org).risky
+
+
+# --------------------------------------------------------------------------- AWS Backup vault policy
+
+
+def _vault(policy: Any) -> dict[str, Any]:
+    return {"backupVaultName": "v", "policy": policy}
+
+
+def _stmt(principal: Any, effect: str = "Allow", **extra: Any) -> str:
+    stmt = {"Effect": effect, "Principal": principal, "Action": "backup:*", "Resource": "*", **extra}
+    return json.dumps({"Version": "2012-10-17", "Statement": [stmt]})
+
+
+def test_vault_policy_for_an_outside_account_fires(ev: Ev, run: Run) -> None:
+    a = run("backup-vault-policy-exposed", ev("PutBackupVaultAccessPolicy", _vault(_stmt({"AWS": "999988887777"}))))
+    assert a.risky and "999988887777" in a.reason and not a.remediable
+
+
+def test_vault_policy_for_an_organization_account_does_not(ev: Ev, run: Run) -> None:
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    event = ev("PutBackupVaultAccessPolicy", _vault(_stmt({"AWS": "arn:aws:iam::999988887777:root"})))
+    org = RuntimeConfig(organization_accounts=frozenset({"111122223333", "999988887777"}))
+    assert not run("backup-vault-policy-exposed", event, org).risky
+
+
+def test_vault_policy_public_deny_and_org_pinned(ev: Ev, run: Run) -> None:
+    assert run("backup-vault-policy-exposed", ev("PutBackupVaultAccessPolicy", _vault(_stmt("*")))).risky
+    deny = _vault(_stmt({"AWS": "*"}, "Deny"))
+    assert not run("backup-vault-policy-exposed", ev("PutBackupVaultAccessPolicy", deny)).risky
+    loose = _stmt("*", Condition={"StringLike": {"aws:PrincipalOrgID": "o-*"}})
+    assert run("backup-vault-policy-exposed", ev("PutBackupVaultAccessPolicy", _vault(loose))).risky
+
+
+def test_vault_policy_unreadable_or_omitted_alerts(ev: Ev, run: Run) -> None:
+    assert run("backup-vault-policy-exposed", ev("PutBackupVaultAccessPolicy", _vault("{not json"))).risky
+    omitted = {"reason": "requestParameters too large", "omitted": True}
+    assert run("backup-vault-policy-exposed", ev("PutBackupVaultAccessPolicy", omitted)).risky
+
+
+def test_log_stream_deletion_names_the_stream(ev: Ev, run: Run) -> None:
+    req = {"logGroupName": "/trailguard/cloudtrail", "logStreamName": "s1"}
+    a = run("security-log-group-deleted", ev("DeleteLogStream", req, source="logs.amazonaws.com"))
+    assert a.risky and "stream s1" in a.reason

@@ -115,14 +115,18 @@ def security_marker(group: str, rule: Rule) -> str | None:
 
 @decision("security_log_group")
 def security_log_group(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Log group deletions: risky only for groups whose name holds a security marker (case-insensitive)."""
+    """Log group, stream and subscription deletions: risky only for groups whose name holds a security marker
+    (case-insensitive)."""
     group = _group(event)
     if not group:
         return Assessment(False, f"{event.event_name} without a log group name")
     hit = security_marker(group, rule)
     if hit is None:
         return Assessment(False, f"log group {group} is not a security log group")
-    what = "subscription filter deleted from" if event.event_name == "DeleteSubscriptionFilter" else "deleted:"
+    what = {
+        "DeleteSubscriptionFilter": f"subscription filter {event.req('filterName') or '?'} deleted from",
+        "DeleteLogStream": f"stream {event.req('logStreamName') or '?'} deleted from",
+    }.get(event.event_name, "deleted:")
     return Assessment(
         True,
         f"security log group {what} {group} (matches {hit!r}) by {_who(event)}",
