@@ -33,7 +33,15 @@ GAP_RULES = (
     "account-closed",
     "signin-console-login-federated-user",
     "ecs-task-credential-theft-or-mining",
+    "bedrock-guardrail-deleted",
+    "cloudwatch-alarms-deleted",
+    "s3-bucket-encryption-or-replication-removed",
+    "ec2-ami-deregistered-by-human",
+    "ec2-gpu-instance-launch-denied",
 )
+#: Rules that alert on people only (automation does the same routinely): a role session without a sign of a
+#: person is skipped by design, so the look-alike-role test does not apply to them.
+PEOPLE_ONLY = ("ec2-ami-deregistered-by-human",)
 TERRAFORM = "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.68.0"
 
 
@@ -62,7 +70,7 @@ def test_forged_iac_user_agent_still_alerts(rule_id):
     assert _finding(env, rule_id).decision == "alert"
 
 
-@pytest.mark.parametrize("rule_id", [r for r in GAP_RULES if not r.startswith("signin-")])
+@pytest.mark.parametrize("rule_id", [r for r in GAP_RULES if not r.startswith("signin-") and r not in PEOPLE_ONLY])
 def test_lookalike_service_linked_role_still_alerts(rule_id):
     """A role *named* like a service-linked role at an ordinary path is judged like anyone."""
     env = _positive(rule_id)
@@ -138,3 +146,18 @@ def test_foreign_copy_cannot_hide_behind_a_second_own_bucket_entry():
     env = _positive("s3-object-copied-to-external-account")
     env["detail"]["resources"].insert(0, {"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::other"})
     assert _finding(env, "s3-object-copied-to-external-account").decision == "alert"
+
+
+def test_people_only_rule_is_not_hidden_by_a_forged_service_user_agent():
+    """An IAM user sending an AWS-internal or Terraform user agent is still a person for the AMI rule."""
+    env = _positive("ec2-ami-deregistered-by-human")
+    for agent in ("AWS Internal", TERRAFORM, "cloudformation.amazonaws.com"):
+        env["detail"]["userAgent"] = agent
+        assert _finding(env, "ec2-ami-deregistered-by-human").decision == "alert", agent
+
+
+def test_failed_gpu_launch_alerts_even_though_failed_calls_usually_never_fire():
+    env = _positive("ec2-gpu-instance-launch-denied")
+    assert env["detail"]["errorCode"]
+    finding = _finding(env, "ec2-gpu-instance-launch-denied")
+    assert finding.decision == "alert" and finding.action is None

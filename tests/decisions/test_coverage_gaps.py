@@ -411,3 +411,71 @@ def test_run_task_overrides_running_a_miner(run, ev, container):
 )
 def test_ordinary_tasks(run, ev, req):
     assert not run(ECSR, ev("RegisterTaskDefinition", req, source="ecs.amazonaws.com")).risky
+
+
+# --------------------------------------------------------------------------- #
+# More flagged calls; AMIs deregistered by people; GPU launches refused
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            "bedrock-guardrail-deleted",
+            "DeleteGuardrail",
+            "bedrock.amazonaws.com",
+            {"guardrailIdentifier": "gr-1"},
+            "gr-1",
+        ),
+        ("cloudwatch-alarms-deleted", "DeleteAlarms", "monitoring.amazonaws.com", {"alarmNames": ["cis-root"]}, ""),
+        ("s3-bucket-encryption-or-replication-removed", "DeleteBucketEncryption", S3, {"bucketName": "b"}, "b"),
+        ("s3-bucket-encryption-or-replication-removed", "DeleteBucketReplication", S3, {"bucketName": "b"}, "b"),
+    ],
+)
+def test_more_flagged_calls(run, ev, case):
+    rule_id, call, source, request_, target = case
+    a = run(rule_id, ev(call, request_, source=source))
+    assert a.risky and a.resource["id"] == (target or "?")
+
+
+AMI = "ec2-ami-deregistered-by-human"
+ALICE = {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice", "accountId": ACCOUNT, "userName": "alice"}
+TERRAFORM = "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.68.0"
+
+
+@pytest.mark.parametrize("agent", ["aws-cli/2.17.20", TERRAFORM])
+def test_ami_deregistered_by_a_person(run, ev, agent):
+    """An IAM user is a person whatever user agent it sends (a forged Terraform agent does not hide it)."""
+    a = run(AMI, ev("DeregisterImage", {"imageId": "ami-1"}, identity=ALICE, userAgent=agent))
+    assert a.risky and a.resource == {"type": "AWS::EC2::Image", "id": "ami-1"}
+
+
+def test_ami_deregistered_by_automation(run, ev):
+    assert not run(AMI, ev("DeregisterImage", {"imageId": "ami-1"}, identity=role("ami-rotation", "1700000000"))).risky
+
+
+GPU = "ec2-gpu-instance-launch-denied"
+
+
+@pytest.mark.parametrize(
+    "itype", ["p3.16xlarge", "g4dn.xlarge", "P5.48XLARGE", "inf2.xlarge", "trn1n.32xlarge", "dl1.24xlarge"]
+)
+@pytest.mark.parametrize("code", ["Client.UnauthorizedOperation", "VcpuLimitExceeded", "AccessDenied"])
+def test_gpu_launch_refused(run, ev, itype, code):
+    a = run(GPU, ev("RunInstances", {"instanceType": itype}, errorCode=code))
+    assert a.risky and itype in a.reason
+
+
+@pytest.mark.parametrize(
+    ("itype", "code"),
+    [
+        ("p3.2xlarge", None),  # launched: routine for ML teams
+        ("p3.2xlarge", "Client.InvalidParameterValue"),  # a typo, not a refusal
+        ("t3.micro", "Client.UnauthorizedOperation"),
+        ("m5.large", "VcpuLimitExceeded"),
+        ("gp3", "Client.UnauthorizedOperation"),  # not an instance type
+        (None, "Client.UnauthorizedOperation"),
+    ],
+)
+def test_gpu_launch_not_flagged(run, ev, itype, code):
+    detail = {"errorCode": code} if code else {}
+    assert not run(GPU, ev("RunInstances", {"instanceType": itype}, **detail)).risky

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from trailguard_engine.caller import classify
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.model import Assessment, Rule
@@ -358,5 +359,54 @@ def ecs_task_suspicious_command(event: CloudTrailEvent, rule: Rule, cfg: Runtime
         True,
         f"{event.event_name} {task} by {event.principal_arn or '?'}: " + "; ".join(sorted(set(found))[:5]),
         {"type": "AWS::ECS::TaskDefinition", "id": task},
+        remediable=False,
+    )
+
+
+def _person(event: CloudTrailEvent, cfg: RuntimeConfig) -> bool:
+    """Whether a person made the call, judged by identity alone (a user agent is anyone's to forge)."""
+    blind = CloudTrailEvent({**event.envelope, "detail": {**event.detail, "userAgent": ""}})
+    return classify(blind, cfg).kind == "human"
+
+
+@decision("human_call")
+def human_call(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """A call in ``params.calls`` made by a person: automation does it routinely (image rotation), people rarely."""
+    calls = rule.params.get("calls")
+    if not isinstance(calls, list) or event.event_name not in calls:
+        return Assessment(False, f"{event.event_name} is not one of this rule's calls")
+    if not _person(event, cfg):
+        return Assessment(
+            False, f"{event.identity_type or 'unknown'} caller without a sign of a person: routine automation"
+        )
+    flagged = flagged_call(event, rule, cfg)
+    return Assessment(True, flagged.reason, flagged.resource, remediable=False)
+
+
+#: Accelerated-computing instance families (GPU, Inferentia, Trainium, FPGA, Gaudi, video transcoding).
+GPU_TYPE = re.compile(r"^(?:p\d+|g\d+|gr\d+|inf\d+|trn\d+|dl\d+|f\d+|vt\d+)[a-z0-9-]*\.[a-z0-9-]+$", re.IGNORECASE)
+#: Failures that mean "you may not launch this (here, now)": permission or quota, not a typo.
+DENIED_LAUNCH = re.compile(
+    r"^(?:Client\.)?(?:UnauthorizedOperation|AccessDenied|VcpuLimitExceeded|InstanceLimitExceeded)$"
+)
+
+
+@decision("gpu_launch_denied")
+def gpu_launch_denied(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """RunInstances of an accelerated (GPU ...) instance type refused for permission or quota: mining attempts."""
+    if event.event_name != "RunInstances":
+        return Assessment(False, f"{event.event_name} launches no instance")
+    if not event.failed:
+        return Assessment(False, "the launch succeeded: GPU instances are routine where teams train models")
+    if not DENIED_LAUNCH.match(event.error_code):
+        return Assessment(False, f"failed with {event.error_code or '?'}, not a permission or quota refusal")
+    itype = _text(_ci(event.request, "instanceType"))
+    if not GPU_TYPE.match(itype):
+        return Assessment(False, f"instance type {itype or '?'} is not an accelerated-computing type")
+    return Assessment(
+        True,
+        f"RunInstances of {itype} refused ({event.error_code}) for {event.principal_arn or '?'} in {event.region or '?'}: "
+        "attempts to launch GPU capacity the principal may not use are how stolen keys are tried for mining",
+        {"type": "AWS::EC2::Instance", "id": itype},
         remediable=False,
     )
