@@ -219,6 +219,13 @@ def test_rolesanywhere_profile(run, ev):
     assert "privileged" not in a.reason
     assert not run(R_RA, ev("UpdateProfile", {"profileId": "x", "durationSeconds": 900}, source=RA)).risky
     assert run(R_RA, ev("UpdateProfile", {"profileId": "x", "roleArns": ["arn:aws:iam::1:role/r"]}, source=RA)).risky
+    a = run(
+        R_RA,
+        ev("UpdateProfile", {"profileId": "x", "sessionPolicy": '{"Version":"2012-10-17","Statement":[]}'}, source=RA),
+    )
+    assert a.risky
+    assert "session scoping replaced (sessionPolicy" in a.reason
+    assert run(R_RA, ev("UpdateProfile", {"profileId": "x", "managedPolicyArns": []}, source=RA)).risky
 
 
 # --------------------------------------------------------------------------- console and sessions

@@ -172,15 +172,18 @@ def identity_provider_modified(event: CloudTrailEvent, rule: Rule, cfg: RuntimeC
 
 @decision("rolesanywhere_profile_changed")
 def rolesanywhere_profile_changed(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """IAM Roles Anywhere CreateProfile/UpdateProfile: roles a certificate holder can obtain."""
+    """IAM Roles Anywhere CreateProfile, or UpdateProfile of its roles or session scoping: what certificate holders get."""
     roles = [r for r in as_list(event.req("roleArns")) if isinstance(r, str)]
     name = event.req("name") or event.req("profileId") or dig(event.response, "profile", "name")
     label = name if isinstance(name, str) and name else "<unknown profile>"
-    if event.event_name == "UpdateProfile" and not roles:
-        return Assessment(False, f"UpdateProfile {label}: role list unchanged")
+    scoping = [k for k in ("sessionPolicy", "managedPolicyArns") if event.req(k) is not None]
+    if event.event_name == "UpdateProfile" and not roles and not scoping:
+        return Assessment(False, f"UpdateProfile {label}: roles and session scoping unchanged")
     pats = patterns_param(rule, "privileged_role_patterns", DEFAULT_PRIVILEGED_ROLES)
     privileged = [r for r in roles if name_matches(iam_name(r), pats)]
     extra = f"; privileged by name: {', '.join(privileged)}" if privileged else ""
+    if scoping and event.event_name == "UpdateProfile":
+        extra += f"; session scoping replaced ({', '.join(scoping)}: may widen what each session can do)"
     return Assessment(
         True,
         f"Roles Anywhere {event.event_name} {label} by {who(event)} lets certificate holders assume "
