@@ -786,15 +786,19 @@ ESCALATION_SETS: tuple[tuple[str, frozenset[str]], ...] = (
 )
 
 
-def allowed_actions(document: Mapping[str, Any] | None) -> frozenset[str]:
-    """Concrete actions the identity policy allows, minus those denied on every resource without condition."""
+def allowed_actions(document: Mapping[str, Any] | None, *, every_resource: bool = False) -> frozenset[str]:
+    """Concrete actions the identity policy allows, minus those denied on every resource without condition.
+
+    ``every_resource``: count only Allow statements on every resource (``*``, ``arn:*``, ``NotResource`` ...).
+    """
     allowed: set[str] = set()
     denied: set[str] = set()
     for stmt in statements(document):
         if _has(stmt, "Principal") or _has(stmt, "NotPrincipal"):
             continue
         if is_allow(stmt):
-            allowed |= statement_actions(stmt)
+            if not every_resource or _all_resources(stmt, _IAM_PROBES):
+                allowed |= statement_actions(stmt)
         elif _get(stmt, "Condition") in (None, {}) and _all_resources(stmt):
             effect = _get(stmt, "Effect")
             if isinstance(effect, str) and effect.strip().lower() == "deny":
@@ -802,12 +806,24 @@ def allowed_actions(document: Mapping[str, Any] | None) -> frozenset[str]:
     return frozenset(allowed - denied)
 
 
-def privilege_escalation(document: Mapping[str, Any] | None) -> list[str]:
-    """The privilege-escalation sets the identity policy allows, across its statements (one reason each)."""
-    actions = allowed_actions(document)
+def privilege_escalation(
+    document: Mapping[str, Any] | None, *, every_resource: bool = False, iam_only: bool = False
+) -> list[str]:
+    """The privilege-escalation sets the identity policy allows, across its statements (one reason each).
+
+    ``every_resource``: only grants on every (IAM) resource count. ``iam_only``: only the sets made of IAM
+    and STS actions (a principal editing IAM itself), not the PassRole-to-a-service ones.
+    """
+    actions = allowed_actions(document, every_resource=every_resource)
     if not actions:
         return []
-    return [f"{why} ({' + '.join(sorted(need))})" for why, need in ESCALATION_SETS if need <= actions]
+    out = []
+    for why, need in ESCALATION_SETS:
+        if iam_only and not all(a.startswith(("iam:", "sts:")) for a in need):
+            continue
+        if need <= actions:
+            out.append(f"{why} ({' + '.join(sorted(need))})")
+    return out
 
 
 # --------------------------------------------------------------------------- #

@@ -156,18 +156,41 @@ def test_inline_admin_detected(run, ev, statement, why):
         doc({"Effect": "Deny", "Action": "*", "Resource": "*"}),
         doc({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}),
         doc({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b1/*"}),
-        "{not json",
-        "",
-        None,
-        12,
-        ["*"],
+        doc({"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}),
+        doc({"Effect": "Allow", "Action": "iam:PutRolePolicy", "Resource": "arn:aws:iam::111122223333:role/app-*"}),
     ],
 )
-def test_inline_not_admin_or_unreadable(run, ev, policy):
+def test_inline_not_admin(run, ev, policy):
     assert not run(
         "iam-inline-policy-admin",
         ev("PutUserPolicy", {"userName": "u", "policyName": "p", "policyDocument": policy}, source=IAM),
     ).risky
+
+
+@pytest.mark.parametrize("policy", ["{not json", "", None, 12, ["*"], '{"Statement": [], "Statement": []}'])
+def test_inline_unreadable_is_alerted_not_remediated(run, ev, policy):
+    """IAM only stores a valid document: one the record does not let us read is content we cannot inspect."""
+    a = run(
+        "iam-inline-policy-admin",
+        ev("PutUserPolicy", {"userName": "u", "policyName": "p", "policyDocument": policy}, source=IAM),
+    )
+    assert a.risky and not a.remediable
+    assert "cannot be read" in a.reason
+
+
+def test_inline_escalation_sets_on_every_resource(run, ev):
+    stmt = {"Effect": "Allow", "Action": ["iam:Put*", "iam:Attach*"], "Resource": "*"}
+    a = run(
+        "iam-inline-policy-admin",
+        ev("PutRolePolicy", {"roleName": "r", "policyName": "p", "policyDocument": doc(stmt)}, source=IAM),
+    )
+    assert a.risky and "iam:attachrolepolicy" in a.reason
+
+
+def test_inline_request_too_large_alerts(run, ev):
+    omitted = {"reason": "requestParameters too large", "omitted": "true", "originalSize": "149893"}
+    a = run("iam-inline-policy-admin", ev("PutRolePolicy", omitted, source=IAM))
+    assert a.risky and not a.remediable and "too large" in a.reason
 
 
 # --------------------------------------------------------------------------- trust
@@ -184,10 +207,11 @@ ASSUME = {"Effect": "Allow", "Action": "sts:AssumeRole"}
     [
         ({**ASSUME, "Principal": {"AWS": "*"}}, None, True),
         ({**ASSUME, "Principal": "*", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}, None, True),
+        # no organization configured: a pin to some organization is a pin outside this account
         (
             {**ASSUME, "Principal": {"AWS": "*"}, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-mine"}}},
             None,
-            False,
+            True,
         ),
         (
             {**ASSUME, "Principal": {"AWS": "*"}, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-mine"}}},
@@ -254,10 +278,17 @@ def test_role_trust(run, ev, statement, cfg, risky):
     assert run("iam-role-trust-opened", trust(ev, statement, name="CreateRole"), config).risky is risky
 
 
-def test_role_trust_unreadable_document(run, ev):
+def test_role_trust_unreadable_document_is_alerted_not_remediated(run, ev):
     a = run("iam-role-trust-opened", ev("CreateRole", {"roleName": "r", "assumeRolePolicyDocument": 5}, source=IAM))
-    assert not a.risky
+    assert a.risky and not a.remediable
     assert "unreadable" in a.reason
+
+
+def test_role_trust_account_of_the_organization_is_not_external(run, ev):
+    stmt = {**ASSUME, "Principal": {"AWS": f"arn:aws:iam::{OTHER}:role/deployer"}}
+    assert run("iam-role-trust-opened", trust(ev, stmt), RuntimeConfig()).risky
+    known = RuntimeConfig(org_id="o-mine", organization_accounts=frozenset({OTHER}))
+    assert not run("iam-role-trust-opened", trust(ev, stmt), known).risky
 
 
 # --------------------------------------------------------------------------- credentials for others

@@ -22,15 +22,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from trailguard_engine.decisions import decision
-from trailguard_engine.decisions.exposure import load_policy, statements
+from trailguard_engine.decisions.exposure import load_policy, membership_note, statements, too_large
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
-from trailguard_engine.policy import admin_like
+from trailguard_engine.policy import (
+    admin_like,
+    external_grants,
+    is_allow,
+    known_accounts,
+    parse_policy,
+    privilege_escalation,
+    request_too_large,
+    statement_public,
+)
 from trailguard_engine.runtime_config import RuntimeConfig
 
 ADMIN_POLICY_NAMES = frozenset({"AdministratorAccess", "IAMFullAccess"})
 _MANAGED_ARN = re.compile(r"^arn:aws[\w-]*:iam::aws:policy/(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]+)$")
-_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[\w-]*:(?:iam|sts)::(?P<acct>\d{12}):")
 _PRINCIPAL_TYPES = {"AttachUserPolicy": "user", "AttachGroupPolicy": "group", "AttachRolePolicy": "role"}
 _PRINCIPAL_KEYS = {"user": "userName", "group": "groupName", "role": "roleName"}
 _OIDC_PROVIDERS_NEEDING_SUB = ("token.actions.githubusercontent.com", "gitlab.com", "app.terraform.io")
@@ -60,19 +68,25 @@ def _str_list(value: Any) -> list[str]:
 # --------------------------------------------------------------------------- #
 
 
+#: ``invokedBy`` values of root actions taken in the AWS Management Console: still root activity (issue 14).
+ROOT_CONSOLE_INVOKERS = frozenset({"signin.amazonaws.com", "console.amazonaws.com", "AWS Internal"})
+
+
 @decision("root_activity")
 def root_activity(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Any call by the root user, except AWS service events and calls a service made on root's behalf."""
+    """Any call by the root user, console actions included, except AWS service events and calls a service
+    made on root's behalf (an ``invokedBy`` naming another AWS service)."""
     if event.identity_type != "Root":
         return Assessment(False, f"caller is {event.identity_type or 'unknown'}, not Root")
     if event.event_type == "AwsServiceEvent":
         return Assessment(False, "AWS service event, not a root action")
-    if event.invoked_by:
-        return Assessment(False, f"invoked by {event.invoked_by} on root's behalf")
+    via = event.invoked_by
+    if via and via not in ROOT_CONSOLE_INVOKERS:
+        return Assessment(False, f"invoked by {via} on root's behalf")
     return Assessment(
         True,
-        f"root user called {event.event_source}:{event.event_name} from {event.source_ip or '?'} "
-        f"({event.user_agent[:80] or 'no user agent'})",
+        f"root user called {event.event_source}:{event.event_name}{' in the console (' + via + ')' if via else ''} "
+        f"from {event.source_ip or '?'} ({event.user_agent[:80] or 'no user agent'})",
         resource={"type": "AWS::::Account", "id": event.account},
         remediable=False,
     )
@@ -188,15 +202,32 @@ def admin_like_statements(policy: Mapping[str, Any]) -> list[str]:
 
 @decision("inline_policy_admin")
 def inline_policy_admin(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """PutUserPolicy / PutGroupPolicy / PutRolePolicy whose document grants ``*`` on ``*``."""
+    """PutUserPolicy / PutGroupPolicy / PutRolePolicy whose document is admin-like or lets IAM be rewritten.
+
+    Admin-like: every action (any wildcard spelling) or ``NotAction`` on every resource, or every IAM action.
+    Self-escalation: a set of IAM actions known to lead to everything (``iam:Put*`` + ``iam:Attach*``,
+    ``iam:CreatePolicyVersion`` ...) on every IAM resource. A request too large to log, or a document that
+    cannot be read, is alerted: its content cannot be inspected.
+    """
     target = next(
         (f"{k[:-4]} {v}" for k in ("userName", "groupName", "roleName") if isinstance(v := event.req(k), str) and v),
         "<unknown principal>",
     )
-    doc = load_policy(event.req("policyDocument"))
-    if doc is None:
-        return Assessment(False, f"{event.event_name} on {target}: policy document missing or unreadable")
-    found = admin_like_statements(doc)
+    if request_too_large(event.request):
+        return too_large(event, target)
+    parsed = parse_policy(event.req("policyDocument"))
+    if parsed.document is None:
+        return Assessment(
+            True,
+            f"{event.event_name} on {target}: the policy document cannot be read ({parsed.error}); check it live",
+            remediable=False,
+        )
+    found = admin_like(parsed.document)
+    if not found:
+        found = [
+            f"lets IAM be rewritten: {r}"
+            for r in privilege_escalation(parsed.document, every_resource=True, iam_only=True)
+        ]
     if not found:
         return Assessment(False, f"{event.event_name} on {target}: no admin-like statement")
     name = event.req("policyName")
@@ -234,43 +265,26 @@ def _condition_values(cond: Any, key: str, *, fixed_only: bool = True) -> list[s
     return out
 
 
-def _trust_problems(stmt: Mapping[str, Any], account: str, org_id: str | None) -> list[str]:
-    effect = stmt.get("Effect")
-    if not (isinstance(effect, str) and effect.strip().lower() == "allow"):
+def _trust_problems(stmt: Mapping[str, Any], account: str, cfg: RuntimeConfig) -> list[str]:
+    """Why an Allow statement of a trust policy opens the role: anyone, an account or organization that is not
+    ours (:mod:`trailguard_engine.policy`), or an OIDC provider without a ``sub`` condition."""
+    if not is_allow(stmt):
         return []
-    cond = stmt.get("Condition")
-    org_ids = _condition_values(cond, "aws:PrincipalOrgID")
-    pinned_accounts = _condition_values(cond, "aws:PrincipalAccount")
-    pinned_arns = _condition_values(cond, "aws:PrincipalArn")
-    in_org = bool(org_ids) and (org_id is None or all(o == org_id for o in org_ids))
     problems: list[str] = []
-    principal = stmt.get("Principal")
-    if "NotPrincipal" in stmt:
-        return ["NotPrincipal with Allow trusts everyone except the listed principals"]
-    aws: list[str] = []
-    federated: list[str] = []
-    if isinstance(principal, str):
-        aws = [principal]
-    elif isinstance(principal, Mapping):
-        aws = _str_list(principal.get("AWS"))
-        federated = _str_list(principal.get("Federated"))
-    for raw in aws:
-        p = raw.strip()
-        if p == "*" or (":" in p and "*" in p):
-            if org_ids and in_org:
-                continue
-            if pinned_accounts and all(a == account for a in pinned_accounts):
-                continue
-            if pinned_arns and all(_account_of(a) == account for a in pinned_arns):
-                continue
-            if org_ids:
-                problems.append(f"'*' limited to organization {', '.join(org_ids)} (not the configured {org_id})")
+    public = statement_public(stmt, account)
+    if public:
+        problems.append(f"anyone with AWS credentials: {public}")
+    else:
+        for grantee in external_grants({"Statement": [stmt]}, account, known_accounts(cfg), org_id=cfg.org_id):
+            if grantee.startswith("o-"):
+                problems.append(
+                    f"organization {grantee}, not the configured {cfg.org_id or 'one (none is configured)'}"
+                )
             else:
-                problems.append(f"'{p}' without an aws:PrincipalOrgID condition (anyone with AWS credentials)")
-            continue
-        acct = _account_of(p)
-        if acct and acct != account and not in_org:
-            problems.append(f"account {acct} ({p}) outside this account; organization membership unverified")
+                problems.append(f"account {grantee} outside this account: {membership_note(cfg)}")
+    principal = stmt.get("Principal")
+    federated = _str_list(principal.get("Federated")) if isinstance(principal, Mapping) else []
+    cond = stmt.get("Condition")
     for f in federated:
         if any(f.endswith(provider) or f"/{provider}" in f for provider in _OIDC_PROVIDERS_NEEDING_SUB):
             host = f.rsplit("/", 1)[-1] if "/" in f else f
@@ -280,26 +294,26 @@ def _trust_problems(stmt: Mapping[str, Any], account: str, org_id: str | None) -
     return problems
 
 
-def _account_of(principal: str) -> str:
-    p = principal.strip()
-    if re.fullmatch(r"\d{12}", p):
-        return p
-    m = _ACCOUNT_IN_ARN.match(p)
-    return m.group("acct") if m else ""
-
-
 @decision("role_trust_opened")
 def role_trust_opened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """CreateRole / UpdateAssumeRolePolicy trusting ``*``, another account, or an OIDC provider without ``sub``."""
     role = event.req("roleName")
     role_s = role if isinstance(role, str) and role else "<unknown role>"
+    res = {"type": "AWS::IAM::Role", "id": role_s}
+    if request_too_large(event.request):
+        return too_large(event, f"role {role_s}", res)
     raw = event.req("assumeRolePolicyDocument") if event.event_name == "CreateRole" else event.req("policyDocument")
-    doc = load_policy(raw)
-    if doc is None:
-        return Assessment(False, f"{event.event_name} on {role_s}: trust policy missing or unreadable")
+    parsed = parse_policy(raw)
+    if parsed.document is None:
+        return Assessment(
+            True,
+            f"{event.event_name} on {role_s}: the trust policy is unreadable ({parsed.error}); check it live",
+            resource=res,
+            remediable=False,
+        )
     problems: list[str] = []
-    for stmt in statements(doc):
-        problems += _trust_problems(stmt, event.account, cfg.org_id)
+    for stmt in statements(parsed.document):
+        problems += _trust_problems(stmt, event.account, cfg)
     if not problems:
         return Assessment(False, f"{event.event_name} on {role_s}: trust limited to this account, services or the org")
     return Assessment(
