@@ -275,3 +275,28 @@ def test_assume_root(run, ev):
     assert a.risky
     assert "password again" not in a.reason
     assert "S3UnlockBucketPolicy" in a.reason
+
+
+def test_own_mfa_registration_from_a_scripted_session(run, ev):
+    """Temporary keys of an IAM user outside the console (GetSessionToken): a stolen key registering its MFA."""
+    scripted = {**USER, "accessKeyId": "ASIAEXAMPLE000000001"}
+    console = {**scripted, "invokedBy": "signin.amazonaws.com"}
+    long_term = {**USER, "accessKeyId": "AKIAEXAMPLE000000001"}
+    for name, req in (
+        ("EnableMFADevice", {"userName": "alice", "serialNumber": "arn:aws:iam::1:mfa/a"}),
+        ("CreateVirtualMFADevice", {"virtualMFADeviceName": "alice"}),
+    ):
+        a = run(R_MFA, ev(name, req, identity=scripted, source=IAM))
+        assert a.risky, name
+        assert "temporary keys" in a.reason
+        assert not run(R_MFA, ev(name, req, identity=console, source=IAM)).risky, name
+        assert not run(R_MFA, ev(name, req, identity=long_term, source=IAM)).risky, name
+    # a forged console user agent is not the console: only invokedBy (set by AWS) is
+    forged = ev(
+        "EnableMFADevice",
+        {"userName": "alice", "serialNumber": "s"},
+        identity=scripted,
+        source=IAM,
+        userAgent="signin.amazonaws.com",
+    )
+    assert run(R_MFA, forged).risky

@@ -111,33 +111,62 @@ def key_material_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: Runtime
     )
 
 
-@decision("mfa_for_other_user")
-def mfa_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """EnableMFADevice on another user; CreateVirtualMFADevice by a role or federated session."""
-    if event.event_name == "CreateVirtualMFADevice":
-        if event.identity_type in ("IAMUser", "Root"):
-            return Assessment(
-                False,
-                f"virtual MFA device created by {'the root user' if event.identity_type == 'Root' else 'an IAM user'} "
-                "(self-service setup; binding it to a user is EnableMFADevice)",
-            )
-        dev = event.req("virtualMFADeviceName") or event.resp("virtualMFADevice", "serialNumber")
+def _scripted_user_session(event: CloudTrailEvent) -> bool:
+    """An IAM user calling with temporary (``ASIA``) keys outside the console.
+
+    Console calls carry ``invokedBy signin.amazonaws.com`` (set by AWS, unlike a user agent); temporary keys
+    of an IAM user outside it come from GetSessionToken, a stolen key's usual next step.
+    """
+    return (
+        event.identity_type == "IAMUser"
+        and event.access_key_id.startswith("ASIA")
+        and event.invoked_by != "signin.amazonaws.com"
+    )
+
+
+def _mfa_self_service(event: CloudTrailEvent, what: str, resource: dict[str, str]) -> Assessment:
+    """An IAM user's own MFA registration: self-service in the console, suspicious from a scripted session."""
+    if _scripted_user_session(event):
         return Assessment(
             True,
-            f"virtual MFA device {dev if isinstance(dev, str) else '?'} created by {who(event)} "
+            f"{what} by IAM user {caller_user_name(event)} for itself with temporary keys "
+            f"({event.access_key_id}) outside the console: an attacker holding a stolen key registers its own MFA "
+            "to pass MFA conditions",
+            resource=resource,
+            remediable=False,
+        )
+    return Assessment(False, f"{what} by the user itself (self-service)")
+
+
+@decision("mfa_for_other_user")
+def mfa_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """EnableMFADevice on another user; CreateVirtualMFADevice by a role or federated session; an IAM user's own
+    MFA registration from temporary keys outside the console."""
+    if event.event_name == "CreateVirtualMFADevice":
+        dev = event.req("virtualMFADeviceName") or event.resp("virtualMFADevice", "serialNumber")
+        dev_s = dev if isinstance(dev, str) else "?"
+        res = {"type": "AWS::IAM::VirtualMFADevice", "id": dev_s}
+        if event.identity_type == "Root":
+            return Assessment(False, "virtual MFA device created by the root user (its own setup; see root-activity)")
+        if event.identity_type == "IAMUser":
+            return _mfa_self_service(event, f"virtual MFA device {dev_s} created", res)
+        return Assessment(
+            True,
+            f"virtual MFA device {dev_s} created by {who(event)} "
             "(not an IAM user creating its own): watch for EnableMFADevice on another user",
-            resource={"type": "AWS::IAM::VirtualMFADevice", "id": dev if isinstance(dev, str) else "?"},
+            resource=res,
             remediable=False,
         )
     target = iam_name(event.req("userName"))
     if not target:
         return Assessment(False, f"{event.event_name} without userName")
-    if not _other_user(event, target):
-        return Assessment(False, f"{event.event_name}: {target} enabled their own MFA device")
     serial = event.req("serialNumber")
+    serial_s = serial if isinstance(serial, str) else "?"
+    if not _other_user(event, target):
+        return _mfa_self_service(event, f"MFA device {serial_s} enabled", _user_resource(target))
     return Assessment(
         True,
-        f"MFA device {serial if isinstance(serial, str) else '?'} enabled on user {target} by {who(event)}: "
+        f"MFA device {serial_s} enabled on user {target} by {who(event)}: "
         "whoever holds the device can pass MFA as that user",
         resource=_user_resource(target),
         remediable=False,
