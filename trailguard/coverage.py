@@ -92,6 +92,23 @@ _IDENTITIES: dict[str, dict[str, Any]] = {
             "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
         },
     },
+    "external-role": {
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLEEXT00001:x",
+        "arn": "arn:aws:sts::999988887777:assumed-role/caller/x",
+        "accountId": "999988887777",
+        "accessKeyId": "ASIAEXAMPLEEXT00001",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLEEXT00001",
+                "arn": "arn:aws:iam::999988887777:role/caller",
+                "accountId": "999988887777",
+                "userName": "caller",
+            },
+            "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
+        },
+    },
 }
 
 

@@ -38,10 +38,14 @@ GAP_RULES = (
     "s3-bucket-encryption-or-replication-removed",
     "ec2-ami-deregistered-by-human",
     "ec2-gpu-instance-launch-denied",
+    "lambda-invoked-from-external-account",
+    "rds-iam-role-added",
 )
 #: Rules that alert on people only (automation does the same routinely): a role session without a sign of a
 #: person is skipped by design, so the look-alike-role test does not apply to them.
 PEOPLE_ONLY = ("ec2-ami-deregistered-by-human",)
+#: Rules whose signal is the caller's account: the look-alike test below swaps in one of ours (see the foreign one).
+CALLER_ACCOUNT_IS_THE_SIGNAL = ("lambda-invoked-from-external-account",)
 TERRAFORM = "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.68.0"
 
 
@@ -70,7 +74,10 @@ def test_forged_iac_user_agent_still_alerts(rule_id):
     assert _finding(env, rule_id).decision == "alert"
 
 
-@pytest.mark.parametrize("rule_id", [r for r in GAP_RULES if not r.startswith("signin-") and r not in PEOPLE_ONLY])
+@pytest.mark.parametrize(
+    "rule_id",
+    [r for r in GAP_RULES if not r.startswith("signin-") and r not in PEOPLE_ONLY + CALLER_ACCOUNT_IS_THE_SIGNAL],
+)
 def test_lookalike_service_linked_role_still_alerts(rule_id):
     """A role *named* like a service-linked role at an ordinary path is judged like anyone."""
     env = _positive(rule_id)
@@ -161,3 +168,17 @@ def test_failed_gpu_launch_alerts_even_though_failed_calls_usually_never_fire():
     assert env["detail"]["errorCode"]
     finding = _finding(env, "ec2-gpu-instance-launch-denied")
     assert finding.decision == "alert" and finding.action is None
+
+
+def test_foreign_caller_named_like_a_service_role_still_alerts():
+    """A foreign account's role named like a service-linked role is still a foreign caller."""
+    env = _positive("lambda-invoked-from-external-account")
+    ext = "999988887777"
+    name = "AWSServiceRoleForLambda"
+    env["detail"]["userIdentity"] = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ext}:assumed-role/{name}/x",
+        "accountId": ext,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ext}:role/{name}"}},
+    }
+    assert _finding(env, "lambda-invoked-from-external-account").decision == "alert"

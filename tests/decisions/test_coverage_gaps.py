@@ -479,3 +479,45 @@ def test_gpu_launch_refused(run, ev, itype, code):
 def test_gpu_launch_not_flagged(run, ev, itype, code):
     detail = {"errorCode": code} if code else {}
     assert not run(GPU, ev("RunInstances", {"instanceType": itype}, **detail)).risky
+
+
+# --------------------------------------------------------------------------- #
+# Lambda invoked from outside the organization (data event); IAM role added to RDS
+# --------------------------------------------------------------------------- #
+LINV = "lambda-invoked-from-external-account"
+FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:billing"
+
+
+def _caller(account: str) -> dict:
+    return {"type": "AssumedRole", "arn": f"arn:aws:sts::{account}:assumed-role/r/s", "accountId": account}
+
+
+@pytest.mark.parametrize("name", ["Invoke", "Invoke20150331", "InvokeWithResponseStream"])
+def test_lambda_invoked_by_foreign_account(run, ev, name):
+    a = run(LINV, ev(name, {"functionName": FN}, identity=_caller(EXT), source="lambda.amazonaws.com"))
+    assert a.risky and EXT in a.reason and a.resource["id"] == FN
+
+
+@pytest.mark.parametrize(
+    ("caller", "cfg"),
+    [
+        (ACCOUNT, None),  # the function's own account
+        (ORG, RuntimeConfig(organization_accounts=frozenset({ORG}))),
+        (ORG, RuntimeConfig(intended=IntendedExposure(trusted_accounts=frozenset({ORG})))),
+        ("", None),
+    ],
+)
+def test_lambda_invoked_by_our_accounts(run, ev, caller, cfg):
+    ident = _caller(caller) if caller else {"type": "AWSService", "invokedBy": "events.amazonaws.com"}
+    assert not run(LINV, ev("Invoke", {"functionName": FN}, identity=ident, source="lambda.amazonaws.com"), cfg).risky
+
+
+def test_lambda_function_named_by_bare_name_belongs_to_the_event_account(run, ev):
+    a = run(LINV, ev("Invoke", {"functionName": "billing"}, identity=_caller(EXT), source="lambda.amazonaws.com"))
+    assert a.risky and f"account {ACCOUNT}" in a.reason
+
+
+def test_rds_role_added(run, ev):
+    req = {"dBInstanceIdentifier": "db", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/x", "featureName": "s3Export"}
+    a = run("rds-iam-role-added", ev("AddRoleToDBInstance", req, source="rds.amazonaws.com"))
+    assert a.risky and a.resource == {"type": "AWS::IAM::Role", "id": f"arn:aws:iam::{ACCOUNT}:role/x"}

@@ -410,3 +410,27 @@ def gpu_launch_denied(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
         {"type": "AWS::EC2::Instance", "id": itype},
         remediable=False,
     )
+
+
+#: ``arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]``: the function's own account.
+LAMBDA_FUNCTION_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:lambda:[a-z0-9-]+:(\d{12}):function:", re.IGNORECASE)
+
+
+@decision("lambda_invoked_from_external_account")
+def lambda_invoked_from_external_account(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Invoke (data event) by a principal of an account outside the organization: a granted backdoor in use."""
+    if not event.event_name.startswith("Invoke"):
+        return Assessment(False, f"{event.event_name} invokes nothing")
+    caller = event.identity_str("accountId")
+    function = _text(_ci(event.request, "functionName"))
+    m = LAMBDA_FUNCTION_ARN.match(function)
+    owner = m.group(1) if m else event.account
+    if not caller or caller == owner or not _foreign(caller, event, cfg):
+        return Assessment(False, f"invoked from account {caller or '?'}: the function's own or the organization's")
+    return Assessment(
+        True,
+        f"function {function or '?'} of account {owner} invoked by {event.principal_arn or caller} of account {caller}, "
+        "outside the organization: a permission granted to that account is being used",
+        {"type": "AWS::Lambda::Function", "id": function or "?"},
+        remediable=False,
+    )
