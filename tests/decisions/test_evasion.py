@@ -456,3 +456,12 @@ def test_log_stream_deletion_names_the_stream(ev: Ev, run: Run) -> None:
     req = {"logGroupName": "/trailguard/cloudtrail", "logStreamName": "s1"}
     a = run("security-log-group-deleted", ev("DeleteLogStream", req, source="logs.amazonaws.com"))
     assert a.risky and "stream s1" in a.reason
+
+
+def test_organization_legacy_auto_enable_false_fires(ev: Ev, run: Run) -> None:
+    legacy = {"detectorId": DET, "autoEnable": False}
+    assert run("guardduty-protection-disabled", ev("UpdateOrganizationConfiguration", legacy, source=GD)).risky
+    sources = {"detectorId": DET, "dataSources": {"s3Logs": {"autoEnable": False}}}
+    assert run("guardduty-protection-disabled", ev("UpdateOrganizationConfiguration", sources, source=GD)).risky
+    on = {"detectorId": DET, "autoEnable": True, "dataSources": {"s3Logs": {"autoEnable": True}}}
+    assert not run("guardduty-protection-disabled", ev("UpdateOrganizationConfiguration", on, source=GD)).risky

@@ -86,8 +86,8 @@ def _disabled_features(features: Any) -> list[str]:
 
 
 def _disabled_data_sources(sources: Any, prefix: str = "") -> list[str]:
-    """Legacy ``dataSources``: any nested ``enable: false`` (s3Logs, kubernetes.auditLogs) or
-    ``ebsVolumes: false`` (malwareProtection.scanEc2InstanceWithFindings)."""
+    """Legacy ``dataSources``: any nested ``enable: false`` (s3Logs, kubernetes.auditLogs), ``ebsVolumes: false``
+    (malwareProtection.scanEc2InstanceWithFindings) or, in the organization configuration, ``autoEnable: false``."""
     off: list[str] = []
     if not isinstance(sources, Mapping):
         return off
@@ -95,7 +95,7 @@ def _disabled_data_sources(sources: Any, prefix: str = "") -> list[str]:
         here = f"{prefix}{key}"
         if isinstance(value, Mapping):
             off.extend(_disabled_data_sources(value, here + "."))
-        elif str(key).lower() in ("enable", "ebsvolumes") and is_false(value):
+        elif str(key).lower() in ("enable", "ebsvolumes", "autoenable") and is_false(value):
             off.append(here)
     return off
 
@@ -133,6 +133,8 @@ def guardduty_protection_off(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
     if event.event_name == "UpdateOrganizationConfiguration":
         if upper(field(req, "autoEnableOrganizationMembers")) == "NONE":
             off.append("autoEnableOrganizationMembers=NONE")
+        if is_false(field(req, "autoEnable")):
+            off.append("autoEnable=false")
         for feat in as_list(field(req, "features")):
             if isinstance(feat, Mapping) and upper(field(feat, "autoEnable")) == "NONE":
                 off.append(f"{field(feat, 'name') or '?'} autoEnable=NONE")
