@@ -667,16 +667,17 @@ def expand_actions(patterns: Iterable[str]) -> frozenset[str]:
     """
     out: set[str] = set()
     for raw in patterns:
-        out |= _expand_one(_pattern(raw))
+        out |= _expand_one(raw.strip().lower())
     return frozenset(out)
 
 
 @lru_cache(maxsize=512)
-def _expand_one(pat: str) -> frozenset[str]:
-    if not pat:
+def _expand_one(action: str) -> frozenset[str]:
+    if not action:
         return frozenset()
-    if not _wild(pat):
-        return frozenset({pat})
+    if not _wild(action):
+        return frozenset({action})
+    pat = _pattern(action)
     return frozenset(a for a in _catalogue() if fnmatch.fnmatchcase(a, pat))
 
 
