@@ -327,3 +327,56 @@ def test_lambda_code_by_mfa_role_session_on_the_cli() -> None:
     assert verdict("lambda-code-changed-by-human", env) == "alert"
     env = envelope("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", req, identity=ADMIN_ROLE, ua=TERRAFORM)
     assert verdict("lambda-code-changed-by-human", env) == "skip"  # a role session with no sign of a person
+
+
+# --------------------------------------------------------------------------- robustness
+MY_RULES = (
+    "ssm-command-by-human", "ec2-instance-connect-key-pushed", "ec2-serial-console-access-enabled",
+    "s3-replication-external", "s3-lifecycle-short-expiry", "s3-sse-c-encryption", "s3-bulk-delete-objects",
+    "ec2-disk-export", "dynamodb-export-external", "rds-export-task", "redshift-snapshot-shared-external",
+    "ec2-fpga-image-shared", "rds-instance-publicly-accessible", "rds-master-password-reset",
+    "eks-cluster-admin-access", "eks-control-plane-logging-disabled", "route53domains-transfer",
+    "account-region-enabled", "ec2-userdata-modified", "lambda-code-changed-by-human", "offensive-tooling-user-agent",
+)  # fmt: skip
+ODD: tuple[Any, ...] = (None, 7, "x", "", [], {}, [None, 1, "a"], True, {"items": "x"}, "9" * 400)
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in list(obj.items())[:12]:
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj[:2]):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@pytest.mark.parametrize("rule_id", MY_RULES)
+def test_crafted_field_types_never_break_a_decision(rule_id: str) -> None:
+    """Any field of a positive or variant replaced by an odd value: the decision answers, it never raises
+    (a raise would still alert, as a decision error, but it must not happen)."""
+    from trailguard_engine.decisions import registry
+    from trailguard_engine.events import CloudTrailEvent
+    from trailguard_engine.model import Assessment
+
+    rule = rules_by_id()[rule_id]
+    fn = registry()[rule.decision]
+    examples = [*rule.examples_positive, *(v["event"] for v in rule.examples_variants)]
+    calls = 0
+    for example in examples:
+        detail = example["detail"]
+        for field in ("requestParameters", "responseElements", "additionalEventData", "userIdentity"):
+            for path in _paths(detail.get(field), (field,)):
+                for value in ODD:
+                    mutated = copy.deepcopy(detail)
+                    cur: Any = mutated
+                    for step in path[:-1]:
+                        cur = cur[step]
+                    cur[path[-1]] = value
+                    a = fn(CloudTrailEvent({**example, "detail": mutated}), rule, CFG)
+                    assert isinstance(a, Assessment) and a.reason, (path, value)
+                    # alert-only rules: a risky verdict is never marked remediable, whatever the record says
+                    assert not (a.risky and a.remediable), (path, value)
+                    calls += 1
+    assert calls > 20
