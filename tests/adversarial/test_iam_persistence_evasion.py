@@ -21,14 +21,18 @@ IAM = "iam.amazonaws.com"
 EV = Evaluator(cfg=RuntimeConfig())
 
 
-def iam_user(name: str, *, account: str = ACCOUNT, path: str = "", with_name: bool = True) -> dict[str, Any]:
+def iam_user(
+    name: str, *, account: str = ACCOUNT, path: str = "", with_name: bool = True, console: bool = False
+) -> dict[str, Any]:
     ident: dict[str, Any] = {
         "type": "IAMUser",
         "principalId": "AIDAEXAMPLE0000000001",
         "arn": f"arn:aws:iam::{account}:user/{path}{name}",
         "accountId": account,
-        "accessKeyId": "AKIAEXAMPLE000000001",
+        "accessKeyId": "ASIAEXAMPLE000000009" if console else "AKIAEXAMPLE000000001",
     }
+    if console:
+        ident["invokedBy"] = "signin.amazonaws.com"
     if with_name:
         ident["userName"] = name
     return ident
@@ -97,7 +101,22 @@ def test_a_user_acting_on_itself_never_fires_another_user_rules(target: str) -> 
     alice = iam_user("alice")
     assert not fired(KEY, record("UploadSSHPublicKey", {"userName": target, "sSHPublicKeyBody": "k"}, alice))
     assert not fired(KEY, record("UploadSigningCertificate", {"userName": target, "certificateBody": "c"}, alice))
-    assert not fired(MFA, record("EnableMFADevice", {"userName": target, "serialNumber": "s"}, alice))
+    in_console = iam_user("alice", console=True)
+    assert not fired(MFA, record("EnableMFADevice", {"userName": target, "serialNumber": "s"}, in_console))
+
+
+def test_own_mfa_with_a_long_term_key_fires_for_that_reason_not_as_another_user() -> None:
+    """The key type is set by AWS: a stolen key planting its own MFA device cannot pass as console self-service."""
+    rec = record(
+        "EnableMFADevice",
+        {"userName": "ALICE", "serialNumber": "s"},
+        iam_user("alice"),
+        userAgent="signin.amazonaws.com",
+    )
+    (finding,) = [f for f in EV.evaluate(rec).findings if f.rule == MFA]
+    assert finding.decision == "alert"
+    assert "long-term access key" in finding.reason
+    assert "enabled on user" not in finding.reason
 
 
 def test_case_cannot_disguise_a_victim_as_oneself() -> None:

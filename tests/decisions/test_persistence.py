@@ -277,25 +277,25 @@ def test_assume_root(run, ev):
     assert "S3UnlockBucketPolicy" in a.reason
 
 
-def test_own_mfa_registration_from_a_scripted_session(run, ev):
-    """Temporary keys of an IAM user outside the console (GetSessionToken): a stolen key registering its MFA."""
-    scripted = {**USER, "accessKeyId": "ASIAEXAMPLE000000001"}
-    console = {**scripted, "invokedBy": "signin.amazonaws.com"}
+def test_own_mfa_registration_with_a_long_term_key(run, ev):
+    """Console and session-token registrations use ASIA keys; a long-term AKIA key is the stolen-key API path."""
     long_term = {**USER, "accessKeyId": "AKIAEXAMPLE000000001"}
+    console = {**USER, "accessKeyId": "ASIAEXAMPLE000000001", "invokedBy": "signin.amazonaws.com"}
+    mfa_session = {**USER, "accessKeyId": "ASIAEXAMPLE000000002"}
     for name, req in (
         ("EnableMFADevice", {"userName": "alice", "serialNumber": "arn:aws:iam::1:mfa/a"}),
         ("CreateVirtualMFADevice", {"virtualMFADeviceName": "alice"}),
     ):
-        a = run(R_MFA, ev(name, req, identity=scripted, source=IAM))
+        a = run(R_MFA, ev(name, req, identity=long_term, source=IAM))
         assert a.risky, name
-        assert "temporary keys" in a.reason
+        assert "long-term access key AKIAEXAMPLE000000001" in a.reason
         assert not run(R_MFA, ev(name, req, identity=console, source=IAM)).risky, name
-        assert not run(R_MFA, ev(name, req, identity=long_term, source=IAM)).risky, name
-    # a forged console user agent is not the console: only invokedBy (set by AWS) is
+        assert not run(R_MFA, ev(name, req, identity=mfa_session, source=IAM)).risky, name
+    # a console user agent does not make a long-term key a console session
     forged = ev(
         "EnableMFADevice",
         {"userName": "alice", "serialNumber": "s"},
-        identity=scripted,
+        identity=long_term,
         source=IAM,
         userAgent="signin.amazonaws.com",
     )

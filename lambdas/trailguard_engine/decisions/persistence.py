@@ -111,37 +111,33 @@ def key_material_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: Runtime
     )
 
 
-def _scripted_user_session(event: CloudTrailEvent) -> bool:
-    """An IAM user calling with temporary (``ASIA``) keys outside the console.
+def _long_term_key(event: CloudTrailEvent) -> bool:
+    """An IAM user calling with its long-term access key (``AKIA``; set by AWS, not forgeable in the record).
 
-    Console calls carry ``invokedBy signin.amazonaws.com`` (set by AWS, unlike a user agent); temporary keys
-    of an IAM user outside it come from GetSessionToken, a stolen key's usual next step.
+    Console sessions and GetSessionToken sessions use temporary ``ASIA`` keys, and IAM refuses IAM calls from a
+    session token without MFA; so an IAM user's own MFA registration that succeeds with a long-term key is the API
+    path a stolen key takes to plant the attacker's device (and then pass MFA conditions).
     """
-    return (
-        event.identity_type == "IAMUser"
-        and event.access_key_id.startswith("ASIA")
-        and event.invoked_by != "signin.amazonaws.com"
-    )
+    return event.identity_type == "IAMUser" and event.access_key_id.startswith("AKIA")
 
 
 def _mfa_self_service(event: CloudTrailEvent, what: str, resource: dict[str, str]) -> Assessment:
-    """An IAM user's own MFA registration: self-service in the console, suspicious from a scripted session."""
-    if _scripted_user_session(event):
+    """An IAM user's own MFA registration: self-service in the console, suspicious with a long-term key."""
+    if _long_term_key(event):
         return Assessment(
             True,
-            f"{what} by IAM user {caller_user_name(event)} for itself with temporary keys "
-            f"({event.access_key_id}) outside the console: an attacker holding a stolen key registers its own MFA "
-            "to pass MFA conditions",
+            f"{what} by IAM user {caller_user_name(event)} for itself with its long-term access key "
+            f"{event.access_key_id} (the API, not the console): a stolen key registering the attacker's MFA device",
             resource=resource,
             remediable=False,
         )
-    return Assessment(False, f"{what} by the user itself (self-service)")
+    return Assessment(False, f"{what} by the user itself in a console or MFA session (self-service)")
 
 
 @decision("mfa_for_other_user")
 def mfa_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """EnableMFADevice on another user; CreateVirtualMFADevice by a role or federated session; an IAM user's own
-    MFA registration from temporary keys outside the console."""
+    MFA registration made with its long-term access key."""
     if event.event_name == "CreateVirtualMFADevice":
         dev = event.req("virtualMFADeviceName") or event.resp("virtualMFADevice", "serialNumber")
         dev_s = dev if isinstance(dev, str) else "?"
