@@ -5,6 +5,10 @@ What is judged here, and why (also in the rules' runbooks):
 * "For another user": IAM user names are unique case-insensitively, so ``Alice`` and ``alice`` are one
   user; the caller's name comes from ``userIdentity.userName`` (or its ARN). Roles, root and federated
   callers have no user name: anything they do to a user is done to another user.
+* MFA: a device enabled on another user lets its holder pass MFA as that user. An IAM user's own registration
+  is self-service, unless it is made with the long-term ``AKIA`` key: console and GetSessionToken sessions use
+  ``ASIA`` keys (and IAM refuses IAM calls from a session token without MFA), so that is a stolen key planting
+  the attacker's device. The key id is written by AWS; a console user agent proves nothing.
 * ``UpdateAccessKey`` to ``Active`` brings back a key someone deactivated (often an incident responder).
 * Service-specific credentials (CodeCommit Git, Keyspaces, Bedrock API keys) are long-term secrets that
   key rotation and deactivation do not touch.
