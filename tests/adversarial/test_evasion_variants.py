@@ -313,3 +313,33 @@ def test_kms_material_expiring_only_when_it_expires() -> None:
     forever = {"keyId": "k", "expirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
     assert not fires(envelope("kms.amazonaws.com", "ImportKeyMaterial", forever), "kms-key-material-deleted")
     assert fires(envelope("kms.amazonaws.com", "DeleteImportedKeyMaterial", {"keyId": "k"}), "kms-key-material-deleted")
+
+
+def _slr(service: str, name: str, *, real: bool = True) -> dict[str, Any]:
+    path = f"aws-service-role/{service}/" if real else ""
+    return {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/s",
+        "accountId": ACCOUNT,
+        "invokedBy": service,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/{path}{name}"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "source", "name", "request", "service", "role"),
+    [
+        ("rds-backup-deleted", "rds.amazonaws.com", "DeleteDBSnapshot", {"dBSnapshotIdentifier": "awsbackup:job-1"},
+         "backup.amazonaws.com", "AWSServiceRoleForBackup"),
+        ("cloudwatch-alarms-silenced", "monitoring.amazonaws.com", "DeleteAlarms", {"alarmNames": ["cis-root-usage"]},
+         "dynamodb.application-autoscaling.amazonaws.com", "AWSServiceRoleForApplicationAutoScaling_DynamoDBTable"),
+        ("waf-acl-deleted", "wafv2.amazonaws.com", "DeleteWebACL", {"name": "FMManagedWebACLV2-x", "id": "1"},
+         "fms.amazonaws.com", "AWSServiceRoleForFMS"),
+    ],
+)  # fmt: skip
+def test_service_linked_role_is_skipped_but_its_lookalike_is_not(
+    rule_id: str, source: str, name: str, request: dict[str, Any], service: str, role: str
+) -> None:
+    """A role named like a service-linked role, outside the reserved path, is an admin's own role."""
+    assert not fires(envelope(source, name, request, identity=_slr(service, role)), rule_id)
+    assert fires(envelope(source, name, request, identity=_slr(service, role, real=False)), rule_id)
