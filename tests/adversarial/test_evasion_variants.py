@@ -327,7 +327,7 @@ def _slr(service: str, name: str, *, real: bool = True) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("rule_id", "source", "name", "request", "service", "role"),
+    "case",
     [
         ("rds-backup-deleted", "rds.amazonaws.com", "DeleteDBSnapshot", {"dBSnapshotIdentifier": "awsbackup:job-1"},
          "backup.amazonaws.com", "AWSServiceRoleForBackup"),
@@ -338,8 +338,9 @@ def _slr(service: str, name: str, *, real: bool = True) -> dict[str, Any]:
     ],
 )  # fmt: skip
 def test_service_linked_role_is_skipped_but_its_lookalike_is_not(
-    rule_id: str, source: str, name: str, request: dict[str, Any], service: str, role: str
+    case: tuple[str, str, str, dict[str, Any], str, str],
 ) -> None:
     """A role named like a service-linked role, outside the reserved path, is an admin's own role."""
-    assert not fires(envelope(source, name, request, identity=_slr(service, role)), rule_id)
-    assert fires(envelope(source, name, request, identity=_slr(service, role, real=False)), rule_id)
+    rule_id, source, name, req, service, role = case
+    assert not fires(envelope(source, name, req, identity=_slr(service, role)), rule_id)
+    assert fires(envelope(source, name, req, identity=_slr(service, role, real=False)), rule_id)
