@@ -449,3 +449,8 @@ def test_dynamodb_export_without_owner_by_param(ev: Ev, run) -> None:
     strict = replace(rule, params={"alert_without_owner": True})
     a = dynamodb_export_external(e, strict, RuntimeConfig())
     assert a.risky and "owner not stated" in a.reason
+
+
+def test_ami_store_task_is_an_export(ev: Ev, run) -> None:
+    a = run("ec2-disk-export", ev("CreateStoreImageTask", {"imageId": "ami-1", "bucket": "drop"}))
+    assert a.risky and "s3://drop" in a.reason and a.resource == {"type": "AWS::EC2::Image", "id": "ami-1"}

@@ -289,7 +289,7 @@ def s3_bulk_delete(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> As
 # --------------------------------------------------------------------------- #
 @decision("ec2_export")
 def ec2_export(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """CreateInstanceExportTask or ExportImage: a whole disk image written to an S3 bucket."""
+    """CreateInstanceExportTask, ExportImage or CreateStoreImageTask: a whole disk image written to an S3 bucket."""
     name = event.event_name
     if name == "CreateInstanceExportTask":
         source = event.req("instanceId")
@@ -300,6 +300,10 @@ def ec2_export(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assess
     elif name == "ExportImage":
         source = event.req("imageId")
         bucket = dig(_ci(event.request, "s3ExportLocation"), "s3Bucket")
+        kind = "AWS::EC2::Image"
+    elif name == "CreateStoreImageTask":
+        source = event.req("imageId")
+        bucket = _ci(event.request, "bucket")
         kind = "AWS::EC2::Image"
     else:
         return Assessment(False, f"{name} exports nothing")
