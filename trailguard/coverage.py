@@ -92,6 +92,23 @@ _IDENTITIES: dict[str, dict[str, Any]] = {
             "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
         },
     },
+    "federated-user": {
+        "type": "FederatedUser",
+        "principalId": f"{ACCOUNT}:session",
+        "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/session",
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIAEXAMPLEFED00001",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "IAMUser",
+                "principalId": "AIDAEXAMPLEALICE",
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+                "accountId": ACCOUNT,
+                "userName": "alice",
+            },
+            "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
+        },
+    },
     "external-role": {
         "type": "AssumedRole",
         "principalId": "AROAEXAMPLEEXT00001:x",
