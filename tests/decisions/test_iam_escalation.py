@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
 from trailguard_engine.catalog import rules_by_id
+from trailguard_engine.decisions import registry
 from trailguard_engine.decisions.iam_escalation import (
     DEFAULT_PRIVILEGED_GROUPS,
     DEFAULT_PRIVILEGED_ROLES,
@@ -17,6 +19,9 @@ from trailguard_engine.decisions.iam_escalation import (
     name_matches,
     same_name,
 )
+from trailguard_engine.events import CloudTrailEvent
+from trailguard_engine.model import Assessment
+from trailguard_engine.runtime_config import RuntimeConfig
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -257,8 +262,6 @@ def test_user_adding_itself_to_any_group(run, ev, target):
 def test_group_patterns_come_from_params(run, ev):
     rule = rules_by_id()[R_GROUP]
     custom = replace(rule, params={"privileged_group_patterns": ["ops-*"]})
-    from trailguard_engine.decisions import registry
-    from trailguard_engine.runtime_config import RuntimeConfig
 
     fn = registry()[rule.decision]
     assert fn(
@@ -380,8 +383,6 @@ def test_instance_profile_association_without_profile(run, ev):
 
 
 def test_role_patterns_come_from_params(ev):
-    from trailguard_engine.decisions import registry
-    from trailguard_engine.runtime_config import RuntimeConfig
 
     rule = rules_by_id()[R_PASS]
     custom = replace(rule, params={"privileged_role_patterns": ["prod-deployer"]})
@@ -392,7 +393,6 @@ def test_role_patterns_come_from_params(ev):
 
 def test_trailguards_own_roles_deployed_by_its_pipeline(run, ev):
     """The pipeline (deployment_role_arns, exact issuer ARN) gives trailguard's functions trailguard-* roles."""
-    from trailguard_engine.runtime_config import RuntimeConfig
 
     pipeline = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-us-east-1"
     cfg = RuntimeConfig(deployment_role_arns=frozenset({pipeline}))
@@ -443,3 +443,57 @@ def test_launch_template_without_or_with_an_ordinary_profile(run, ev):
     # a profile buried deeper than any EC2 request shape is not searched for ever
     deep = {"a": {"b": {"c": {"d": {"e": {"IamInstanceProfile": {"Name": "admin"}}}}}}}
     assert not run(R_PASS, ev("CreateLaunchTemplate", deep, source=EC2)).risky
+
+
+# --------------------------------------------------------------------------- robustness (both modules)
+H4_DECISIONS = {
+    "managed_policy_escalation", "policy_default_version_set", "policy_attached_to_self",
+    "user_added_to_privileged_group", "permissions_boundary_removed", "privileged_role_passed",
+    "instance_profile_associated", "access_key_reactivated", "service_specific_credential",
+    "key_material_for_other_user", "mfa_for_other_user", "identity_provider_modified",
+    "rolesanywhere_profile_changed", "signin_token_minted", "session_token_without_mfa", "assume_root",
+}  # fmt: skip
+ODD = (None, 0, -1, 1.5, True, "", " ", [], {}, ["x"], {"a": {"b": None}}, "arn:", "/", "*")
+
+
+def _h4_examples():
+    for rule in rules_by_id().values():
+        if rule.decision not in H4_DECISIONS:
+            continue
+        events = [*rule.examples_positive, *rule.examples_negative, *(v["event"] for v in rule.examples_variants)]
+        for i, event in enumerate(events):
+            yield pytest.param(rule, copy.deepcopy(event), id=f"{rule.id}-{i}")
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, (*path, i))
+    yield path
+
+
+def _set(obj, path, value):
+    for step in path[:-1]:
+        obj = obj[step]
+    obj[path[-1]] = value
+
+
+@pytest.mark.parametrize(("rule", "envelope"), list(_h4_examples()))
+def test_decisions_never_raise_on_odd_values(rule, envelope):
+    """Every field of the request, response and identity replaced by odd values: a verdict, never an exception."""
+
+    fn = registry()[rule.decision]
+    detail = envelope["detail"]
+    for section in ("requestParameters", "responseElements", "userIdentity"):
+        for path in [p for p in _leaves(detail.get(section)) if p]:
+            for odd in ODD:
+                mutated = copy.deepcopy(envelope)
+                _set(mutated["detail"][section], path, odd)
+                assert isinstance(fn(CloudTrailEvent(mutated), rule, RuntimeConfig()), Assessment)
+        for odd in ODD:
+            mutated = copy.deepcopy(envelope)
+            mutated["detail"][section] = odd
+            assert isinstance(fn(CloudTrailEvent(mutated), rule, RuntimeConfig()), Assessment)
