@@ -140,6 +140,7 @@ def views(net: Net) -> list[tuple[int, Net]]:
     return out
 
 
+@lru_cache(maxsize=8192)
 def _public_in(family: int, net: Net) -> int:
     """How many public addresses of ``family`` the range admits (0: private, reserved or documentation only)."""
     n0, n1 = _span(net)
@@ -165,6 +166,7 @@ def covers_internet(family: int, nets: Iterable[Net]) -> bool:
     return all(any(m0 <= b0 and b1 <= m1 for m0, m1 in merged) for b0, b1 in PUBLIC[family])
 
 
+@lru_cache(maxsize=8192)
 def reach(net: Net) -> str | None:
     """Why one range alone is an internet exposure, or None (a narrow or private range)."""
     found: list[str] = []
