@@ -323,3 +323,15 @@ def test_token_calls_logged_read_only_are_still_delivered(rule_id: str, name: st
         else role_session("Admin", "m")
     )
     assert fired(rule_id, record(name, request_, ident, source=source, readOnly=True))
+
+
+@pytest.mark.parametrize("policy", ["AdministratorAccess", "IAMFullAccess"])
+def test_self_attaching_an_admin_policy_is_left_to_the_admin_rule_and_never_silent(policy: str) -> None:
+    """iam-policy-attached-to-self defers these to iam-admin-policy-attached: the catalog as a whole still acts."""
+    rec = record(
+        "AttachUserPolicy", {"userName": "Alice", "policyArn": f"arn:aws:iam::aws:policy/{policy}"}, iam_user("alice")
+    )
+    result = EV.evaluate(rec)
+    acting = {f.rule for f in result.findings if f.decision in ("alert", "remediate")}
+    assert SELF not in acting
+    assert "iam-admin-policy-attached" in acting
