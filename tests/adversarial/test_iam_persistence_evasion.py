@@ -335,3 +335,13 @@ def test_self_attaching_an_admin_policy_is_left_to_the_admin_rule_and_never_sile
     acting = {f.rule for f in result.findings if f.decision in ("alert", "remediate")}
     assert SELF not in acting
     assert "iam-admin-policy-attached" in acting
+
+
+def test_a_differently_cased_admin_policy_arn_is_not_deferred() -> None:
+    """If IAM accepted ``administratoraccess``, the admin rule's exact pattern would miss it: this rule does not defer."""
+    rec = record(
+        "AttachUserPolicy",
+        {"userName": "alice", "policyArn": "arn:aws:iam::aws:policy/administratoraccess"},
+        iam_user("alice"),
+    )
+    assert fired(SELF, rec)
