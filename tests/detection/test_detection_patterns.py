@@ -36,9 +36,14 @@ def test_deployed_patterns_match_examples(mode: str, request: pytest.FixtureRequ
         for i, ev in enumerate(rule.examples_positive):
             if not any(moto_matches(pattern, ev) for pattern in patterns):
                 problems.append(f"{rule.id}: positive example {i} does not match the deployed pattern")
+        for i, variant in enumerate(rule.examples_variants):
+            if not any(moto_matches(pattern, variant["event"]) for pattern in patterns):
+                problems.append(f"{rule.id}: variant {i} ({variant['bypass']}) does not match the deployed pattern")
         for i, ev in enumerate(rule.examples_negative):
-            if any(moto_matches(pattern, ev) for pattern in patterns):
-                problems.append(f"{rule.id}: negative example {i} matches the deployed pattern")
+            # A negative may reach the engine (broad pattern, the decision skips it); what is deployed must
+            # then match it exactly as the catalog pattern does, never more and never less.
+            if any(moto_matches(pattern, ev) for pattern in patterns) != matches(rule.event_pattern, ev):
+                problems.append(f"{rule.id}: negative example {i}: the deployed parts and the catalog pattern disagree")
     assert not problems, "\n".join(problems)
 
 
