@@ -47,6 +47,14 @@ POLICY_WRITING_CALLS = frozenset(
         "PutAccessPointPolicy",
         "UpdateElasticsearchDomainConfig",
         "UpdateDomainConfig",
+        "CreateTopic",
+        "CreateQueue",
+        "CreateDomain",
+        "CreateElasticsearchDomain",
+        "PutAccessPointPolicyForObjectLambda",
+        "PutMultiRegionAccessPointPolicy",
+        "InitiateVaultLock",
+        "PutBackupVaultAccessPolicy",
     }
 )
 #: Decisions that judge CIDR ranges.
@@ -79,7 +87,8 @@ def required_classes(rule: Rule) -> set[str]:
     names = _collect(rule.event_pattern, "eventName")
     sources = _collect(rule.event_pattern, "eventSource")
     need: set[str] = set()
-    if any(n in POLICY_WRITING_CALLS or n.rstrip("0123456789v") in POLICY_WRITING_CALLS for n in names):
+    writes_policy = any(n in POLICY_WRITING_CALLS or n.rstrip("0123456789v") in POLICY_WRITING_CALLS for n in names)
+    if writes_policy and not rule.matches_failed_calls:  # a failed call changed nothing: its content is moot
         need |= {"policy-encoding", "request-too-large"}
     if "lambda.amazonaws.com" in sources:
         need.add("api-version-suffix")
