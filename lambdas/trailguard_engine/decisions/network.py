@@ -382,3 +382,33 @@ def sg_attached(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Asses
         params={"groups": groups, "target": target},
         remediable=False,
     )
+
+
+# --------------------------------------------------------------------------- #
+# EBS snapshot and AMI block public access
+# --------------------------------------------------------------------------- #
+
+
+@decision("block_public_access_weakened")
+def block_public_access_weakened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Snapshot or AMI block public access switched off, or snapshot block public access set to a weaker state.
+
+    ``EnableSnapshotBlockPublicAccess`` with ``block-new-sharing`` (or ``unblocked``) is the same effect through the
+    enable call: moving from ``block-all-sharing`` to ``block-new-sharing`` makes every snapshot shared publicly
+    before the block public again. The previous state is not in the event, so the reason says both readings.
+    """
+    name = event.event_name
+    if name.startswith("Disable"):
+        return Assessment(True, f"{name} by {_principal(event)}: public sharing is allowed again", remediable=False)
+    if name != "EnableSnapshotBlockPublicAccess":
+        return Assessment(False, f"{name}: enabling block public access")
+    req: Any = _ci(event.request, f"{name}Request")
+    state = _str(_ci(req if isinstance(req, Mapping) else event.request, "State")).lower()
+    if state == "block-all-sharing":
+        return Assessment(False, f"{name}: block-all-sharing (the strongest state)")
+    return Assessment(
+        True,
+        f"{name} set state {state or '<none>'} by {_principal(event)}: if it was block-all-sharing, every snapshot "
+        "shared publicly before is public again (if block public access was off, this turns it on)",
+        remediable=False,
+    )
