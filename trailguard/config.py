@@ -74,7 +74,7 @@ CLOUDWATCH_RETENTION_DAYS: tuple[int, ...] = (
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")  # ASCII digits only; \d would take other scripts' digits
 _ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 _OU_RE = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
