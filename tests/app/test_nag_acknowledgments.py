@@ -39,7 +39,7 @@ EXPECTED = {
         "TrailguardTrail": 2,
         "TrailguardGuardrails": 0,
         "TrailguardSecurityTooling": 8,
-        "TrailguardDetection": 36,
+        "TrailguardDetection": 37,  # + the engine's organizations:ListAccounts on * (issue 14)
         "TrailguardMemberStackSet": 0,
         "TrailguardMember-*": 17,  # + the forwarding DLQ alarm without an action (issue 20)
     },
