@@ -192,24 +192,59 @@ class Source:
     cidr: str
 
 
-def _segments(members: Sequence[tuple[int, Source]], proto: str) -> list[list[int]]:
-    """Index groups of sources that admit one same port (or the whole protocol) for ``proto``."""
+#: At most this many distinct port segments per protocol are judged exactly for covering sets. A request with
+#: more (each range on its own port span) is judged coarsely, ports ignored: a cover found that way is
+#: reported with :data:`UNSURE` (an alert, never a revoke). This bounds the work a crafted request can cause:
+#: the exact judgement is O(segments x ranges), the coarse one O(ranges log ranges).
+MAX_SEGMENTS = 32
+#: Prefix of the reason of a source that covers the internet only when ports are ignored.
+UNSURE = "possibly: "
+_PUBLIC_TOTAL = {fam: sum(b1 - b0 + 1 for b0, b1 in blocks) for fam, blocks in PUBLIC.items()}
+
+
+def _segments(members: Sequence[tuple[int, Source]], proto: str) -> list[list[int]] | None:
+    """Index groups of sources that admit one same port (or the whole protocol) for ``proto``; None when the
+    request has more than :data:`MAX_SEGMENTS` distinct port segments."""
     if proto not in _TCP_UDP:
         return [[i for i, _ in members]]
     spans = {i: ((0, 65535) if s.protocol == "-1" else (s.from_port, s.to_port)) for i, s in members}
     cuts = sorted({lo for lo, _ in spans.values()} | {hi + 1 for _, hi in spans.values()})
+    if len(cuts) > MAX_SEGMENTS:
+        return None
     groups: list[list[int]] = []
+    seen: set[tuple[int, ...]] = set()
     for a in cuts:
         group = [i for i, (lo, hi) in spans.items() if lo <= a <= hi]
-        if group and group not in groups:
+        key = tuple(group)
+        if group and key not in seen:
+            seen.add(key)
             groups.append(group)
     return groups
+
+
+def _covering(nets: dict[int, Net | None], group: Sequence[int], fam: int) -> list[int]:
+    """The sources of ``group`` with public addresses of ``fam``, when together they cover that internet."""
+    family_nets: list[Net] = []
+    used: list[int] = []
+    for i in group:
+        net = nets[i]
+        if net is None:
+            continue
+        for vf, v in views(net):
+            if vf == fam and _public_in(fam, v):
+                family_nets.append(v)
+                used.append(i)
+    if len(set(used)) < 2 or sum(_public_in(fam, v) for v in family_nets) < _PUBLIC_TOTAL[fam]:
+        return []  # cheap necessary condition first: not enough public addresses to cover
+    return sorted(set(used)) if covers_internet(fam, family_nets) else []
 
 
 def judge(sources: Sequence[Source]) -> dict[int, str]:
     """Index -> why, for each source that opens its ports to the internet: alone (the whole internet or a
     very wide public range) or as part of a set of ranges that admit the same port and together cover the
     internet of one family. Sources that admit no public address are never named (they cover nothing public).
+    A cover found only with ports ignored (more than :data:`MAX_SEGMENTS` port segments) starts with
+    :data:`UNSURE`.
     """
     nets = {i: parse(s.cidr) for i, s in enumerate(sources)}
     out: dict[int, str] = {}
@@ -221,25 +256,21 @@ def judge(sources: Sequence[Source]) -> dict[int, str]:
     public = [(i, s) for i, s in enumerate(sources) if (n := nets[i]) is not None and is_public(n)]
     for proto in sorted({s.protocol for _, s in public}):
         members = [(i, s) for i, s in public if s.protocol in (proto, "-1")]
-        for group in _segments(members, proto):
+        groups = _segments(members, proto)
+        prefix = ""
+        if groups is None:
+            groups, prefix = [[i for i, _ in members]], UNSURE
+        for group in groups:
             for fam in (4, 6):
-                family_nets: list[Net] = []
-                used: list[int] = []
-                for i in group:
-                    net = nets[i]
-                    assert net is not None
-                    for vf, v in views(net):
-                        if vf == fam:
-                            family_nets.append(v)
-                            used.append(i)
-                if len(set(used)) > 1 and covers_internet(fam, family_nets):
-                    label = "IPv4" if fam == 4 else "IPv6"
-                    for i in used:
-                        net = nets[i]
-                        assert net is not None
-                        if any(vf == fam and _public_in(fam, v) for vf, v in views(net)):
-                            out.setdefault(
-                                i,
-                                f"with {len(set(used)) - 1} other range(s) of the request, the whole {label} internet",
-                            )
+                used = _covering(nets, group, fam)
+                label = "IPv4" if fam == 4 else "IPv6"
+                for i in used:
+                    out.setdefault(
+                        i, f"{prefix}with {len(used) - 1} other range(s) of the request, the whole {label} internet"
+                    )
     return out
+
+
+def sure(verdict: dict[int, str]) -> dict[int, str]:
+    """The part of a :func:`judge` verdict that may be revoked (covers judged port by port)."""
+    return {i: why for i, why in verdict.items() if not why.startswith(UNSURE)}

@@ -448,3 +448,62 @@ def test_a_prefix_list_rule_is_alerted_and_left_in_place(world: Any) -> None:
     finding = _remediate(world, gid, perms)
     assert finding["decision"] == "alert" and finding["status"] == "alerted", finding
     assert ("ec2", "RevokeSecurityGroupIngress") not in world.member_calls()
+
+
+# --------------------------------------------------------------------------- #
+# A request crafted to make the judgement expensive
+# --------------------------------------------------------------------------- #
+
+
+def _fragmented(extra: tuple[str, ...] = ()) -> Assessment:
+    """512 /9s each on its own overlapping port span: more port segments than are judged exactly."""
+    perms = [
+        {
+            "ipProtocol": "tcp",
+            "fromPort": 1000 + i,
+            "toPort": 2000 + i,
+            "ipRanges": {"items": [{"cidrIp": f"{i >> 1}.{(i & 1) * 128}.0.0/9"}]},
+        }
+        for i in range(512)
+    ]
+    if extra:
+        perms.append(
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": c} for c in extra]}}
+        )
+    return judge(
+        "ec2-security-group-ingress-public",
+        "AuthorizeSecurityGroupIngress",
+        {"groupId": SG, "ipPermissions": {"items": perms}},
+    )
+
+
+def test_a_cover_fragmented_over_many_port_spans_is_alerted_not_revoked() -> None:
+    """Judged with ports ignored (bounded work): the cover is reported, and nothing is revoked on a guess."""
+    from trailguard_engine.netranges import MAX_SEGMENTS
+
+    assert MAX_SEGMENTS < 512 * 2
+    a = _fragmented()
+    assert a.risky and not a.remediable and "too many port ranges" in a.reason
+
+
+def test_fragmenting_the_request_does_not_shield_a_real_world_rule() -> None:
+    a = _fragmented(("4.3.2.1/0",))
+    assert a.risky and a.remediable
+    assert a.params["offending"] == [{"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}]
+
+
+def test_the_revoke_never_acts_on_a_cover_judged_with_ports_ignored() -> None:
+    live = [
+        {
+            "SecurityGroupRuleId": f"sgr-{i}",
+            "IpProtocol": "tcp",
+            "FromPort": 1000 + i,
+            "ToPort": 2000 + i,
+            "CidrIpv4": f"{i >> 1}.{(i & 1) * 128}.0.0/9",
+        }
+        for i in range(512)
+    ]
+    specs = [
+        {"protocol": "tcp", "from_port": r["FromPort"], "to_port": r["ToPort"], "cidr": r["CidrIpv4"]} for r in live
+    ]
+    assert offending_rules(live, [], specs, {80, 443}) == []

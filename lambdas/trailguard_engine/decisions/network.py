@@ -25,7 +25,7 @@ from trailguard_engine.decisions.exposure import (
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.intended import PortRange, covers
 from trailguard_engine.model import Assessment, Rule
-from trailguard_engine.netranges import Source, judge, normalise, parse, reach, same_range
+from trailguard_engine.netranges import UNSURE, Source, judge, normalise, parse, reach, same_range
 from trailguard_engine.runtime_config import RuntimeConfig
 
 # --------------------------------------------------------------------------- #
@@ -225,12 +225,24 @@ def sg_ingress_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
         return Assessment(
             False, f"{event.event_name} on {where}: no source admits the internet or a very wide public range"
         )
+    # a cover found only with ports ignored (a request fragmented over many port spans) is alerted, never revoked
+    exact = [o for o in offending if not o["why"].startswith(UNSURE)]
+    if not exact:
+        desc = ", ".join(sorted({_describe(o) for o in offending}))
+        return Assessment(
+            True,
+            f"{event.event_name} on {where} opened {desc} by {_principal(event)}{listed}: the ranges cover the "
+            "internet when ports are ignored; the request spans too many port ranges to judge port by port, so "
+            "nothing is revoked",
+            resource={"type": "AWS::EC2::SecurityGroup", "id": group_id} if group_id else {},
+            remediable=False,
+        )
     if event.event_name == "ModifySecurityGroupRules":
-        rule_ids = sorted({o["_rid"] for o in offending if o["_rid"]})
+        rule_ids = sorted({o["_rid"] for o in exact if o["_rid"]})
     else:
-        rule_ids = _response_rule_ids(event, offending)
+        rule_ids = _response_rule_ids(event, exact)
     unique: list[dict[str, Any]] = []
-    for o in offending:
+    for o in exact:
         spec = {k: o[k] for k in ("protocol", "from_port", "to_port", "cidr")}
         if spec not in unique:
             unique.append(spec)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailguard_engine.intended import PortRange, covers
-from trailguard_engine.netranges import Source, judge, same_range
+from trailguard_engine.netranges import Source, judge, same_range, sure
 from trailguard_engine.remediations import (
     ActionResult,
     ParamError,
@@ -99,10 +99,11 @@ def _source(rule: Mapping[str, Any]) -> Source:
 
 def open_to_internet(rules: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The live ingress rules that admit the internet, judged together as the decision judges a request
-    (:func:`trailguard_engine.netranges.judge`): alone, as a very wide public range, or as part of a covering set.
+    (:func:`trailguard_engine.netranges.judge`): alone, as a very wide public range, or as part of a covering set
+    judged port by port (a cover found only with ports ignored is never revoked).
     """
     live = list(rules)
-    verdict = judge([_source(r) for r in live])
+    verdict = sure(judge([_source(r) for r in live]))
     return [r for i, r in enumerate(live) if i in verdict]
 
 
