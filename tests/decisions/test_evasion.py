@@ -8,10 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from trailguard_engine.catalog import rules_by_id
+from trailguard_engine.decisions import registry
 from trailguard_engine.decisions.detective import log_group_name
 from trailguard_engine.decisions.evasion import field, is_false, recorder_narrowing
 from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.model import Assessment
+from trailguard_engine.runtime_config import RuntimeConfig
 
 Ev = Callable[..., CloudTrailEvent]
 Run = Callable[..., Assessment]
@@ -405,8 +410,6 @@ def test_ebs_default_key_of_another_account(ev: Ev, run: Run, key: str, risky: b
 
 
 def test_ebs_default_key_of_an_organization_account_is_not_risky(ev: Ev, run: Run) -> None:
-    from trailguard_engine.runtime_config import RuntimeConfig
-
     event = ev("ModifyEbsDefaultKmsKeyId", {"kmsKeyId": "arn:aws:kms:us-east-1:999988887777:key/k"})
     assert run("ebs-default-kms-key-external", event).risky
     org = RuntimeConfig(organization_accounts=frozenset({"111122223333", "999988887777"}))
@@ -431,8 +434,6 @@ def test_vault_policy_for_an_outside_account_fires(ev: Ev, run: Run) -> None:
 
 
 def test_vault_policy_for_an_organization_account_does_not(ev: Ev, run: Run) -> None:
-    from trailguard_engine.runtime_config import RuntimeConfig
-
     event = ev("PutBackupVaultAccessPolicy", _vault(_stmt({"AWS": "arn:aws:iam::999988887777:root"})))
     org = RuntimeConfig(organization_accounts=frozenset({"111122223333", "999988887777"}))
     assert not run("backup-vault-policy-exposed", event, org).risky
@@ -465,3 +466,42 @@ def test_organization_legacy_auto_enable_false_fires(ev: Ev, run: Run) -> None:
     assert run("guardduty-protection-disabled", ev("UpdateOrganizationConfiguration", sources, source=GD)).risky
     on = {"detectorId": DET, "autoEnable": True, "dataSources": {"s3Logs": {"autoEnable": True}}}
     assert not run("guardduty-protection-disabled", ev("UpdateOrganizationConfiguration", on, source=GD)).risky
+
+
+# --------------------------------------------------------------------------- property: casing never hides a marker
+
+MARKERS = ["cloudtrail", "trailguard", "flowlogs", "vpc-flow", "guardduty", "aws-waf-logs", "controltower"]
+NAME_CHARS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/.", max_size=20)
+
+
+@given(
+    marker=st.sampled_from(MARKERS),
+    flips=st.lists(st.booleans(), min_size=20, max_size=20),
+    before=NAME_CHARS,
+    after=NAME_CHARS,
+    days=st.sampled_from([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]),
+    as_arn=st.booleans(),
+)
+def test_any_casing_or_spelling_of_a_marker_is_judged_the_same(
+    *, marker: str, flips: list[bool], before: str, after: str, days: int, as_arn: bool
+) -> None:
+    """The verdict depends only on the retention, never on the marker's casing or on name vs ARN."""
+    cased = "".join(c.upper() if f else c for c, f in zip(marker, flips, strict=False))
+    group = f"{before}{cased}{after}"
+    req = (
+        {"logGroupIdentifier": f"arn:aws:logs:us-east-1:111122223333:log-group:{group}:*"}
+        if as_arn
+        else {"logGroupName": group}
+    )
+    rule = rules_by_id()["security-log-retention-cut"]
+    record = {
+        "eventName": "PutRetentionPolicy",
+        "eventSource": "logs.amazonaws.com",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
+        "requestParameters": {**req, "retentionInDays": days},
+    }
+    event = CloudTrailEvent({"detail-type": "AWS API Call via CloudTrail", "account": "111122223333", "detail": record})
+    verdict = registry()[rule.decision](event, rule, RuntimeConfig())
+    assert verdict.risky is (days < 365), verdict.reason
