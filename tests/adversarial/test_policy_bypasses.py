@@ -220,6 +220,7 @@ def test_our_organization_in_an_ami_share_is_quiet() -> None:
         {"principal": "*", "principalOrgID": ORG + "z"},
         {"principal": "*", "sourceAccount": OUTSIDE},
         {"principal": "*", "sourceArn": "arn:aws:s3:::*"},  # a wildcard is no scope
+        {"principal": "events.amazonaws.com", "sourceArn": f"arn:aws:events:us-east-1:{OUTSIDE}:rule/r"},
     ],
 )
 def test_lambda_permissions_outside_or_for_anyone(request_parameters: dict[str, str]) -> None:
@@ -227,6 +228,17 @@ def test_lambda_permissions_outside_or_for_anyone(request_parameters: dict[str, 
     for name in ("AddPermission20150331v2", "AddPermission20150331"):
         a = judge("lambda-permission-public", name, "lambda", request)
         assert a.risky and not a.remediable, a.reason
+
+
+def test_lambda_permissions_for_our_own_resources_are_quiet() -> None:
+    request = {
+        "functionName": "billing",
+        "statementId": "s",
+        "action": "lambda:InvokeFunction",
+        "principal": "events.amazonaws.com",
+        "sourceArn": f"arn:aws:events:us-east-1:{OURS}:rule/r",
+    }
+    assert not judge("lambda-permission-public", "AddPermission20150331v2", "lambda", request).risky
 
 
 def test_trusted_accounts_never_cover_a_public_statement() -> None:

@@ -32,6 +32,7 @@ from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import (
     WILDCARD,
     external_grants,
+    is_account_id,
     known_accounts,
     organization_known,
     parse_policy,
@@ -555,6 +556,9 @@ def lambda_permission_public(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
         outside.append(f"source account {src_acct}")
     if fixed(org) and org != cfg.org_id:
         outside.append(f"organization {org}")
+    arn_acct = src_arn.split(":")[4] if fixed(src_arn) and src_arn.count(":") >= 5 else ""
+    if is_account_id(arn_acct) and arn_acct != event.account and arn_acct not in ours:
+        outside.append(f"resources of account {arn_acct} ({src_arn})")
     anyone = acct == WILDCARD and not any(fixed(v) for v in (src_arn, src_acct, org))
     label = f"function {fn_name or '<unknown>'} (statement {sid or '?'})"
     res = {"type": "AWS::Lambda::Function", "id": fn_name} if fn_name else {}
