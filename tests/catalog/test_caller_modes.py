@@ -49,7 +49,18 @@ def test_caller_modes_floors(rule: Any) -> None:
 
 def test_service_notice_is_reserved_for_changes_services_make_routinely() -> None:
     quiet = sorted(r.id for r in RULES if r.caller_modes["service"] == "notice")
-    assert quiet == ["ec2-security-group-ingress-public", "lambda-code-changed-by-human"]
+    # Credential reads in bursts (issue 14): AWS services read secrets, parameters, user data and Windows
+    # passwords for their own work (ECS and CloudFormation resolve secrets, Config and Systems Manager
+    # inventory read instance attributes, Fleet Manager reads passwords). The service class is unforgeable
+    # (an AWSService identity or a service-linked role session), so those reads are notices.
+    assert quiet == [
+        "ec2-password-data-read",
+        "ec2-security-group-ingress-public",
+        "ec2-userdata-bulk-read",
+        "lambda-code-changed-by-human",
+        "secretsmanager-secrets-bulk-read",
+        "ssm-parameters-decrypted-bulk-read",
+    ]
 
 
 def test_identity_center_notice_is_reserved_for_what_it_provisions() -> None:
