@@ -59,6 +59,14 @@ SAFETY = (
     "FlappingNewPrincipal",
     "LiveStateBenign",
     "LiveCheckFailures",
+    # issue 14: windowed credential-access thresholds (counted, fired, suppressed in an open window, state
+    # table errors, each of which alerts on its own) and the organization account list being unavailable
+    # (shares with specific accounts then alert as unverified)
+    "ThresholdCounted",
+    "ThresholdFired",
+    "ThresholdSuppressed",
+    "ThresholdStateErrors",
+    "OrgAccountsUnavailable",
 )
 #: Second path (log-file reconciliation, ``trailguard_engine.reconcile``): volume and problems.
 RECONCILE_VOLUME = (

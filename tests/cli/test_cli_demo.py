@@ -29,7 +29,9 @@ def test_demo_end_to_end(standalone: Any, tmp_path: Path) -> None:
     assert remediated["stop-trail"] == ["start_logging"]
     assert remediated["open-ssh"] == ["revoke_public_sg_ingress"]
     assert remediated["public-snapshot"] == ["make_snapshot_private"]
-    assert all(r.routed == [r.step.rule] for r in risky)
+    # Patterns select API calls broadly (issue 14), so a change may reach several rules; only its own acts.
+    assert all(r.step.rule in r.routed for r in risky)
+    assert {r.step.key: r.acted for r in risky} == {r.step.key: [r.step.rule] for r in risky}
     # How long the demo takes is a benchmark figure (make bench, README), never a pass/fail condition.
 
 

@@ -64,6 +64,8 @@ class StepReport:
     step: Step
     event_id: str = ""
     routed: list[str] = field(default_factory=list)
+    #: Rules that alerted or remediated (routed rules whose decision skipped the event are not here).
+    acted: list[str] = field(default_factory=list)
     verdict: str = "none"
     actions: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
@@ -283,6 +285,8 @@ def _absorb(rep: StepReport, result: Any) -> None:
         if f.get("action"):
             rep.actions.append(str(f["action"]))
         if f.get("decision") != "skip":
+            if f.get("rule") and str(f["rule"]) not in rep.acted:
+                rep.acted.append(str(f["rule"]))
             rep.statuses.append(f"{f.get('rule')}: {f.get('status')}")
 
 
