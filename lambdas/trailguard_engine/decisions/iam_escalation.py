@@ -15,8 +15,8 @@ What is judged here, and why (also in the rules' runbooks):
   admin-ish words and the well-known roles that carry administrator access by convention
   (OrganizationAccountAccessRole, AWSControlTowerExecution, StackSet execution roles, the CDK CloudFormation
   execution role, trailguard's own roles); a rule's ``params`` can replace them.
-* PassRole escalations: a Lambda function or an EC2 instance given a privileged role lets whoever controls the
-  code or the instance act as that role. Every function and most instances get *some* role, so only the
+* PassRole escalations: a Lambda function, an EC2 instance, a SageMaker notebook or job or a Glue development
+  endpoint given a privileged role lets whoever controls the code or the instance act as that role. Every function and most instances get *some* role, so only the
   privileged ones are signal; naming is the only offline evidence, and an innocuously named admin role is
   missed (stated as a limit in the runbook). trailguard's own functions get ``trailguard-*`` roles from its
   deployment pipeline: those calls, by a session of ``deployment_role_arns`` (exact issuer ARN), are expected.
@@ -303,6 +303,16 @@ def _profile(event: CloudTrailEvent) -> tuple[str, str]:
     return (inst if isinstance(inst, str) else ""), (ref.strip() if isinstance(ref, str) else "")
 
 
+#: SageMaker and Glue calls that hand a role (``roleArn``) to code the caller controls: (what, name key).
+_ROLE_TAKING_CALLS: dict[tuple[str, str], tuple[str, str]] = {
+    ("sagemaker.amazonaws.com", "CreateNotebookInstance"): ("SageMaker notebook", "notebookInstanceName"),
+    ("sagemaker.amazonaws.com", "UpdateNotebookInstance"): ("SageMaker notebook", "notebookInstanceName"),
+    ("sagemaker.amazonaws.com", "CreateTrainingJob"): ("SageMaker training job", "trainingJobName"),
+    ("sagemaker.amazonaws.com", "CreateProcessingJob"): ("SageMaker processing job", "processingJobName"),
+    ("glue.amazonaws.com", "CreateDevEndpoint"): ("Glue development endpoint", "endpointName"),
+}
+
+
 def _passed_role(event: CloudTrailEvent) -> tuple[str, str]:
     """(what receives it, role or instance-profile reference) for the calls the PassRole rule selects."""
     src = event.event_source
@@ -311,6 +321,11 @@ def _passed_role(event: CloudTrailEvent) -> tuple[str, str]:
         role = event.req("role")
         fn = event.req("functionName")
         return f"Lambda function {fn if isinstance(fn, str) else '?'}", role.strip() if isinstance(role, str) else ""
+    if (src, name) in _ROLE_TAKING_CALLS:
+        kind, key = _ROLE_TAKING_CALLS[src, name]
+        role = _ci_get(event.request, "roleArn")
+        what = _ci_get(event.request, key)
+        return f"{kind} {what if isinstance(what, str) else '?'}", role.strip() if isinstance(role, str) else ""
     if src == "ec2.amazonaws.com" and name == "RunInstances":
         prof = _ci_get(event.request, "iamInstanceProfile")
         ref = _ci_get(prof, "arn", "name") if isinstance(prof, Mapping) else prof
