@@ -10,6 +10,7 @@ import pytest
 from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.intended import IntendedExposure
 from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import ITEMS_PARAM
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -160,15 +161,19 @@ def deletes(ev: Ev, n: int, *, as_resources: bool = False) -> CloudTrailEvent:
     return ev("DeleteObjects", {"bucketName": "orders", "Delete": {"Object": keys if n != 1 else keys[0]}}, source=S3)
 
 
-@pytest.mark.parametrize(("n", "risky"), [(1, False), (99, False), (100, True), (1000, True)])
-def test_bulk_delete_threshold(ev: Ev, run, n: int, risky: bool) -> None:
-    assert run("s3-bulk-delete-objects", deletes(ev, n)).risky is risky
-    assert run("s3-bulk-delete-objects", deletes(ev, n, as_resources=True)).risky is risky
+@pytest.mark.parametrize(("n", "items"), [(1, 1), (10, 1), (11, 2), (99, 10), (100, 10), (1000, 100)])
+def test_bulk_delete_counts_listed_keys_by_tens(ev: Ev, run, n: int, items: int) -> None:
+    """Every DeleteObjects qualifies; a record naming its keys weighs one item per 10 keys (the threshold, 10,
+    is reached by one call naming 100 keys), whether the keys are in the body or in ``resources``."""
+    for e in (deletes(ev, n), deletes(ev, n, as_resources=True)):
+        a = run("s3-bulk-delete-objects", e)
+        assert a.risky and not a.remediable
+        assert len(a.params[ITEMS_PARAM]) == items == len(set(a.params[ITEMS_PARAM]))
 
 
-def test_bulk_delete_without_keys_is_not_judged(ev: Ev, run) -> None:
+def test_bulk_delete_without_keys_counts_one_call(ev: Ev, run) -> None:
     a = run("s3-bulk-delete-objects", ev("DeleteObjects", {"bucketName": "orders", "delete": ""}, source=S3))
-    assert not a.risky and "names no keys" in a.reason
+    assert a.risky and "unlisted number of keys" in a.reason and len(a.params[ITEMS_PARAM]) == 1
 
 
 # ------------------------------------------------------------------ exports and shares

@@ -80,7 +80,7 @@ class Judge:
 
 
 #: The request field that names the one resource a single-resource positive reads.
-RESOURCE_FIELDS = ("secretId", "name", "instanceId")
+RESOURCE_FIELDS = ("secretId", "name", "instanceId", "roleName", "key", "bucketName")
 
 
 def distinct_copies(rule: Rule, n: int, *, start: float = T0, step: float = 1.0) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import known_accounts
 from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import ITEMS_PARAM, MAX_ITEMS_PER_EVENT
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 #: Account IDs inside ARNs (``arn:aws:iam::444455556666:role/x``).
@@ -32,7 +33,8 @@ DEFAULT_MAX_EXPIRY_DAYS = 7
 #: Shortest archive retention trailguard's config accepts (``retention.archive_days`` >= 365).
 DEFAULT_ARCHIVE_MIN_DAYS = 365
 DEFAULT_ARCHIVE_PREFIXES = ("trailguard-archive-",)
-DEFAULT_BULK_DELETE_KEYS = 100
+#: Keys of a DeleteObjects record that names them, per counted item (params.keys_per_item).
+DEFAULT_KEYS_PER_ITEM = 10
 SSE_C_HEADER = "x-amz-server-side-encryption-customer-algorithm"
 
 
@@ -266,20 +268,29 @@ def _deleted_keys(event: CloudTrailEvent) -> int | None:
 
 @decision("s3_bulk_delete")
 def s3_bulk_delete(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """DeleteObjects naming at least ``params.min_keys`` keys (request body or per-object ``resources``)."""
+    """Every DeleteObjects call qualifies; the rule's ``params.threshold`` counts them per principal.
+
+    CloudTrail usually logs DeleteObjects without its key list (up to 1,000 keys would not fit a record), so
+    one record cannot be sized: a call counts as one item, and a record that does name its keys (request body
+    or per-object ``resources``) counts one item per ``params.keys_per_item`` keys (100 keys make 10: a call
+    that names that many reaches the threshold alone, as before the count existed).
+    """
     if event.event_name != "DeleteObjects":
         return Assessment(False, f"{event.event_name} is not a bulk delete")
+    if event.identity_type == "AWSService":
+        return Assessment(False, f"deleted by the AWS service {event.invoked_by or 'itself'}")
     n = _deleted_keys(event)
-    limit = _int(rule.params.get("min_keys")) or DEFAULT_BULK_DELETE_KEYS
+    per_item = _int(rule.params.get("keys_per_item")) or DEFAULT_KEYS_PER_ITEM
+    per_item = max(1, per_item)
+    weight = 1 if n is None else min(MAX_ITEMS_PER_EVENT, max(1, -(-n // per_item)))
+    ref = event.event_id or str(event.detail.get("requestID") or "") or event.envelope_id
     bucket = _bucket(event)
-    if n is None:
-        return Assessment(False, "the record names no keys: its size cannot be judged from one event")
-    if n < limit:
-        return Assessment(False, f"{n} keys deleted (< {limit})")
+    size = "an unlisted number of keys (up to 1,000)" if n is None else f"{n} keys"
     return Assessment(
         True,
-        f"DeleteObjects removed {n} keys from {bucket or '?'} in one call (>= {limit}) by {_principal(event)}",
+        f"DeleteObjects removed {size} from {bucket or '?'} by {_principal(event)}",
         {"type": "AWS::S3::Bucket", "id": bucket},
+        {ITEMS_PARAM: [f"call:{ref}#{i}" for i in range(weight)]},
         remediable=False,
     )
 

@@ -1,0 +1,272 @@
+"""Decisions for data, storage and impact gaps: S3 objects deleted one by one, credential files read from
+buckets, ransom notes written to them, RDS snapshots copied out of the region or to an outside key, and
+dead-letter queues purged.
+
+S3 object calls (GetObject, PutObject, DeleteObject) are CloudTrail *data* events: the trail records them only
+with ``features.data_events.s3`` on (off by default), so the S3 rules here see nothing without it. Object keys
+are judged as S3 stores them (case-sensitive names, but the file names that matter are compared
+case-insensitively: a ``.AWS/Credentials`` copied from a case-insensitive disk is still a credential file).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from trailguard_engine.decisions import decision
+from trailguard_engine.events import CloudTrailEvent, as_list
+from trailguard_engine.model import Assessment, Rule
+from trailguard_engine.policy import known_accounts
+from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import ITEMS_PARAM
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+#: ``arn:aws:<service>:<region>:<account>:...``
+_ARN = re.compile(r"^arn:aws[a-z-]*:([a-z0-9-]*):([a-z0-9-]*):([^:]*):")
+KEY_MAX = 1024
+
+#: File names (the key's last path segment, case-insensitive) that hold credentials.
+CREDENTIAL_NAMES = frozenset(
+    {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".env", ".netrc", ".pgpass", ".git-credentials", ".s3cfg"}
+)
+#: Suffixes of such names (``.env.production``, ``server.pem``, ``putty.ppk``).
+CREDENTIAL_SUFFIXES = (".pem", ".ppk", ".pfx", ".p12")
+#: Names that are credentials only in a known directory: ``.aws/credentials``, ``.docker/config.json``.
+CREDENTIAL_PATHS = (".aws/credentials", ".aws/config", ".docker/config.json", ".kube/config")
+#: Ransom-note words: a key whose last segment holds one of these (case-insensitive) alone ...
+RANSOM_WORDS = ("ransom", "yourfiles", "filesencrypted", "encryptedfiles", "recoverfiles", "restorefiles")
+#: ... or a recovery verb together with a note word (``HOW_TO_DECRYPT.txt``, ``README-decrypt.html``).
+RANSOM_VERBS = ("decrypt", "recover", "restore", "unlock")
+RANSOM_NOTE_WORDS = ("how", "readme", "read_me", "instruction", "note", "files", "data", "help")
+DLQ_MARKERS = ("dlq", "deadletter", "dead-letter", "dead_letter")
+
+
+def _who(event: CloudTrailEvent) -> str:
+    return event.principal_arn or event.access_key_id or event.invoked_by or "unknown principal"
+
+
+def _aws_itself(event: CloudTrailEvent) -> bool:
+    """An AWS service acting with its own identity (lifecycle, replication): never a person's action."""
+    return event.identity_type == "AWSService"
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _object(event: CloudTrailEvent) -> tuple[str, str]:
+    """``(bucket, key)`` of an S3 object call; the key from the request, else from the per-object ARN."""
+    bucket, key = _str(event.req("bucketName")), _str(event.req("key"))
+    if not key:
+        for r in as_list(event.detail.get("resources")):
+            arn = r.get("ARN") if isinstance(r, dict) and r.get("type") == "AWS::S3::Object" else None
+            if isinstance(arn, str) and arn.startswith("arn:aws") and ":::" in arn:
+                b, _, k = arn.split(":::", 1)[1].partition("/")
+                bucket, key = bucket or b, k
+                break
+    return bucket, key[:KEY_MAX]
+
+
+def _basename(key: str) -> str:
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _letters(text: str) -> str:
+    """Lower-case letters only: ``HOW_TO-DeCrYpt`` -> ``howtodecrypt`` (separators cannot hide a word)."""
+    return "".join(c for c in text.lower() if c.isalpha())
+
+
+# --------------------------------------------------------------------------- #
+# S3 objects
+# --------------------------------------------------------------------------- #
+@decision("s3_objects_deleted")
+def s3_objects_deleted(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Each DeleteObject qualifies and names its object (bucket, key, version) for ``params.threshold``.
+
+    One delete is routine; many distinct objects deleted one by one in minutes is how a bucket is emptied
+    without DeleteObjects (Stratus Red Team s3-ransomware-individual-deletion). A versionId deletes the
+    version for good; without one only a delete marker is added (still counted: the data looks gone).
+    """
+    if _aws_itself(event):
+        return Assessment(False, f"deleted by the AWS service {event.invoked_by or 'itself'}")
+    bucket, key = _object(event)
+    version = _str(event.req("versionId"))
+    item = f"{bucket}/{key}" + (f"?versionId={version}" if version else "")
+    if not key:
+        item = f"unnamed:{event.event_id}"
+    what = "version of " if version else ""
+    return Assessment(
+        True,
+        f"DeleteObject removed {what}{bucket or '?'}/{key[:200] or '?'} by {_who(event)}",
+        {"type": "AWS::S3::Bucket", "id": bucket},
+        {ITEMS_PARAM: [item]},
+        remediable=False,
+    )
+
+
+def credential_file(key: str) -> str | None:
+    """Why ``key`` names a credential file, or None (case-insensitive; URL-encoded keys are decoded once)."""
+    for candidate in dict.fromkeys((key, unquote(key))):
+        low = candidate.lower().replace("\\", "/")
+        name = _basename(low)
+        if not name:
+            continue
+        if name in CREDENTIAL_NAMES:
+            return f"file {name}"
+        if name.startswith(".env.") and len(name) > 5:
+            return f"environment file {name}"
+        if name.endswith(CREDENTIAL_SUFFIXES):
+            return f"key file {name}"
+        if any(low == p or low.endswith("/" + p) for p in CREDENTIAL_PATHS):
+            return f"credential file {name} under its tool's directory"
+    return None
+
+
+@decision("s3_credential_file_read")
+def s3_credential_file_read(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """GetObject of a file that holds credentials: SSH and TLS private keys, AWS/Docker/Kubernetes
+    credentials, ``.env`` files. Terraform state is left out: every plan reads it."""
+    if _aws_itself(event):
+        return Assessment(False, f"read by the AWS service {event.invoked_by or 'itself'}")
+    bucket, key = _object(event)
+    why = credential_file(key)
+    if why is None:
+        return Assessment(False, f"{key[:200] or 'no key'} is not a credential file")
+    return Assessment(
+        True,
+        f"GetObject read {why} s3://{bucket or '?'}/{key[:200]} by {_who(event)}",
+        {"type": "AWS::S3::Object", "id": f"{bucket}/{key}"},
+        remediable=False,
+    )
+
+
+def ransom_note(key: str) -> str | None:
+    """Why ``key``'s last segment looks like a ransom note, or None (separators and case ignored)."""
+    name = _letters(_basename(unquote(key)))
+    for word in RANSOM_WORDS:
+        if word in name:
+            return f"'{word}' in the name"
+    verbs = [v for v in RANSOM_VERBS if v in name]
+    notes = [w.replace("_", "") for w in RANSOM_NOTE_WORDS if w.replace("_", "") in name]
+    if verbs and notes:
+        return f"'{verbs[0]}' with '{notes[0]}' in the name"
+    return None
+
+
+@decision("s3_ransom_note_upload")
+def s3_ransom_note_upload(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutObject (or CopyObject) of a key named like a ransom note (``HOW_TO_DECRYPT.txt``, ``ransom.html``,
+    ``README-recover-files.txt``): the last step of S3 ransomware, after the objects were deleted or re-keyed."""
+    if _aws_itself(event):
+        return Assessment(False, f"written by the AWS service {event.invoked_by or 'itself'}")
+    bucket, key = _object(event)
+    why = ransom_note(key)
+    if why is None:
+        return Assessment(False, f"{key[:200] or 'no key'} is not named like a ransom note")
+    return Assessment(
+        True,
+        f"{event.event_name} wrote s3://{bucket or '?'}/{key[:200]} ({why}) by {_who(event)}",
+        {"type": "AWS::S3::Object", "id": f"{bucket}/{key}"},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# RDS snapshot copies
+# --------------------------------------------------------------------------- #
+def _arn_parts(value: str) -> tuple[str, str, str] | None:
+    """``(service, region, account)`` of an ARN, else None."""
+    m = _ARN.match(value)
+    return (m.group(1), m.group(2), m.group(3)) if m else None
+
+
+def _field(req: Any, *names: str) -> str:
+    """The first of ``names`` present in ``req``, compared case-insensitively (``dBSnapshot``/``DBSnapshot``)."""
+    if not isinstance(req, dict):
+        return ""
+    lowered = {str(k).lower(): v for k, v in req.items()}
+    for n in names:
+        v = lowered.get(n.lower())
+        if isinstance(v, str) and v:
+            return v
+    return ""
+
+
+@decision("rds_snapshot_copied_out")
+def rds_snapshot_copied_out(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """CopyDBSnapshot / CopyDBClusterSnapshot that takes a copy out of reach of the region's controls: to
+    another region (the call is made in the target region and names the source by ARN, or ``sourceRegion``),
+    or encrypted with a KMS key of an account outside the organization and trusted list (whoever owns the key
+    can then read, or withhold, the copy). Same-region copies with our keys are routine; copying a snapshot
+    shared by another account into ours brings data in, not out, and is left alone.
+    """
+    req = event.request
+    cluster = event.event_name == "CopyDBClusterSnapshot"
+    source = _field(req, "sourceDBClusterSnapshotIdentifier" if cluster else "sourceDBSnapshotIdentifier")
+    target = _field(req, "targetDBClusterSnapshotIdentifier" if cluster else "targetDBSnapshotIdentifier")
+    kms = _field(req, "kmsKeyId")
+    region = event.region
+    reasons: list[str] = []
+    src = _arn_parts(source)
+    src_region = src[1] if src else ""
+    declared = _field(req, "sourceRegion")
+    for r in dict.fromkeys(x for x in (src_region, declared) if x):
+        if region and r.lower() != region.lower():
+            reasons.append(f"copied from {r} to {region}")
+    ours = known_accounts(cfg) | ({event.account} if event.account else set())
+    key = _arn_parts(kms)
+    if key and (not _ACCOUNT_ID.match(key[2]) or key[2] not in ours):
+        reasons.append(f"encrypted with KMS key {kms[:200]} of account {key[2] or '?'} outside the organization")
+    kind = "cluster snapshot" if cluster else "snapshot"
+    if not reasons:
+        return Assessment(False, f"{kind} {source[:200] or '?'} copied within {region or 'the region'} with our keys")
+    return Assessment(
+        True,
+        f"RDS {kind} {source[:200] or '?'} copied to {target[:200] or '?'}: {'; '.join(reasons)} by {_who(event)}",
+        {"type": "AWS::RDS::DBClusterSnapshot" if cluster else "AWS::RDS::DBSnapshot", "id": target or source},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# SQS dead-letter queues
+# --------------------------------------------------------------------------- #
+def queue_name(value: Any) -> str:
+    """The queue name of a queue URL (``https://sqs.<region>.amazonaws.com/<account>/<name>``), ARN or name."""
+    raw = _str(value).strip()
+    if not raw:
+        return ""
+    if raw.startswith("arn:"):
+        return raw.rsplit(":", 1)[-1]
+    if "://" in raw:
+        path = urlparse(raw).path
+        return unquote(path.rstrip("/").rsplit("/", 1)[-1])
+    return raw.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _markers(name: str, markers: Iterable[str]) -> str | None:
+    low = name.lower()
+    return next((m for m in markers if m in low), None)
+
+
+@decision("sqs_dead_letter_queue_purged")
+def sqs_dead_letter_queue_purged(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PurgeQueue of a dead-letter queue (name with dlq / dead-letter in any case) or of one of trailguard's
+    queues: the failed messages (events trailguard could not handle, failed deliveries) are evidence, and
+    purging them hides what failed. Purging a work queue is routine operations and stays quiet."""
+    name = queue_name(event.req("queueUrl"))
+    if not name:
+        return Assessment(False, "no queue named")
+    marker = _markers(name, DLQ_MARKERS)
+    ours = name.lower().startswith("trailguard")
+    if not (marker or ours):
+        return Assessment(False, f"queue {name[:80]} is not a dead-letter queue")
+    what = "trailguard's queue" if ours else f"dead-letter queue ('{marker}' in the name)"
+    return Assessment(
+        True,
+        f"PurgeQueue emptied {what} {name[:80]} by {_who(event)}",
+        {"type": "AWS::SQS::Queue", "id": _str(event.req("queueUrl"))[:300] or name},
+        remediable=False,
+    )
