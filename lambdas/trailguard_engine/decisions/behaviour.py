@@ -14,14 +14,14 @@ from trailguard_engine.events import CloudTrailEvent, as_list, dig
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
 
-DEFAULT_MARKERS = ("kali", "parrot", "pentoo", "pacu")
+DEFAULT_MARKERS = ("kali", "parrot", "pentoo", "pacu", "trufflehog")
 CONSOLE_AGENTS = ("console.amazonaws.com", "signin.amazonaws.com")
 
 
 @lru_cache(maxsize=16)
 def _marker_re(markers: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(m) for m in markers)
-    # A marker must be a word of its own: "x86_64.kali.2024", "6.5.0-13parrot1", "Pacu/1.5" match;
+    # A marker must be a word of its own: "x86_64.kali.2024", "6.5.0-13parrot1", "Pacu/1.5", "TruffleHog" match;
     # "alkaline" does not.
     return re.compile(rf"(?<![a-z])({alternatives})(?![a-z])", re.IGNORECASE)
 

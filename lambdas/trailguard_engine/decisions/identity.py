@@ -331,7 +331,7 @@ def role_trust_opened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
 
 @decision("login_profile_for_other_user")
 def login_profile_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Create/UpdateLoginProfile aimed at a user other than the caller."""
+    """Create/Update/DeleteLoginProfile aimed at a user other than the caller (set, reset or removed)."""
     target = event.req("userName")
     caller = _caller_user_name(event)
     if not isinstance(target, str) or not target:
@@ -348,7 +348,8 @@ def login_profile_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: Runtim
         return Assessment(False, f"{event.event_name}: {caller} changed their own login profile")
     return Assessment(
         True,
-        f"{event.event_name}: console password set for user {target} by {_who(event)}",
+        f"{event.event_name}: console password {'removed' if event.event_name == 'DeleteLoginProfile' else 'set'} "
+        f"for user {target} by {_who(event)}",
         resource={"type": "AWS::IAM::User", "id": target},
         remediable=False,
     )
