@@ -323,3 +323,48 @@ def test_macie_archive_findings_condition_does_not_leak_to_filters(run, ev):
     """The ArchiveFindings 'always' condition is scoped to that call: a NOOP filter update stays quiet."""
     req = {"id": "abc", "action": "NOOP"}
     assert not run("macie-findings-suppressed", ev("UpdateFindingsFilter", req, source="macie2.amazonaws.com")).risky
+
+
+# --------------------------------------------------------------------------- #
+# GuardDuty trusted IP lists and threat lists (guardduty-findings-suppressed)
+# --------------------------------------------------------------------------- #
+
+GD = "guardduty.amazonaws.com"
+DET = "12abc34d567e8fa901bc2d34eexample"
+
+
+@pytest.mark.parametrize("name", ["CreateIPSet", "UpdateIPSet"])
+@pytest.mark.parametrize("activate", [True, "true", None])
+def test_active_trusted_list_fires(run, ev, name, activate):
+    req = {"detectorId": DET, "ipSetId": "s1", "location": "https://s3.amazonaws.com/b/ips.txt"}
+    if activate is not None:
+        req["activate"] = activate
+    a = run("guardduty-findings-suppressed", ev(name, req, source=GD))
+    assert a.risky and a.resource["type"] == "AWS::GuardDuty::IPSet"
+
+
+@pytest.mark.parametrize("name", ["CreateIPSet", "UpdateIPSet"])
+@pytest.mark.parametrize("activate", [False, "false", " FALSE "])
+def test_inactive_trusted_list_suppresses_nothing(run, ev, name, activate):
+    req = {"detectorId": DET, "ipSetId": "s1", "activate": activate}
+    assert not run("guardduty-findings-suppressed", ev(name, req, source=GD)).risky
+
+
+@pytest.mark.parametrize(
+    ("name", "activate", "risky"),
+    [
+        ("UpdateThreatIntelSet", False, True),
+        ("UpdateThreatIntelSet", "False", True),
+        ("UpdateThreatIntelSet", True, False),
+        ("UpdateThreatIntelSet", None, False),
+        ("DeleteThreatIntelSet", None, True),
+    ],
+)
+def test_threat_list_turned_off_fires(run, ev, name, activate, risky):
+    req: dict[str, Any] = {"detectorId": DET, "threatIntelSetId": "t1"}
+    if activate is not None:
+        req["activate"] = activate
+    a = run("guardduty-findings-suppressed", ev(name, req, source=GD))
+    assert a.risky is risky
+    if risky:
+        assert a.resource == {"type": "AWS::GuardDuty::ThreatIntelSet", "id": "t1"}

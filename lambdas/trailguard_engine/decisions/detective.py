@@ -195,7 +195,7 @@ def kms_key(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessmen
 
 @decision("guardduty_suppression")
 def guardduty_suppression(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Archive filters and trusted IP lists; NOOP filters are not risky."""
+    """Archive filters, active trusted IP lists, threat lists turned off; NOOP filters and inactive lists are not."""
     detector = event.req("detectorId")
     det = detector if isinstance(detector, str) else ""
     if event.event_name in ("CreateFilter", "UpdateFilter"):
@@ -207,6 +207,22 @@ def guardduty_suppression(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig
             f"GuardDuty suppression rule {name!s} on detector {det}",
             {"type": "AWS::GuardDuty::Filter", "id": str(name)},
         )
+    activate = event.req("activate")
+    off = activate is False or (isinstance(activate, str) and activate.strip().lower() == "false")
+    if event.event_name in ("UpdateThreatIntelSet", "DeleteThreatIntelSet"):
+        # A threat list makes GuardDuty alert on the addresses it names: turning one off silences those findings.
+        if event.event_name == "UpdateThreatIntelSet" and not off:
+            return Assessment(False, "threat list kept active (more findings, not fewer)")
+        tis = event.req("threatIntelSetId")
+        return Assessment(
+            True,
+            f"GuardDuty threat list {tis!s} {'deleted' if event.event_name.startswith('Delete') else 'deactivated'} "
+            f"on detector {det}",
+            {"type": "AWS::GuardDuty::ThreatIntelSet", "id": str(tis)},
+        )
+    if off:
+        # An inactive trusted list suppresses nothing; activating it later (UpdateIPSet activate true) fires.
+        return Assessment(False, "trusted IP list inactive (activate false): suppresses nothing")
     location = event.req("location")
     ipset = event.req("ipSetId") or event.resp("ipSetId") or event.req("name")
     return Assessment(
