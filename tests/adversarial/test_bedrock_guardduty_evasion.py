@@ -1,6 +1,6 @@
-"""Wave-2 defense-evasion rules (decisions/evasion_gaps.py): a member-account admin cannot make them act or stay silent.
+"""Wave-2 evasion rules (Bedrock, Macie, GuardDuty lists): a member-account admin cannot make them act or hide.
 
-All four rules are alert-only, so the worst a crafted record can do is stay silent. The tries below: forge an IaC
+All these rules are alert-only, so the worst a crafted record can do is stay silent. The tries below: forge an IaC
 user agent, spell enums and keys in other casings, hide a weakened filter among many strong ones or behind the
 PROMPT_ATTACK exemption, send shapes the API would refuse (lists for objects, numbers for strings), and write a
 policy in another encoding. Known, documented limits (asserted so a change is noticed): CloudTrail's usual
@@ -161,3 +161,45 @@ def test_recipient_account_cannot_be_borrowed_to_hide_an_outside_grant():
     result = Evaluator(RULES.values(), RuntimeConfig()).evaluate(env, only_rule="bedrock-resource-policy-public")
     (finding,) = result.findings
     assert finding.decision == "alert" and finding.params["external_accounts"] == ["999988887777"]
+
+
+# --------------------------------------------------------------------------- #
+# GuardDuty trusted lists: the "inactive list" skip cannot be used to slip a trusted list in
+# --------------------------------------------------------------------------- #
+
+_GD_TEMPLATE = next(
+    e for e in RULES["guardduty-findings-suppressed"].examples_positive if e["detail"]["eventName"] == "CreateIPSet"
+)
+
+
+def _gd(name: str, request: dict[str, Any]) -> dict[str, Any]:
+    env = copy.deepcopy(_GD_TEMPLATE)
+    env["detail"]["eventName"] = name
+    env["detail"]["requestParameters"] = request
+    return env
+
+
+def test_created_inactive_then_activated_fires_on_the_activation():
+    req = {"detectorId": "d1", "ipSetId": "s1", "name": "ok", "format": "TXT", "location": "https://x/ips.txt"}
+    assert _finding(_gd("CreateIPSet", {**req, "activate": False}), "guardduty-findings-suppressed").decision == "skip"
+    assert (
+        _finding(
+            _gd("UpdateIPSet", {"detectorId": "d1", "ipSetId": "s1", "activate": True}), "guardduty-findings-suppressed"
+        ).decision
+        == "alert"
+    )
+
+
+@pytest.mark.parametrize("activate", ["0", "no", 0, "", ["false"], {"false": 1}])
+def test_only_a_real_false_counts_as_inactive(activate):
+    """AWS takes a boolean; any other spelling is not read as 'inactive' (the list may well be active)."""
+    req = {"detectorId": "d1", "ipSetId": "s1", "location": "https://x/ips.txt", "activate": activate}
+    assert _finding(_gd("UpdateIPSet", req), "guardduty-findings-suppressed").decision == "alert"
+
+
+def test_threat_list_deleted_alerts_without_remediation():
+    env = _gd("DeleteThreatIntelSet", {"detectorId": "d1", "threatIntelSetId": "t1"})
+    finding = _finding(
+        env, "guardduty-findings-suppressed", RuntimeConfig(rule_modes={"guardduty-findings-suppressed": "remediate"})
+    )
+    assert finding.decision == "alert" and finding.action is None
