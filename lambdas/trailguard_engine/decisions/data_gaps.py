@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from trailguard_engine.caller import classify
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list
 from trailguard_engine.model import Assessment, Rule
@@ -268,5 +269,100 @@ def sqs_dead_letter_queue_purged(event: CloudTrailEvent, rule: Rule, cfg: Runtim
         True,
         f"PurgeQueue emptied {what} {name[:80]} by {_who(event)}",
         {"type": "AWS::SQS::Queue", "id": _str(event.req("queueUrl"))[:300] or name},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# EBS snapshot recovery access
+# --------------------------------------------------------------------------- #
+def _entries(value: Any) -> list[Any]:
+    """EC2 query-API lists render as ``{"items": [...]}``; accept a bare list or object too."""
+    if isinstance(value, dict):
+        return as_list(value.get("items")) if "items" in value else [value]
+    return as_list(value)
+
+
+def removed_accounts(event: CloudTrailEvent) -> list[str]:
+    """Account IDs a ModifySnapshotAttribute removes from createVolumePermission (structured or flat form)."""
+    out: list[str] = []
+    for item in _entries(event.req("createVolumePermission", "remove")):
+        uid = item.get("userId") if isinstance(item, dict) else None
+        if isinstance(uid, (str, int)) and not isinstance(uid, bool):
+            out.append(str(uid).strip())
+    op = event.req("operationType")
+    if isinstance(op, str) and op.strip().lower() == "remove":
+        for u in _entries(event.req("userIds")) + _entries(event.req("userId")):
+            uid = u.get("userId") if isinstance(u, dict) else u
+            if isinstance(uid, (str, int)) and not isinstance(uid, bool):
+                out.append(str(uid).strip())
+    return list(dict.fromkeys(a for a in out if a))
+
+
+@decision("ebs_snapshot_recovery_access_removed")
+def ebs_snapshot_recovery_access_removed(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """ModifySnapshotAttribute removing createVolumePermission from an account of the organization (or a
+    trusted one): a backup or recovery account can no longer create volumes from the snapshot (denial of
+    recovery). Removing an outside account is hygiene and removing ``all`` makes the snapshot private: both
+    quiet. The owner itself cannot be removed (it always keeps access), so naming the own account is a no-op.
+    With no organization account list (``cfg.organization_accounts`` None) a removed account may be ours:
+    every removal of another account alerts (unsure means alert, never silence)."""
+    snap = _str(event.req("snapshotId"))
+    removed = removed_accounts(event)
+    if not removed:
+        return Assessment(False, f"snapshot {snap or '?'}: no account removed")
+    others = [a for a in removed if a != event.account]
+    if not others:
+        return Assessment(False, f"snapshot {snap or '?'}: the owner cannot lose access (no change)")
+    unknown = cfg.organization_accounts is None
+    ours = known_accounts(cfg)
+    lost = [a for a in others if a in ours or unknown]
+    if not lost:
+        return Assessment(False, f"snapshot {snap or '?'}: removed accounts {others[:5]} are outside the organization")
+    whose = (
+        "account(s) that may be the organization's" if unknown and not set(lost) & ours else "organization account(s)"
+    )
+    return Assessment(
+        True,
+        f"EBS snapshot {snap or '?'}: volume creation removed from {whose} {', '.join(lost[:10])} by {_who(event)}",
+        {"type": "AWS::EC2::Snapshot", "id": snap},
+        remediable=False,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# SNS subscriptions to endpoints outside AWS
+# --------------------------------------------------------------------------- #
+#: Protocols that deliver a topic's messages outside AWS.
+EXTERNAL_PROTOCOLS = frozenset({"email", "email-json", "http", "https", "sms"})
+
+
+def topic_name(value: Any) -> str:
+    raw = _str(value).strip()
+    return raw.rsplit(":", 1)[-1] if raw.startswith("arn:") else raw
+
+
+@decision("sns_external_subscription")
+def sns_external_subscription(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """Subscribe with an email, email-json, http(s) or sms endpoint: the topic's messages leave AWS.
+
+    Fires for trailguard's own topics whoever subscribes (an outsider reading the alerts learns what is
+    detected), and for any topic when a person subscribes (the caller's class is ``human``: role sessions of
+    applications registering webhooks stay quiet). Queue, Lambda and Firehose endpoints stay inside AWS.
+    """
+    protocol = _str(event.req("protocol")).strip().lower()
+    topic = topic_name(event.req("topicArn"))
+    endpoint = _str(event.req("endpoint"))[:200]
+    if protocol not in EXTERNAL_PROTOCOLS:
+        return Assessment(False, f"protocol {protocol[:32] or '?'} delivers inside AWS")
+    ours = "trailguard" in topic.lower()
+    human = classify(event, cfg).kind == "human"
+    if not (ours or human):
+        return Assessment(False, f"{protocol} endpoint subscribed to {topic[:80] or '?'} by an application")
+    what = "trailguard's alert topic" if ours else "topic"
+    return Assessment(
+        True,
+        f"{protocol} endpoint {endpoint or '?'} subscribed to {what} {topic[:80] or '?'} by {_who(event)}",
+        {"type": "AWS::SNS::Topic", "id": _str(event.req("topicArn"))[:300]},
         remediable=False,
     )
