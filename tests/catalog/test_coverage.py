@@ -16,14 +16,14 @@ from trailguard.coverage import Classifier, CoverageError, Item, Source
 TARGET_PERCENT = 90.0
 #: Sources whose coverage must already meet TARGET_PERCENT. Add a source here as soon as it reaches the target
 #: (the integrator grows this set as the catalog grows; the issue's end state is all of coverage.SOURCES).
-TARGET_ENFORCED: frozenset[str] = frozenset()
+TARGET_ENFORCED: frozenset[str] = frozenset({"stratus"})
 #: Coverage never falls below what was measured when this file was last updated (percent of in-scope items,
 #: and the most in-scope items allowed missing at high value). Raise the floors when the catalog grows.
 FLOORS: dict[str, tuple[float, int]] = {
-    "sigma": (50.0, 0),
-    "panther": (70.0, 0),
-    "elastic": (60.0, 0),
-    "stratus": (85.0, 1),
+    "sigma": (65.0, 0),
+    "panther": (80.0, 0),
+    "elastic": (70.0, 0),
+    "stratus": (95.0, 0),
 }
 
 
