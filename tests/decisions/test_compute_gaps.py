@@ -388,3 +388,12 @@ def test_other_lambda_calls_not_judged(ev: Ev, run) -> None:
     e = ev("UpdateEventSourceMapping20150331", {"uUID": "u", "batchSize": 5}, source=LAMBDA)
     assert not run(R_ESM, e).risky
     assert not run(R_LAYER, ev("PublishLayerVersion20181031", {"layerName": "l"}, source=LAMBDA)).risky
+
+
+@pytest.mark.parametrize("acct", ["017000801446", "094274105915"])
+def test_powertools_layers_are_trusted_by_default(ev: Ev, run, acct: str) -> None:
+    """AWS publishes the Powertools layers from these accounts in every region: a routine vendor layer."""
+    assert not run(
+        R_LAYER, update_layers(ev, f"arn:aws:lambda:eu-west-1:{acct}:layer:AWSLambdaPowertoolsPythonV3:7")
+    ).risky
+    assert run(R_LAYER, update_layers(ev, layer(acct), layer(EXT))).risky
