@@ -347,8 +347,8 @@ def sns_external_subscription(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCo
     """Subscribe with an email, email-json, http(s) or sms endpoint: the topic's messages leave AWS.
 
     Fires for trailguard's own topics whoever subscribes (an outsider reading the alerts learns what is
-    detected), and for any topic when a person subscribes (the caller's class is ``human``: role sessions of
-    applications registering webhooks stay quiet). Queue, Lambda and Firehose endpoints stay inside AWS.
+    detected), and for any topic unless the caller is an application (caller class ``unknown``: a role session
+    with no sign of a person, such as a service registering its webhook). Queue, Lambda and Firehose endpoints stay inside AWS.
     """
     protocol = _str(event.req("protocol")).strip().lower()
     topic = topic_name(event.req("topicArn"))
@@ -356,8 +356,10 @@ def sns_external_subscription(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCo
     if protocol not in EXTERNAL_PROTOCOLS:
         return Assessment(False, f"protocol {protocol[:32] or '?'} delivers inside AWS")
     ours = "trailguard" in topic.lower()
-    human = classify(event, cfg).kind == "human"
-    if not (ours or human):
+    # "unknown" is a role session with no sign of a person (an application). Any other class is a person or
+    # claims to be a pipeline: a user agent is forgeable, so caller_modes, not this decision, judges those.
+    application = classify(event, cfg).kind == "unknown"
+    if not ours and application:
         return Assessment(False, f"{protocol} endpoint subscribed to {topic[:80] or '?'} by an application")
     what = "trailguard's alert topic" if ours else "topic"
     return Assessment(
