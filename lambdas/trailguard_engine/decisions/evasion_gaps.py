@@ -130,7 +130,7 @@ def bedrock_guardrail_weakened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeC
         )
     weak = guardrail_weakenings(event.request)
     if not weak:
-        return Assessment(False, f"guardrail {gid} update keeps every filter on")
+        return Assessment(False, f"guardrail {gid} update: no filter off or at NONE in what the record shows")
     return _alert(event, "AWS::Bedrock::Guardrail", gid, f"guardrail {gid} weakened: {'; '.join(weak[:10])}")
 
 
