@@ -30,6 +30,7 @@ MINE = (
     "sqs-dead-letter-queue-purged",
     "ebs-snapshot-recovery-access-removed",
     "sns-external-subscription",
+    "s3-default-encryption-external-kms-key",
 )
 EV = Evaluator(list(RULES.values()), RuntimeConfig())
 
@@ -189,3 +190,17 @@ def test_odd_field_types_never_break_a_decision(rule_id: str) -> None:
             for f in EV.evaluate(env2).findings:
                 assert f.decision in ("alert", "skip", "notice")
                 assert f.action is None if f.rule in MINE else True
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"rule": {"applyServerSideEncryptionByDefault": {"kmsMasterKeyId": "arn:aws:kms:us-east-1:999988887777:key/k"}}},
+     {"RULE": [{"APPLYSERVERSIDEENCRYPTIONBYDEFAULT": {"KMSMASTERKEYID": "arn:aws:kms:us-east-1:999988887777:key/k"}}]},
+     {"Rule": [{"ApplyServerSideEncryptionByDefault": {"KMSMasterKeyID": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k"}},
+               {"ApplyServerSideEncryptionByDefault": {"KMSMasterKeyID": " arn:aws:kms:us-east-1:999988887777:key/k "}}]}],
+)  # fmt: skip
+def test_encryption_body_case_and_extra_rules_do_not_hide_an_outside_key(config: dict) -> None:
+    rid = "s3-default-encryption-external-kms-key"
+    env = _copy(rid, 1, request={"bucketName": "b", "ServerSideEncryptionConfiguration": config})
+    (f,) = [f for f in EV.evaluate(env).findings if f.rule == rid]
+    assert f.decision == "alert", f.reason

@@ -202,3 +202,28 @@ TG_TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:TrailguardDetection-AlertTopic1"
 def test_sns_subscription(ev: Ev, run, topic: str, protocol: Any, who: dict, risky: bool) -> None:  # noqa: PLR0917
     req = {"topicArn": topic, "protocol": protocol, "endpoint": "drop@example.net"}
     assert run("sns-external-subscription", ev("Subscribe", req, source=SNS, identity=who)).risky is risky
+
+
+# ------------------------------------------------------------------ S3 default encryption key
+def encryption(ev: Ev, *keys: Any, algo: str = "aws:kms") -> CloudTrailEvent:
+    rules = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algo, "KMSMasterKeyID": k}} for k in keys]
+    body = {"Rule": rules if len(rules) != 1 else rules[0]}
+    return ev("PutBucketEncryption", {"bucketName": "b", "ServerSideEncryptionConfiguration": body}, source=S3)
+
+
+@pytest.mark.parametrize(
+    ("keys", "cfg", "risky"),
+    [((f"arn:aws:kms:us-east-1:{OTHER}:key/k",), RuntimeConfig(), True),
+     ((f"arn:aws:kms:us-east-1:{OTHER}:key/k",), TRUSTED_CFG, False),
+     ((f"arn:aws:kms:us-east-1:{ORG}:alias/a",), ORG_CFG, False),
+     ((f"arn:aws:kms:us-east-1:{ORG}:alias/a",), RuntimeConfig(), True),
+     ((f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k",), RuntimeConfig(), False),
+     (("1234abcd-12ab-34cd-56ef-1234567890ab",), RuntimeConfig(), False), (("alias/aws/s3",), RuntimeConfig(), False),
+     ((f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k", f"arn:aws:kms:us-east-1:{OTHER}:key/k"), RuntimeConfig(), True),
+     (("arn:aws:kms:us-east-1:11112222333:key/k",), RuntimeConfig(), True), (("arn:bogus",), RuntimeConfig(), True),
+     ((None,), RuntimeConfig(), False), ((7,), RuntimeConfig(), False)],
+)  # fmt: skip
+def test_default_encryption_key(ev: Ev, run, keys: tuple[Any, ...], cfg: RuntimeConfig, risky: bool) -> None:
+    a = run("s3-default-encryption-external-kms-key", encryption(ev, *keys), cfg)
+    assert a.risky is risky, a.reason
+    assert not (a.risky and a.remediable)

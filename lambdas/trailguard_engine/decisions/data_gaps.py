@@ -368,3 +368,52 @@ def sns_external_subscription(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCo
         {"type": "AWS::SNS::Topic", "id": _str(event.req("topicArn"))[:300]},
         remediable=False,
     )
+
+
+# --------------------------------------------------------------------------- #
+# S3 default encryption with a key of another account
+# --------------------------------------------------------------------------- #
+def _ci(obj: Any, name: str) -> Any:
+    """``obj[name]`` with a case-insensitive key (CloudTrail renders S3 XML bodies with varying case)."""
+    if not isinstance(obj, dict):
+        return None
+    if name in obj:
+        return obj[name]
+    low = name.lower()
+    return next((v for k, v in obj.items() if isinstance(k, str) and k.lower() == low), None)
+
+
+def default_encryption_keys(event: CloudTrailEvent) -> list[str]:
+    """The KMS keys a PutBucketEncryption request makes the bucket's default (every rule of the body)."""
+    config = _ci(event.request, "ServerSideEncryptionConfiguration")
+    keys: list[str] = []
+    for r in as_list(_ci(config, "Rule")):
+        default = _ci(r, "ApplyServerSideEncryptionByDefault")
+        key = _ci(default, "KMSMasterKeyID")
+        if isinstance(key, str) and key.strip():
+            keys.append(key.strip())
+    return keys
+
+
+@decision("s3_default_encryption_external_key")
+def s3_default_encryption_external_key(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutBucketEncryption making a KMS key of an account outside the organization (and trusted list) the
+    bucket's default: every new object is then encrypted under a key its owner can disable or delete, the
+    ransomware form of the call. A key named by id or alias (no ARN) is the bucket owner's; a look-alike
+    account in an ARN (13 digits, spaces) is outside."""
+    bucket = _str(event.req("bucketName"))
+    ours = known_accounts(cfg) | ({event.account} if event.account else set())
+    outside = []
+    for key in default_encryption_keys(event):
+        parts = _arn_parts(key)
+        if key.startswith("arn:") and (parts is None or not _ACCOUNT_ID.match(parts[2]) or parts[2] not in ours):
+            outside.append(key[:200])
+    if not outside:
+        return Assessment(False, f"bucket {bucket or '?'}: default encryption uses our own keys (or S3's)")
+    return Assessment(
+        True,
+        f"bucket {bucket or '?'}: default encryption set to KMS key(s) outside the organization "
+        f"{', '.join(outside[:3])} by {_who(event)}",
+        {"type": "AWS::S3::Bucket", "id": bucket},
+        remediable=False,
+    )
