@@ -132,3 +132,42 @@ def test_s3_browser_with_malformed_requests_still_alerts(request_: Any) -> None:
     env["detail"]["requestParameters"] = request_
     (f,) = Evaluator(RULES.values(), RuntimeConfig()).evaluate(env, only_rule=S3B).findings
     assert f.decision == "alert"
+
+
+IDENTITY = "ec2-instance-identity-credentials-used"
+
+
+def _identity(agent: str | None = None, arn: str | None = None) -> dict[str, Any]:
+    env = copy.deepcopy(RULES[IDENTITY].examples_positive[0])
+    if agent is not None:
+        env["detail"]["userAgent"] = agent
+    if arn is not None:
+        env["detail"]["userIdentity"]["arn"] = arn
+    return env
+
+
+@pytest.mark.parametrize(
+    "agent", [TERRAFORM, "console.amazonaws.com", "Mozilla/5.0 (X11)", "aws-internal/3", "amazon-ssm-agent/3.3"]
+)
+def test_a_forged_user_agent_does_not_quiet_stolen_identity_credentials(agent: str) -> None:
+    (f,) = Evaluator(RULES.values(), RuntimeConfig()).evaluate(_identity(agent), only_rule=IDENTITY).findings
+    assert f.decision == "alert"
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_every_partition_is_judged(partition: str) -> None:
+    arn = f"arn:{partition}:sts::{ACCOUNT}:assumed-role/aws:ec2-instance/i-0a1b2c3d4e5f60718"
+    (f,) = Evaluator(RULES.values(), RuntimeConfig()).evaluate(_identity(arn=arn), only_rule=IDENTITY).findings
+    assert f.decision == "alert"
+
+
+def test_a_huge_session_name_keeps_the_alert_bounded() -> None:
+    arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/aws:ec2-instance/i-" + "0" * 100_000
+    (f,) = Evaluator(RULES.values(), RuntimeConfig()).evaluate(_identity(arn=arn), only_rule=IDENTITY).findings
+    assert f.decision == "alert" and len(f.reason) < 1000 and len(f.resource["id"]) <= 64
+
+
+def test_identity_rule_never_acts_even_in_remediate_mode() -> None:
+    cfg = RuntimeConfig(rule_modes={IDENTITY: "remediate"})
+    (f,) = Evaluator(RULES.values(), cfg).evaluate(_identity(), only_rule=IDENTITY).findings
+    assert f.decision == "alert" and f.action is None

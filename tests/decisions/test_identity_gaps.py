@@ -176,3 +176,61 @@ def test_the_threshold_is_a_short_window_of_many_probes() -> None:
     th = RULES[PROBE].params["threshold"]
     assert th["count"] >= 5 and th["window_seconds"] <= 3600 and th["by"] == "principal"
     assert RULES[PROBE].matches_failed_calls and RULES[PROBE].remediation is None
+
+
+# --------------------------------------------------------------------------- #
+# Instance identity credentials (aws:ec2-instance) used directly
+# --------------------------------------------------------------------------- #
+
+IDENTITY = "ec2-instance-identity-credentials-used"
+
+
+def _ident(source: str = "sts.amazonaws.com", name: str = "GetCallerIdentity", ip: str = "198.51.100.23") -> Any:
+    env = _positive(IDENTITY)
+    env["source"] = "aws." + source.split(".", maxsplit=1)[0]
+    env["detail"].update(eventSource=source, eventName=name, sourceIPAddress=ip)
+    return env
+
+
+@pytest.mark.parametrize("ip", ["198.51.100.23", "10.0.12.34", "2001:db8::7", " 203.0.113.9 "])
+def test_identity_credentials_from_any_address_alert(ip: str) -> None:
+    f = _finding(_ident(ip=ip), IDENTITY)
+    assert f.decision == "alert" and "i-0a1b2c3d4e5f60718" in f.reason and f.action is None
+
+
+def test_refused_and_read_only_calls_count() -> None:
+    env = _ident("s3.amazonaws.com", "ListBuckets")
+    env["detail"]["errorCode"] = "AccessDenied"
+    f = _finding(env, IDENTITY)
+    assert f.decision == "alert" and "AccessDenied" in f.reason
+
+
+@pytest.mark.parametrize("ip", ["AWS Internal", "ec2.amazonaws.com", "", "cloudformation.amazonaws.com"])
+def test_calls_made_by_aws_are_skipped(ip: str) -> None:
+    assert _decision(_ident(ip=ip), IDENTITY) == "skip"
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("ssm.amazonaws.com", "RegisterManagedInstance"),
+        ("ssm.amazonaws.com", "UpdateInstanceInformation"),
+        ("ec2-instance-connect.amazonaws.com", "SendSSHPublicKey"),
+    ],
+)
+def test_the_features_the_credentials_serve_are_skipped(source: str, name: str) -> None:
+    assert _decision(_ident(source, name), IDENTITY) == "skip"
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:sts::111122223333:assumed-role/aws-ec2-instance/i-0a1b2c3d4e5f60718",
+        "arn:aws:sts::111122223333:assumed-role/ops/aws:ec2-instance",
+        "arn:aws:iam::111122223333:user/aws:ec2-instance",
+    ],
+)
+def test_ordinary_principals_are_not_selected_or_are_skipped(arn: str) -> None:
+    env = _ident()
+    env["detail"]["userIdentity"]["arn"] = arn
+    assert _decision(env, IDENTITY) in ("unmatched", "skip")

@@ -9,12 +9,18 @@
   ``iam__enum_users``, Quiet Riot). One failure is a typo; many in minutes by one principal is the scan. The
   decision says whether one call *qualifies*; the rule's ``params.threshold`` (:mod:`trailguard_engine.window`)
   counts them per principal.
+* **Instance identity credentials used directly**: besides the instance profile's credentials, IMDS hands
+  every instance the credentials of the AWS-reserved role ``aws:ec2-instance`` (session named by the instance
+  id), meant for AWS features such as the SSM agent's ``RegisterManagedInstance``. A call signed with them
+  from an IP address, anything else than that registration, is someone who read them from IMDS (SSRF, a
+  foothold on the instance) and replays them, often just ``sts:GetCallerIdentity`` or refused probes.
 
-Both are pure and alert only: nothing here is remediated.
+All are pure and alert only: nothing here is remediated.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from trailguard_engine.decisions import decision
@@ -77,5 +83,41 @@ def iam_trust_policy_principal_probe(event: CloudTrailEvent, rule: Rule, cfg: Ru
         f"trust policy of role {role_s[:128]} refused ({event.error_code}: {message or 'no message'}) "
         f"for {_who(event)}",
         {"type": "AWS::IAM::Role", "id": role_s[:128]},
+        remediable=False,
+    )
+
+
+#: The session of an AWS-reserved role (``aws:ec2-instance``, the EC2 instance identity role): IAM role names
+#: cannot contain a colon, so no customer role looks like this.
+#: Services whose on-instance agents use the identity credentials (Systems Manager's RegisterManagedInstance and
+#: Default Host Management; EC2 Instance Connect's host keys): their calls from the instance are the design.
+#: The documented sample (Sigma) exempts RegisterManagedInstance only; the whole service is exempted here
+#: because the agents' other calls are not documented call by call, at the price of missing a replay there.
+IDENTITY_ROLE_FEATURES = frozenset({"ssm.amazonaws.com", "ec2-instance-connect.amazonaws.com"})
+_RESERVED_SESSION = re.compile(r"^arn:aws[a-z-]*:sts::\d{12}:assumed-role/(aws:[^/]+)/(.+)$")
+
+
+@decision("instance_identity_credentials_used")
+def instance_identity_credentials_used(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """A call signed with an AWS-reserved role session (the instance identity credentials from IMDS), made from
+    an IP address rather than by AWS internally, to a service other than those the credentials are for."""
+    m = _RESERVED_SESSION.match(event.principal_arn)
+    if m is None:
+        return Assessment(False, "not an AWS-reserved (aws:*) role session")
+    if event.event_source in IDENTITY_ROLE_FEATURES:
+        return Assessment(
+            False, f"{event.event_source}: a feature the instance identity credentials are for (SSM agent, EIC)"
+        )
+    try:
+        ip = ipaddress.ip_address(event.source_ip.strip())
+    except ValueError:
+        return Assessment(False, f"made by AWS ({event.source_ip[:80] or 'no source address'}), not from an address")
+    role, session = m.group(1), m.group(2)
+    failed = f" (failed: {event.error_code[:80]})" if event.failed else ""
+    return Assessment(
+        True,
+        f"{event.event_source[:80]} {event.event_name[:80]} with the {role[:64]} credentials of {session[:64]} "
+        f"from {ip}{failed}: instance identity credentials lifted from IMDS and used directly",
+        {"type": "AWS::EC2::Instance", "id": session[:64]},
         remediable=False,
     )
