@@ -126,6 +126,25 @@ _IDENTITIES: dict[str, dict[str, Any]] = {
             "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
         },
     },
+    # The instance identity credentials every EC2 instance gets from IMDS (the AWS-reserved role name aws:*).
+    "instance-identity": {
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLEIDENT001:i-0abc1234def567890",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/aws:ec2-instance/i-0abc1234def567890",
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIAEXAMPLEIDENT001",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLEIDENT001",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/aws:ec2-instance",
+                "accountId": ACCOUNT,
+                "userName": "aws:ec2-instance",
+            },
+            "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
+            "ec2RoleDelivery": "2.0",
+        },
+    },
 }
 
 
