@@ -176,6 +176,25 @@ def test_bulk_delete_without_keys_counts_one_call(ev: Ev, run) -> None:
     assert a.risky and "unlisted number of keys" in a.reason and len(a.params[ITEMS_PARAM]) == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "items"), [(None, 1), ("x", 1), (63, 1), (640, 1), (704, 2), ("6400", 10), (48213, 76), (10**9, 100)]
+)
+def test_bulk_delete_without_keys_is_sized_by_its_body(ev: Ev, run, body: Any, items: int) -> None:
+    """The XML key list's size (bytesTransferredIn, 64 bytes a key) estimates an unlisted call's keys."""
+    e = ev("DeleteObjects", {"bucketName": "orders", "delete": ""}, source=S3,
+           additionalEventData={"bytesTransferredIn": body})  # fmt: skip
+    a = run("s3-bulk-delete-objects", e)
+    assert a.risky and len(a.params[ITEMS_PARAM]) == items
+    if items > 1:
+        assert "estimated from its" in a.reason
+
+
+def test_listed_keys_win_over_the_body_size(ev: Ev, run) -> None:
+    e = ev("DeleteObjects", {"bucketName": "o", "Delete": {"Object": [{"Key": "a"}, {"Key": "b"}]}}, source=S3,
+           additionalEventData={"bytesTransferredIn": 64000})  # fmt: skip
+    assert len(run("s3-bulk-delete-objects", e).params[ITEMS_PARAM]) == 1
+
+
 # ------------------------------------------------------------------ exports and shares
 def test_ec2_exports(ev: Ev, run) -> None:
     a = run(

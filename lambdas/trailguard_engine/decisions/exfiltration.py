@@ -35,6 +35,8 @@ DEFAULT_ARCHIVE_MIN_DAYS = 365
 DEFAULT_ARCHIVE_PREFIXES = ("trailguard-archive-",)
 #: Keys of a DeleteObjects record that names them, per counted item (params.keys_per_item).
 DEFAULT_KEYS_PER_ITEM = 10
+#: Request-body bytes per key when a DeleteObjects record does not list its keys (params.body_bytes_per_key).
+DEFAULT_BODY_BYTES_PER_KEY = 64
 SSE_C_HEADER = "x-amz-server-side-encryption-customer-algorithm"
 
 
@@ -270,22 +272,30 @@ def _deleted_keys(event: CloudTrailEvent) -> int | None:
 def s3_bulk_delete(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """Every DeleteObjects call qualifies; the rule's ``params.threshold`` counts them per principal.
 
-    CloudTrail usually logs DeleteObjects without its key list (up to 1,000 keys would not fit a record), so
-    one record cannot be sized: a call counts as one item, and a record that does name its keys (request body
-    or per-object ``resources``) counts one item per ``params.keys_per_item`` keys (100 keys make 10: a call
-    that names that many reaches the threshold alone, as before the count existed).
+    CloudTrail usually logs DeleteObjects without its key list (up to 1,000 keys would not fit a record). A
+    record that names its keys (request body or per-object ``resources``) counts one item per
+    ``params.keys_per_item`` keys (100 keys make 10: a call naming that many reaches the threshold alone). A
+    record without them is sized from ``additionalEventData.bytesTransferredIn``, the XML body that carried
+    the key list: every key takes at least ``<Object><Key></Key></Object>`` (29 bytes) plus its name, so
+    ``params.body_bytes_per_key`` (64) bytes per key estimates the count (a caller can pad the body, which
+    only makes an alert likelier, never shrink it below its keys). With neither, a call counts as one item.
     """
     if event.event_name != "DeleteObjects":
         return Assessment(False, f"{event.event_name} is not a bulk delete")
     if event.identity_type == "AWSService":
         return Assessment(False, f"deleted by the AWS service {event.invoked_by or 'itself'}")
     n = _deleted_keys(event)
-    per_item = _int(rule.params.get("keys_per_item")) or DEFAULT_KEYS_PER_ITEM
-    per_item = max(1, per_item)
+    per_item = max(1, _int(rule.params.get("keys_per_item")) or DEFAULT_KEYS_PER_ITEM)
+    size = f"{n} keys" if n is not None else "an unlisted number of keys (up to 1,000)"
+    if n is None:
+        body = _int(event.additional.get("bytesTransferredIn"))
+        per_key = max(1, _int(rule.params.get("body_bytes_per_key")) or DEFAULT_BODY_BYTES_PER_KEY)
+        if body is not None and body >= per_key:
+            n = body // per_key
+            size = f"about {n} keys (estimated from its {body}-byte request body)"
     weight = 1 if n is None else min(MAX_ITEMS_PER_EVENT, max(1, -(-n // per_item)))
     ref = event.event_id or str(event.detail.get("requestID") or "") or event.envelope_id
     bucket = _bucket(event)
-    size = "an unlisted number of keys (up to 1,000)" if n is None else f"{n} keys"
     return Assessment(
         True,
         f"DeleteObjects removed {size} from {bucket or '?'} by {_principal(event)}",
