@@ -21,8 +21,8 @@ TARGET_ENFORCED: frozenset[str] = frozenset({"stratus"})
 #: and the most in-scope items allowed missing at high value). Raise the floors when the catalog grows.
 FLOORS: dict[str, tuple[float, int]] = {
     "sigma": (71.0, 0),
-    "panther": (82.0, 0),
-    "elastic": (71.0, 0),
+    "panther": (81.0, 0),
+    "elastic": (70.0, 0),
     "stratus": (96.0, 0),
 }
 
