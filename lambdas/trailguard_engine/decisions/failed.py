@@ -23,6 +23,25 @@ WATCHED_SEVERITIES = ("CRITICAL", "HIGH")
 ACCESS_DENIED_PREFIX = "AccessDenied"
 UNAUTHORIZED_SUFFIX = "UnauthorizedOperation"
 API_CALL = "AWS API Call via CloudTrail"
+#: Data events (object reads and writes, function invocations): a refused one is routine (a missing object
+#: grant, a scanner, a misconfigured client) and their volume is unbounded, so a single refusal is never an
+#: attempted critical action; the rules that watch them count volume instead (issue 14).
+DATA_EVENT_SOURCES_NAMES = frozenset(
+    {
+        ("s3.amazonaws.com", "GetObject"),
+        ("s3.amazonaws.com", "PutObject"),
+        ("s3.amazonaws.com", "CopyObject"),
+        ("s3.amazonaws.com", "DeleteObject"),
+        ("s3.amazonaws.com", "DeleteObjects"),
+        ("s3.amazonaws.com", "HeadObject"),
+        ("s3.amazonaws.com", "RestoreObject"),
+        ("s3.amazonaws.com", "CreateMultipartUpload"),
+        ("s3.amazonaws.com", "UploadPart"),
+        ("s3.amazonaws.com", "UploadPartCopy"),
+        ("s3.amazonaws.com", "CompleteMultipartUpload"),
+        ("lambda.amazonaws.com", "Invoke"),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +92,26 @@ def critical_actions(rules: Iterable[Rule]) -> tuple[Action, ...]:
 
     Rules without a literal eventSource and eventName in their pattern (for
     example the user-agent rule) cannot be turned into actions and are left out,
-    as are console sign-in rules (a refused sign-in carries no errorCode).
+    as are console sign-in rules (a refused sign-in carries no errorCode), burst (threshold) rules and
+    data events (:data:`DATA_EVENT_SOURCES_NAMES`) and rules over read-only events (a refused
+    ``AssumeRoot`` is logged read-only; this rule is deployed without read-only events).
     """
-    seen: dict[tuple[str, str, bool], Action] = {}
+    seen: dict[tuple[str, str, bool, str], Action] = {}  # per rule: a refusal names every rule that watches it
     for rule in rules:
         if rule.severity not in WATCHED_SEVERITIES or rule.matches_failed_calls or rule.id == FAILED_RULE_ID:
             continue
+        if rule.read_only_events:
+            continue  # the failed-attempt rule is deployed without read-only events: it would never see these
+        if rule.params.get("threshold"):
+            continue  # a burst rule's signal is volume: one refused read is not an attempt at what it watches
         detail = rule.event_pattern.get("detail")
         detail_types = rule.event_pattern.get("detail-type")
         if not isinstance(detail, Mapping) or (isinstance(detail_types, list) and API_CALL not in detail_types):
             continue  # console sign-ins fail without an errorCode: only API calls can be access-denied
         for a in _walk(detail, [], rule.id):
-            seen.setdefault((a.event_source, a.name, a.is_prefix), a)
+            if (a.event_source, a.name) in DATA_EVENT_SOURCES_NAMES:
+                continue
+            seen.setdefault((a.event_source, a.name, a.is_prefix, a.rule_id), a)
     return tuple(seen[k] for k in sorted(seen))
 
 
