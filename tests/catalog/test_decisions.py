@@ -208,7 +208,9 @@ def test_trailguard_parameter() -> None:
 def test_org_policy_detached_from_an_account_is_risky_full_aws_access_is_not() -> None:
     """Issue 14: detaching an SCP from one account is the way out of a guardrail; p-FullAWSAccess only restricts."""
     assert judge("organizations-policy-detached", request={"policyId": "p-1", "targetId": "444455556666"}).risky
-    assert not judge("organizations-policy-detached", request={"policyId": "p-FullAWSAccess", "targetId": "r-ab12"}).risky
+    assert not judge(
+        "organizations-policy-detached", request={"policyId": "p-FullAWSAccess", "targetId": "r-ab12"}
+    ).risky
     assert not judge("organizations-policy-detached", request={"policyId": "p-1", "targetId": "bogus"}).risky
     assert "root" in judge("organizations-policy-detached", example=1).reason
 
