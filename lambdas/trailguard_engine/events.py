@@ -296,6 +296,24 @@ class CloudTrailEvent:
         return dig(self.response, *path)
 
 
+def get_ci(obj: Any, *keys: str) -> Any:
+    """``obj[key]`` for the first of ``keys`` present, its exact spelling first, then compared case-insensitively.
+
+    CloudTrail renders one request field in camelCase, PascalCase or lower case depending on the API, the
+    SDK and the XML body (S3, EC2, Security Hub ...). None when ``obj`` is not a mapping or no key is present.
+    """
+    if not isinstance(obj, Mapping):
+        return None
+    for key in keys:
+        if key in obj:
+            return obj[key]
+        low = key.lower()
+        for k, v in obj.items():
+            if isinstance(k, str) and k.lower() == low:
+                return v
+    return None
+
+
 def dig(obj: Any, *path: str | int) -> Any:
     """Walk nested dicts/lists; return ``None`` on any missing key, bad index or wrong type."""
     cur = obj

@@ -36,6 +36,7 @@ from typing import Any
 from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.execution import person
 from trailguard_engine.events import CloudTrailEvent, as_list
+from trailguard_engine.events import get_ci as ci_get
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import known_accounts, request_too_large
 from trailguard_engine.runtime_config import RuntimeConfig
@@ -74,17 +75,6 @@ _ARN_ACCOUNT = re.compile(r"^arn:aws[\w-]*:[\w-]+:[\w-]*:(?P<acct>\d{12})?:", re
 #: SSM plugins that run arbitrary commands on the instance (schema 2.x ``action`` values, schema 1.2 keys).
 _SHELL_STEPS = ("aws:runshellscript", "aws:runpowershellscript", "aws:rundockeraction")
 _LIFECYCLE_CALLS = ("CreateNotebookInstanceLifecycleConfig", "UpdateNotebookInstanceLifecycleConfig")
-
-
-def ci_get(obj: Any, *keys: str) -> Any:
-    """The value of the first of ``keys`` in ``obj`` compared case-insensitively (SDKs differ in casing)."""
-    if not isinstance(obj, Mapping):
-        return None
-    lowered = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
-    for k in keys:
-        if k.lower() in lowered:
-            return lowered[k.lower()]
-    return None
 
 
 def _text(value: Any) -> str:

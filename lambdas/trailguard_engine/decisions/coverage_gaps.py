@@ -27,6 +27,7 @@ from typing import Any
 from trailguard_engine.caller import classify
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent
+from trailguard_engine.events import get_ci as _ci
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import known_accounts
 from trailguard_engine.runtime_config import RuntimeConfig
@@ -55,19 +56,6 @@ S3_OBJECT_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"
 KMS_KEY_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
 #: A KMS key or alias ARN; its fifth field is the owning account. A bare key id or alias is the caller's own.
 KMS_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]*:(\d{12}):(?:key|alias)/\S+$", re.IGNORECASE)
-
-
-def _ci(obj: Any, name: str) -> Any:
-    """``obj[name]`` with the key compared case-insensitively (CloudTrail spells S3 XML fields both ways)."""
-    if not isinstance(obj, Mapping):
-        return None
-    if name in obj:
-        return obj[name]
-    low = name.lower()
-    for key, value in obj.items():
-        if isinstance(key, str) and key.lower() == low:
-            return value
-    return None
 
 
 def _text(value: Any) -> str:

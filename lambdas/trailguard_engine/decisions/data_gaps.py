@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 from trailguard_engine.caller import classify
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list
+from trailguard_engine.events import get_ci as _ci
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import known_accounts
 from trailguard_engine.runtime_config import RuntimeConfig
@@ -373,14 +374,6 @@ def sns_external_subscription(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCo
 # --------------------------------------------------------------------------- #
 # S3 default encryption with a key of another account
 # --------------------------------------------------------------------------- #
-def _ci(obj: Any, name: str) -> Any:
-    """``obj[name]`` with a case-insensitive key (CloudTrail renders S3 XML bodies with varying case)."""
-    if not isinstance(obj, dict):
-        return None
-    if name in obj:
-        return obj[name]
-    low = name.lower()
-    return next((v for k, v in obj.items() if isinstance(k, str) and k.lower() == low), None)
 
 
 def default_encryption_keys(event: CloudTrailEvent) -> list[str]:

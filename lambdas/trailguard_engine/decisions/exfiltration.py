@@ -21,6 +21,7 @@ from typing import Any
 
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
+from trailguard_engine.events import get_ci as _ci
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import known_accounts
 from trailguard_engine.runtime_config import RuntimeConfig
@@ -54,19 +55,6 @@ def external_account(value: Any, event: CloudTrailEvent, cfg: RuntimeConfig) -> 
     if _ACCOUNT_ID.match(account) and (account == event.account or account in known_accounts(cfg)):
         return None
     return value
-
-
-def _ci(obj: Any, name: str) -> Any:
-    """``obj[name]`` with a case-insensitive key (CloudTrail renders S3 XML bodies with varying case)."""
-    if not isinstance(obj, Mapping):
-        return None
-    if name in obj:
-        return obj[name]
-    low = name.lower()
-    for k, v in obj.items():
-        if isinstance(k, str) and k.lower() == low:
-            return v
-    return None
 
 
 def _int(value: Any) -> int | None:

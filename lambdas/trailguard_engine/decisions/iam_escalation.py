@@ -33,6 +33,7 @@ from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.identity import ADMIN_POLICY_NAMES
 from trailguard_engine.decisions.self_protection import deployment_role
 from trailguard_engine.events import CloudTrailEvent, as_list
+from trailguard_engine.events import get_ci as _ci_get
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import admin_like, parse_policy, privilege_escalation, request_too_large
 from trailguard_engine.runtime_config import RuntimeConfig
@@ -129,17 +130,6 @@ def patterns_param(rule: Rule, key: str, default: tuple[str, ...]) -> tuple[str,
     """A rule's list of name patterns from ``params[key]``, or ``default`` when absent or empty."""
     given = tuple(p for p in as_list(rule.params.get(key)) if isinstance(p, str) and p)
     return given or default
-
-
-def _ci_get(obj: Any, *keys: str) -> Any:
-    """The value of the first of ``keys`` in ``obj``, compared case-insensitively (EC2 logs both casings)."""
-    if not isinstance(obj, Mapping):
-        return None
-    lowered = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
-    for k in keys:
-        if k.lower() in lowered:
-            return lowered[k.lower()]
-    return None
 
 
 # --------------------------------------------------------------------------- #

@@ -23,6 +23,7 @@ from trailguard_engine.decisions.exposure import (
     _principal,
 )
 from trailguard_engine.events import CloudTrailEvent, as_list, dig
+from trailguard_engine.events import get_ci as _ci
 from trailguard_engine.intended import PortRange, covers
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.netranges import UNSURE, Source, judge, normalise, parse, reach, same_range
@@ -57,18 +58,6 @@ def _opens_non_allowed(
         return False
     # all traffic (-1) or a port-less protocol opens the whole protocol: never covered
     return not covers(proto, lo, hi, allowed, ranges)
-
-
-def _ci(mapping: Any, *names: str) -> Any:
-    """``mapping[name]`` for the first of ``names`` present, compared case-insensitively (CloudTrail renders the
-    newer EC2 APIs in PascalCase and the older ones in camelCase)."""
-    if not isinstance(mapping, Mapping):
-        return None
-    lowered = {str(k).lower(): v for k, v in mapping.items()}
-    for name in names:
-        if name.lower() in lowered:
-            return lowered[name.lower()]
-    return None
 
 
 def _str(value: Any) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, as_list
+from trailguard_engine.events import get_ci as _get_ci
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import (
     ParsedPolicy,
@@ -104,18 +105,6 @@ def _flag(value: Any) -> bool | None:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    return None
-
-
-def _get_ci(obj: Any, *names: str) -> Any:
-    """The value of the first key of ``obj`` equal (case-insensitively) to one of ``names``."""
-    if not isinstance(obj, Mapping):
-        return None
-    wanted = [n.lower() for n in names]
-    for name in wanted:
-        for key, value in obj.items():
-            if isinstance(key, str) and key.lower() == name:
-                return value
     return None
 
 
