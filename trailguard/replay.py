@@ -34,7 +34,7 @@ from trailguard_engine.exceptions import RejectedEvent
 from trailguard_engine.matcher import matches
 from trailguard_engine.model import EventResult, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
-from trailguard_engine.window import MemoryWindowStore, ThresholdGate
+from trailguard_engine.window import MemoryWindowStore, ThresholdGate, gated
 
 from trailguard.exceptions import TrailguardError
 
@@ -801,7 +801,7 @@ def replay(
     evaluate = fast.evaluator.evaluate
     gate = thresholds if thresholds is not None else ThresholdGate(MemoryWindowStore(), clock=None)
     by_id = fast.evaluator.by_id
-    windowed = frozenset(r.id for r in fast.evaluator.rules if "threshold" in r.params)
+    windowed = frozenset(r.id for r in fast.evaluator.rules if gated(r))
     quick_none = fast.quick_none
     add = summary.add
     none = 0

@@ -14,6 +14,27 @@ decryption, ``GetPasswordData``, user-data reads) need a count over time per pri
 
 Threshold rules alert; they never remediate (checked at catalog load by :func:`validate_threshold`).
 
+First seen ("new terms", as Elastic's new-terms rules): a rule opts in with::
+
+    "params": {"first_seen": {"history_days": 30, "learning_days": 14}}
+
+and fires only when one of the event's *terms* was not seen for the rule in the event's account within
+``history_days`` before the event. A term is the principal key (:func:`principal_key`: every session of a role
+counts as the role) with each string the decision names in ``Assessment.params["first_seen_items"]`` (a policy
+ARN, a protocol, a bucket); with none, the principal alone ("the first time this identity does this"). The same
+semantics hold in the engine (state table) and in replay (memory, the records' own times as the clock):
+
+* Learning: for ``learning_days`` after the first qualifying event the deployment saw for the rule (one
+  ``seen#<rule>#start`` item, no TTL, read once per container), terms are recorded, never alerted.
+* One item per term, ``seen#<rule>#<account>#<sha256(principal, term)>``: ``l`` the last sighting, ``fe`` the
+  event that found it new, TTL ``expiration`` past the history. Per term one conditional ``UpdateItem``
+  (``l`` only moves forward); one more for a new term (``fe``, so the firing event's redelivery fires again).
+* Times are bounded by the engine clock as for thresholds: a forged future eventTime counts as now, so it cannot
+  make a term look seen ahead of time; a forged old time can only end the learning earlier (more alerts).
+* More than :data:`MAX_TERMS_PER_EVENT` terms: the first ones are checked and the event alerts anyway (a long
+  list is never a way to hide a new term). A failing table alerts the event on its own (``FirstSeenStateErrors``).
+* Metrics: ``FirstSeenFired``, ``FirstSeenKnown``, ``FirstSeenLearning``, ``FirstSeenStateErrors``.
+
 Semantics (the same for the engine, on the DynamoDB state table, and for ``trailguard replay``, in memory):
 
 * The rule's decision says whether one event *qualifies*; :class:`ThresholdGate` decides whether it fires.
@@ -79,6 +100,15 @@ BUCKET_PREFIX = "b"
 DISTINCT = ("event", "resource")
 #: The key the decision uses to name the resources an event touched (``distinct: resource``).
 ITEMS_PARAM = "threshold_items"
+#: The key the decision uses to name what, besides the principal, makes an event's terms (first-seen rules).
+FIRST_SEEN_ITEMS_PARAM = "first_seen_items"
+DAY = 86400
+MAX_HISTORY_DAYS = 90
+MAX_LEARNING_DAYS = 30
+#: Terms one event may check (each costs one state-table call): the rest of a long list is not checked.
+MAX_TERMS_PER_EVENT = 20
+TERM_MAX = 512
+SEEN_PREFIX = "seen#"
 
 _ROLE_ISSUER = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([^/]+)$")
 _ASSUMED = re.compile(r"^arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([^/]+)/.*$")
@@ -146,18 +176,72 @@ def validate_threshold(value: Any, where: str = "params.threshold") -> Threshold
 
 
 def check_rule(rule: Rule, where: str) -> None:
-    """Catalog-load check of a threshold rule: a valid parameter, and alert-only."""
-    if "threshold" not in rule.params:
+    """Catalog-load check of a threshold or first-seen rule: a valid parameter, one gate, and alert-only."""
+    has_threshold, has_first = "threshold" in rule.params, "first_seen" in rule.params
+    if not (has_threshold or has_first):
         return
-    validate_threshold(rule.params["threshold"], f"{where}: params.threshold")
+    if has_threshold and has_first:
+        raise CatalogError(f"{where}: params.threshold and params.first_seen cannot be combined")
+    if has_threshold:
+        validate_threshold(rule.params["threshold"], f"{where}: params.threshold")
+    else:
+        validate_first_seen(rule.params["first_seen"], f"{where}: params.first_seen")
+    kind = "threshold" if has_threshold else "first-seen"
     if rule.remediation is not None or rule.default_mode == "remediate":
-        raise CatalogError(f"{where}: a threshold rule alerts only (remediation null, default_mode alert or off)")
+        raise CatalogError(f"{where}: a {kind} rule alerts only (remediation null, default_mode alert or off)")
 
 
 def threshold_of(rule: Rule | None) -> Threshold | None:
     if rule is None or "threshold" not in rule.params:
         return None
     return validate_threshold(rule.params["threshold"])
+
+
+@dataclass(frozen=True, slots=True)
+class FirstSeen:
+    """``params.first_seen``: fire only on a term not seen within ``history_days`` (after ``learning_days``)."""
+
+    history_days: int
+    learning_days: int
+
+    @property
+    def history_seconds(self) -> int:
+        return self.history_days * DAY
+
+    @property
+    def learning_seconds(self) -> int:
+        return self.learning_days * DAY
+
+    def describe(self) -> str:
+        return f"not seen in the {self.history_days} days before"
+
+
+def validate_first_seen(value: Any, where: str = "params.first_seen") -> FirstSeen:
+    """Parse a rule's ``params.first_seen``; raise :class:`CatalogError` naming what is wrong."""
+    if not isinstance(value, Mapping):
+        raise CatalogError(f"{where}: expected an object with history_days and learning_days")
+    unknown = sorted(str(k) for k in set(value) - {"history_days", "learning_days"})
+    if unknown:
+        raise CatalogError(f"{where}: unknown keys {unknown}")
+    history, learning = value.get("history_days"), value.get("learning_days")
+    if not isinstance(history, int) or isinstance(history, bool) or not 1 <= history <= MAX_HISTORY_DAYS:
+        raise CatalogError(f"{where}.history_days: expected an integer from 1 to {MAX_HISTORY_DAYS}, got {history!r}")
+    if not isinstance(learning, int) or isinstance(learning, bool) or not 0 <= learning <= MAX_LEARNING_DAYS:
+        raise CatalogError(
+            f"{where}.learning_days: expected an integer from 0 to {MAX_LEARNING_DAYS}, got {learning!r}"
+        )
+    return FirstSeen(history, learning)
+
+
+def first_seen_of(rule: Rule | None) -> FirstSeen | None:
+    if rule is None or "first_seen" not in rule.params:
+        return None
+    return validate_first_seen(rule.params["first_seen"])
+
+
+def gated(rule: Rule | None) -> bool:
+    """True when the rule's qualifying findings go through the gate (a threshold or a first-seen rule)."""
+    return rule is not None and ("threshold" in rule.params or "first_seen" in rule.params)
 
 
 # --------------------------------------------------------------------------- #
@@ -241,6 +325,27 @@ class WindowStore(Protocol):
 
     def remove(self, item_id: str, names: list[str]) -> None: ...
 
+    def touch(self, item_id: str, at: float, event: str, exp: int) -> Mapping[str, Any] | None:
+        """First-seen terms: record the term seen at ``at`` (``l``) unless a later sighting is recorded and the
+        term did not first fire on ``event`` (then :class:`SeenLater`); return the item as it was (None: new)."""
+        ...
+
+    def mark_first(self, item_id: str, event: str) -> None:
+        """Remember that ``event`` found the term new (``fe``), so its redelivery fires again."""
+        ...
+
+    def advance(self, at: float) -> None:
+        """The newest counted time (the memory store's TTL clock; DynamoDB keeps its own)."""
+        ...
+
+    def start(self, item_id: str, at: float) -> float:
+        """The learning start of a first-seen rule: set to ``at`` if unset (never expires); return it."""
+        ...
+
+
+class SeenLater(Exception):
+    """The term was already recorded at or after this event's time: seen, not new."""
+
 
 class DynamoWindowStore:
     """The window items in the engine's state table (the table, key ``id`` and TTL ``expiration``)."""
@@ -313,6 +418,50 @@ class DynamoWindowStore:
             ExpressionAttributeNames={f"#s{i}": n for i, n in enumerate(names)},
         )
 
+    def touch(self, item_id: str, at: float, event: str, exp: int) -> Mapping[str, Any] | None:
+        self.calls += 1
+        try:
+            resp = self.client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": item_id}},
+                UpdateExpression="SET #l = :at, #e = :exp",
+                ConditionExpression="attribute_not_exists(#l) OR #l < :at OR #fe = :fe",
+                ExpressionAttributeNames={"#l": "l", "#e": "expiration", "#fe": "fe"},
+                ExpressionAttributeValues={":at": {"N": repr(float(at))}, ":exp": {"N": str(exp)}, ":fe": {"S": event}},
+                ReturnValues="ALL_OLD",
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise SeenLater(item_id) from exc
+            raise
+        return _plain(resp.get("Attributes") or {}) or None
+
+    def advance(self, at: float) -> None:
+        return None
+
+    def mark_first(self, item_id: str, event: str) -> None:
+        self.calls += 1
+        self.client.update_item(
+            TableName=self.table,
+            Key={"id": {"S": item_id}},
+            UpdateExpression="SET #fe = :fe",
+            ExpressionAttributeNames={"#fe": "fe"},
+            ExpressionAttributeValues={":fe": {"S": event}},
+        )
+
+    def start(self, item_id: str, at: float) -> float:
+        self.calls += 1
+        resp = self.client.update_item(
+            TableName=self.table,
+            Key={"id": {"S": item_id}},
+            UpdateExpression="SET #s = if_not_exists(#s, :at)",
+            ExpressionAttributeNames={"#s": "s"},
+            ExpressionAttributeValues={":at": {"N": repr(float(at))}},
+            ReturnValues="ALL_NEW",
+        )
+        value = _plain(resp.get("Attributes") or {}).get("s")
+        return value if isinstance(value, float) else float(at)
+
 
 def _plain(attrs: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -335,7 +484,8 @@ class MemoryWindowStore:
     """The same items in a dict (``trailguard replay``, tests, an engine without a state table).
 
     Bounded like the table: buckets are pruned the same way, and items whose ``expiration`` lies before
-    the newest time seen are dropped every :data:`SWEEP_EVERY` additions (DynamoDB's TTL).
+    the newest counted time (:meth:`advance`) are dropped every :data:`SWEEP_EVERY` writes (DynamoDB's TTL;
+    items without one, a first-seen rule's learning start, are kept).
     """
 
     SWEEP_EVERY = 10_000
@@ -344,22 +494,19 @@ class MemoryWindowStore:
         self.items: dict[str, dict[str, Any]] = {}
         self.calls = 0
         self._adds = 0
-        self._newest = 0
+        self._now = 0.0
 
     def add(
         self, item_id: str, bucket: str, *, digests: list[str], cap: int, stale: list[str], principal: str, exp: int
     ) -> Mapping[str, Any]:
         self.calls += 1
-        self._adds += 1
-        if self._adds % self.SWEEP_EVERY == 0:
-            self.items = {k: v for k, v in self.items.items() if v.get("expiration", 0) >= self._newest}
+        self._sweep()
         item = self.items.setdefault(item_id, {})
         held = item.get(bucket)
         if isinstance(held, set) and len(held) >= cap:
             raise BucketFull(bucket)
         item.setdefault(bucket, set()).update(digests)
         item["expiration"] = exp
-        self._newest = max(self._newest, exp - 1)
         item.setdefault("principal", principal[:PRINCIPAL_MAX] or "unknown")
         for s in stale:
             item.pop(s, None)
@@ -379,6 +526,35 @@ class MemoryWindowStore:
             self.calls += 1
             for n in names:
                 self.items.get(item_id, {}).pop(n, None)
+
+    def advance(self, at: float) -> None:
+        self._now = max(self._now, at)
+
+    def _sweep(self) -> None:
+        self._adds += 1
+        if self._adds % self.SWEEP_EVERY == 0:
+            now = self._now
+            self.items = {k: v for k, v in self.items.items() if v.get("expiration", now) >= now}
+
+    def touch(self, item_id: str, at: float, event: str, exp: int) -> Mapping[str, Any] | None:
+        self.calls += 1
+        self._sweep()
+        item = self.items.get(item_id)
+        if item is not None and isinstance(item.get("l"), float) and item["l"] >= at and item.get("fe") != event:
+            raise SeenLater(item_id)
+        old = dict(item) if item else None
+        item = self.items.setdefault(item_id, {})
+        item["l"], item["expiration"] = float(at), exp
+        return old
+
+    def mark_first(self, item_id: str, event: str) -> None:
+        self.calls += 1
+        self.items.setdefault(item_id, {})["fe"] = event
+
+    def start(self, item_id: str, at: float) -> float:
+        self.calls += 1
+        item = self.items.setdefault(item_id, {})
+        return float(item.setdefault("s", float(at)))
 
 
 # --------------------------------------------------------------------------- #
@@ -402,7 +578,8 @@ class Count:
 
 
 class ThresholdGate:
-    """Turns the qualifying findings of threshold rules into at most one alert per principal and window.
+    """Turns the qualifying findings of threshold rules into at most one alert per principal and window, and
+    those of first-seen rules into an alert only for a term not seen within the rule's history.
 
     ``clock`` (seconds since the epoch) bounds event times (the engine passes its clock); None trusts each
     event's own time (``trailguard replay`` over recorded logs, where "now" is the record's time).
@@ -420,19 +597,28 @@ class ThresholdGate:
         self.clock = clock
         self.metric: MetricFn = metric or (lambda name, rule, account: None)
         self.log = logger or log
+        #: First-seen rules whose learning period is over (read once per container, then never again).
+        self._learned: set[str] = set()
 
     # ------------------------------------------------------------------ #
     def apply(self, event: CloudTrailEvent, findings: Iterable[Finding], rules: Mapping[str, Rule]) -> list[Finding]:
-        """The findings with every threshold rule's qualifying finding gated (others unchanged)."""
+        """The findings with every threshold or first-seen rule's qualifying finding gated (others unchanged)."""
         out = []
         for f in findings:
-            th = threshold_of(rules.get(f.rule))
+            rule = rules.get(f.rule)
             qualifies = f.decision != "skip" or f.silenced_by is not None
-            out.append(self._gate(event, f, th) if th is not None and qualifies else f)
+            th = threshold_of(rule) if qualifies else None
+            fs = first_seen_of(rule) if qualifies and th is None else None
+            if th is not None:
+                out.append(self._gate(event, f, th))
+            elif fs is not None:
+                out.append(self._first_seen(event, f, fs))
+            else:
+                out.append(f)
         return out
 
     def apply_result(self, event: CloudTrailEvent, result: EventResult, rules: Mapping[str, Rule]) -> EventResult:
-        if not result.findings or not any(threshold_of(rules.get(f.rule)) for f in result.findings):
+        if not result.findings or not any(gated(rules.get(f.rule)) for f in result.findings):
             return result
         findings = tuple(self.apply(event, result.findings, rules))
         return replace(result, verdict=overall_verdict(findings), findings=findings)
@@ -477,6 +663,7 @@ class ThresholdGate:
         now = self.clock() if self.clock is not None else None
         at, note = counted_time(event.event_time, now)
         ref = now if now is not None else at
+        self.store.advance(ref)
         size = th.bucket_seconds
         k = int(at // size)
         since = float((k - BUCKETS_PER_WINDOW) * size)
@@ -527,6 +714,112 @@ class ThresholdGate:
         if self.store.fire(item_id, fire_at, me, cut):
             return Count("fire", n, th, principal, note, since=since)
         return Count("suppressed", n, th, principal, _join(note, "another event fired first"), since=since)
+
+    # ------------------------------------------------------------------ #
+    # First seen ("new terms")
+    # ------------------------------------------------------------------ #
+    def _first_seen(self, event: CloudTrailEvent, f: Finding, fs: FirstSeen) -> Finding:
+        s = self.seen(event, f, fs)
+        if s.verdict == "fire":
+            self.metric("FirstSeenFired", f.rule, event.account)
+            shown = ", ".join(t or "(this identity)" for t in s.new[:5]) + (" ..." if len(s.new) > 5 else "")
+            note = f" ({s.note})" if s.note else ""
+            reason = f"first time for {s.principal}: {shown}, {fs.describe()}{note}; {f.reason}"
+            params = {
+                **f.params,
+                "first_seen": {"new": list(s.new[:20]), "history_days": fs.history_days},
+                "principal_key": s.principal,
+            }
+            return replace(f, reason=reason[:1000], params=params)
+        if s.verdict == "error":
+            self.metric("FirstSeenStateErrors", f.rule, event.account)
+            return replace(
+                f, reason=f"{f.reason} (first-seen state unavailable: {s.note}; alerted on this event alone)"
+            )
+        if s.verdict == "learning":
+            self.metric("FirstSeenLearning", f.rule, event.account)
+            why = f"learning what {s.principal} and the others do ({s.note}): recorded, not alerted"
+        else:
+            self.metric("FirstSeenKnown", f.rule, event.account)
+            why = f"seen for {s.principal} within {fs.history_days} days: not new"
+        return replace(f, decision="skip", action=None, reason=f"{why}; {f.reason}"[:1000], silenced_by=None)
+
+    def seen(self, event: CloudTrailEvent, f: Finding, fs: FirstSeen) -> Seen:
+        """Record ``event``'s terms for ``f.rule`` and say whether one is new (never raises: errors are a verdict)."""
+        principal = principal_key(event)
+        try:
+            return self._seen(event, f, fs, principal)
+        except Exception as exc:  # throttling, a broken table, a bug: alert rather than drop
+            self.log.error("first-seen state for %s (%s) unavailable: %s", f.rule, principal, exc)
+            return Seen("error", (), principal, f"{type(exc).__name__}: {exc}"[:300])
+
+    def _seen(self, event: CloudTrailEvent, f: Finding, fs: FirstSeen, principal: str) -> Seen:
+        now = self.clock() if self.clock is not None else None
+        at, note = counted_time(event.event_time, now)
+        ref = now if now is not None else at
+        self.store.advance(ref)
+        terms, more = first_seen_terms(f.params)
+        learning = self._learning_until(f.rule, fs, at)
+        event_ref = event.event_id or event.detail.get("requestID") or event.envelope_id or ""
+        me = digest(f"event:{event_ref}")
+        exp = int(max(ref, at)) + fs.history_seconds + LATE_SECONDS + MAX_FUTURE_SKEW_SECONDS
+        new: list[str] = []
+        for term in terms:
+            item_id = seen_item_id(f.rule, event.account, principal, term)
+            try:
+                old = self.store.touch(item_id, at, me, exp)
+            except SeenLater:
+                continue
+            last = old.get("l") if old else None
+            if old is None or not isinstance(last, float) or last < at - fs.history_seconds or old.get("fe") == me:
+                new.append(term)
+                if learning is None:
+                    self.store.mark_first(item_id, me)
+        if learning is not None:
+            until = datetime.fromtimestamp(learning, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return Seen("learning", tuple(new), principal, _join(note, f"learning period until {until}"))
+        if more:
+            # A request naming more terms than are checked is not assumed known: alert (never a way to hide).
+            return Seen("fire", tuple(new) or ("(more terms than checked)",), principal, _join(note, more))
+        return Seen("fire" if new else "known", tuple(new), principal, note)
+
+    def _learning_until(self, rule: str, fs: FirstSeen, at: float) -> float | None:
+        """The end of the rule's learning period when ``at`` lies in it, else None (learned: cached)."""
+        if not fs.learning_days or rule in self._learned:
+            return None
+        start = self.store.start(f"{SEEN_PREFIX}{rule}#start", at)
+        end = start + fs.learning_seconds
+        if at >= end:
+            self._learned.add(rule)
+            return None
+        return end
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the gate concluded for one qualifying event of a first-seen rule."""
+
+    verdict: str  # "fire" | "known" | "learning" | "error"
+    new: tuple[str, ...]
+    principal: str
+    note: str = ""
+
+
+def first_seen_terms(params: Mapping[str, Any]) -> tuple[list[str], str]:
+    """``(terms to check, why some were left out or "")``: the decision's items, or the principal alone ("")."""
+    raw = params.get(FIRST_SEEN_ITEMS_PARAM)
+    items = sorted({x.strip()[:TERM_MAX] for x in raw or () if isinstance(x, str) and x.strip()})
+    if not items:
+        return [""], ""
+    if len(items) > MAX_TERMS_PER_EVENT:
+        return items[:MAX_TERMS_PER_EVENT], f"{len(items)} terms, {MAX_TERMS_PER_EVENT} checked"
+    return items, ""
+
+
+def seen_item_id(rule: str, account: str, principal: str, term: str) -> str:
+    """``seen#<rule>#<account>#<sha256(principal, term)>``: one state item per term."""
+    key = hashlib.sha256(f"{principal}\x00{term}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{SEEN_PREFIX}{rule}#{account or 'unknown'}#{key}"
 
 
 def _join(a: str, b: str) -> str:
