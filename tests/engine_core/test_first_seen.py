@@ -328,6 +328,6 @@ def test_threshold_counts_survive_a_memory_sweep() -> None:
     judge = Judge(store=store)
     decisions = []
     for i in range(10):  # 10 distinct secrets by DevOps, interleaved with another role's reads
-        decisions.append(judge.finding(sread(i, T0 + 10 * i), SECRETS).decision)
         judge.finding(sread(100 + i, T0 + 10 * i + 5, role="Other"), SECRETS)
+        decisions.append(judge.finding(sread(i, T0 + 10 * i + 6), SECRETS).decision)  # a sweep runs before this add
     assert decisions[-1] == "alert" and decisions[:-1] == ["skip"] * 9
