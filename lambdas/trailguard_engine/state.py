@@ -18,6 +18,9 @@ Several kinds of items share the table:
   "alert budget exhausted" marker per account per hour;
 * windowed-threshold counters (:mod:`trailguard_engine.window`): ``window#<rule>#<account>#<principal digest>``,
   string sets of item digests per quarter-window bucket of event time and the last firing, TTL'd;
+* first-seen terms (:mod:`trailguard_engine.window`): ``seen#<rule>#<account>#<digest of principal and term>``,
+  the last sighting and the event that found the term new, TTL'd past the rule's history, and one
+  ``seen#<rule>#start`` per first-seen rule (the start of its learning period, kept without expiry);
 * the log-file ledger (:class:`LogFileLedger`): ``verified#<bucket>/<key>`` holds the SHA-256 of a
   log file that a signed, chained CloudTrail digest listed, written only by the digest verifier
   (its role may write no other item; the engine and reconcile roles are denied these items), and
