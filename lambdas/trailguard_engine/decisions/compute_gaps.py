@@ -68,7 +68,20 @@ SUSPICIOUS_SCRIPT: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("decoded payload run by a shell", re.compile(r"base64\s+(?:-d|--decode)[^\n]*\|\s*(?:ba|z)?sh\b")),
-    ("instance metadata credential read", re.compile(r"169\.254\.169\.254|fd00:ec2::254|169\.254\.170\.2")),
+    (
+        "instance metadata credential read",
+        re.compile(r"169\.254\.169\.254|fd00:ec2::254|169\.254\.170\.2|\binstance-data\b|/latest/api/token"),
+    ),
+    (
+        "socket one-liner (perl, ruby, php)",
+        re.compile(r"\bio::socket\b|-rsocket\b|\btcpsocket\b|\bfsockopen\b"),
+    ),
+    ("pseudo-terminal spawned for a remote shell", re.compile(r"\bpty\.spawn\b")),
+    (
+        "cryptocurrency miner",
+        re.compile(r"\bxmrig\b|\bminerd\b|\bcpuminer\b|\bnbminer\b|\bt-rex\b|stratum\+(?:tcp|ssl|tls)://"),
+    ),
+    ("SSH key planted (authorized_keys)", re.compile(r"\bauthorized_keys2?\b")),
 )
 _LAYER_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[\w-]+:(?P<acct>\d{12}):layer:", re.IGNORECASE)
 _ARN_ACCOUNT = re.compile(r"^arn:aws[\w-]*:[\w-]+:[\w-]*:(?P<acct>\d{12})?:", re.IGNORECASE)
