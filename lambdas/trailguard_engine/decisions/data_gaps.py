@@ -10,6 +10,7 @@ case-insensitively: a ``.AWS/Credentials`` copied from a case-insensitive disk i
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -37,11 +38,26 @@ CREDENTIAL_NAMES = frozenset(
 CREDENTIAL_SUFFIXES = (".pem", ".ppk", ".pfx", ".p12")
 #: Names that are credentials only in a known directory: ``.aws/credentials``, ``.docker/config.json``.
 CREDENTIAL_PATHS = (".aws/credentials", ".aws/config", ".docker/config.json", ".kube/config")
+#: ``*.key`` is a TLS/SSH private key (``server.key``) unless it is large: Keynote documents share the
+#: extension. A private key is a few KB (RSA 4096 PEM about 3.3 KB); a read of more than this many bytes
+#: (``additionalEventData.bytesTransferredOut``) is a document, not a key. An unknown size counts as a key.
+KEY_FILE_MAX_BYTES = 65536
+#: A name with "private key" in it (separators and case ignored: ``gcp-private_key.json``, ``PrivateKey.txt``),
+#: except documentation and source code, which talk about keys without holding one.
+PRIVATE_KEY_WORD = "privatekey"
+NOT_KEY_SUFFIXES = (".md", ".rst", ".pdf", ".html", ".htm", ".doc", ".docx", ".py", ".js", ".ts", ".go", ".java", ".rb")
 #: Ransom-note words: a key whose last segment holds one of these (case-insensitive) alone ...
 RANSOM_WORDS = ("ransom", "yourfiles", "filesencrypted", "encryptedfiles", "recoverfiles", "restorefiles")
 #: ... or a recovery verb together with a note word (``HOW_TO_DECRYPT.txt``, ``README-decrypt.html``).
 RANSOM_VERBS = ("decrypt", "recover", "restore", "unlock")
 RANSOM_NOTE_WORDS = ("how", "readme", "read_me", "instruction", "note", "files", "data", "help")
+#: Notes that say what happened to the data (``ALL_FILES_HAVE_BEEN_ENCRYPTED.txt``, ``DATA_LOCKED.html``,
+#: ``FILES-DELETED.txt``, Stratus Red Team's note): files or data, then encrypted, locked, deleted or stolen,
+#: as whole words of the name (camelCase split). Only with a note's extension: ``data-encrypted.bin`` is encrypted data.
+RANSOM_STATEMENT = re.compile(
+    r"\b(?:files?|data) ?(?:(?:have|has|are|is|were|was) ?)?(?:been ?)?(?:encrypted|locked|deleted|stolen)\b"
+)
+NOTE_EXTENSIONS = (".txt", ".html", ".htm", ".hta", ".rtf")
 DLQ_MARKERS = ("dlq", "deadletter", "dead-letter", "dead_letter")
 
 
@@ -80,6 +96,13 @@ def _letters(text: str) -> str:
     return "".join(c for c in text.lower() if c.isalpha())
 
 
+def _words(text: str) -> str:
+    """Lower-case words split at separators and camelCase: ``AllFilesHaveBeen-ENCRYPTED`` -> ``all files have been
+    encrypted`` (so a word is matched whole: ``metadata`` does not hold ``data``)."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    return " ".join(re.sub(r"[^A-Za-z]+", " ", spaced).lower().split())
+
+
 # --------------------------------------------------------------------------- #
 # S3 objects
 # --------------------------------------------------------------------------- #
@@ -108,8 +131,11 @@ def s3_objects_deleted(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -
     )
 
 
-def credential_file(key: str) -> str | None:
-    """Why ``key`` names a credential file, or None (case-insensitive; URL-encoded keys are decoded once)."""
+def credential_file(key: str, size: int | None = None) -> str | None:
+    """Why ``key`` names a credential file, or None (case-insensitive; URL-encoded keys are decoded once).
+
+    ``size`` is the number of bytes read, when known: it only decides ``*.key`` (see KEY_FILE_MAX_BYTES).
+    """
     for candidate in dict.fromkeys((key, unquote(key))):
         low = candidate.lower().replace("\\", "/")
         name = _basename(low)
@@ -123,6 +149,23 @@ def credential_file(key: str) -> str | None:
             return f"key file {name}"
         if any(low == p or low.endswith("/" + p) for p in CREDENTIAL_PATHS):
             return f"credential file {name} under its tool's directory"
+        public = "public" in name
+        if name.endswith(".key") and len(name) > 4 and not public and (size is None or size <= KEY_FILE_MAX_BYTES):
+            return f"key file {name}" + (f" ({size} bytes)" if size is not None else "")
+        if PRIVATE_KEY_WORD in _letters(name) and not public and not name.endswith(NOT_KEY_SUFFIXES):
+            return f"private key file {name}"
+    return None
+
+
+def _bytes_out(event: CloudTrailEvent) -> int | None:
+    """``additionalEventData.bytesTransferredOut`` as a non-negative int, else None (unknown)."""
+    value = event.additional.get("bytesTransferredOut")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
     return None
 
 
@@ -133,7 +176,7 @@ def s3_credential_file_read(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConf
     if _aws_itself(event):
         return Assessment(False, f"read by the AWS service {event.invoked_by or 'itself'}")
     bucket, key = _object(event)
-    why = credential_file(key)
+    why = credential_file(key, _bytes_out(event))
     if why is None:
         return Assessment(False, f"{key[:200] or 'no key'} is not a credential file")
     return Assessment(
@@ -154,6 +197,11 @@ def ransom_note(key: str) -> str | None:
     notes = [w.replace("_", "") for w in RANSOM_NOTE_WORDS if w.replace("_", "") in name]
     if verbs and notes:
         return f"'{verbs[0]}' with '{notes[0]}' in the name"
+    stem, dot, ext = _basename(unquote(key)).rstrip(". ").rpartition(".")
+    ext = ext.lower()
+    statement = RANSOM_STATEMENT.search(_words(stem)) if dot else None
+    if statement and f".{ext}" in NOTE_EXTENSIONS:
+        return f"'{statement.group(0)}' in a .{ext} note"
     return None
 
 
