@@ -329,13 +329,46 @@ def role_trust_opened(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) ->
 # --------------------------------------------------------------------------- #
 
 
+def _from_console_session(event: CloudTrailEvent) -> bool:
+    """The call was made with console session credentials (``sessionCredentialFromConsole``, set by AWS)."""
+    v = event.detail.get("sessionCredentialFromConsole")
+    return v is True or (isinstance(v, str) and v.strip().lower() == "true")
+
+
+def _own_password_set_with_keys(event: CloudTrailEvent, caller: str) -> Assessment:
+    """An IAM user creating or resetting their own console password: risky when made with access keys.
+
+    CreateLoginProfile/UpdateLoginProfile need no current password (ChangePassword does), so whoever holds a
+    user's access keys can give themselves the user's console. From a console session it is the user changing
+    their own password; a record without an access key id (never written by CloudTrail) is not judged.
+    """
+    if event.event_name == "DeleteLoginProfile":
+        return Assessment(False, f"DeleteLoginProfile: {caller} removed their own console password")
+    if _from_console_session(event):
+        return Assessment(False, f"{event.event_name}: {caller} changed their own password from a console session")
+    key = event.access_key_id
+    if not key:
+        return Assessment(False, f"{event.event_name}: {caller}'s own password, credentials not recorded")
+    return Assessment(
+        True,
+        f"{event.event_name}: console password {'created' if event.event_name == 'CreateLoginProfile' else 'reset'} "
+        f"for user {caller} by that user with access key {key[:32]} (not a console session): whoever holds the "
+        "keys gives themselves the user's console",
+        resource={"type": "AWS::IAM::User", "id": caller},
+        remediable=False,
+    )
+
+
 @decision("login_profile_for_other_user")
 def login_profile_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
-    """Create/Update/DeleteLoginProfile aimed at a user other than the caller (set, reset or removed)."""
+    """Create/Update/DeleteLoginProfile aimed at a user other than the caller (set, reset or removed), or an
+    IAM user's own console password created or reset with access keys rather than from a console session."""
     target = event.req("userName")
     caller = _caller_user_name(event)
     if not isinstance(target, str) or not target:
         if event.identity_type == "IAMUser":
+            if caller:
+                return _own_password_set_with_keys(event, caller)
             return Assessment(False, f"{event.event_name} without userName: the caller's own password")
         return Assessment(
             True,
@@ -345,7 +378,7 @@ def login_profile_for_other_user(event: CloudTrailEvent, rule: Rule, cfg: Runtim
             remediable=False,
         )
     if caller and caller == target:
-        return Assessment(False, f"{event.event_name}: {caller} changed their own login profile")
+        return _own_password_set_with_keys(event, caller)
     return Assessment(
         True,
         f"{event.event_name}: console password {'removed' if event.event_name == 'DeleteLoginProfile' else 'set'} "
