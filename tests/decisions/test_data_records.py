@@ -5,23 +5,26 @@
   deletions, SES identities, EFS mount targets and EBS snapshot attributes: every selected call is recorded,
   AWS services' own calls and failed calls are not, calls of the same service the rule does not select never
   reach it;
+* s3-gui-client-first-seen: S3 Browser and Cyberduck, once per principal and client (the first-seen gate);
 * s3-credential-file-read: ``*.key`` files (small ones: a large .key is a Keynote document) and names with
   "private key" in them; s3-ransom-note-uploaded: notes that say the files were encrypted, locked or deleted.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from trailguard_engine.catalog import load_catalog
+from trailguard_engine.catalog import RULES_DIR, load_catalog, parse_rule
 from trailguard_engine.decisions.data_gaps import credential_file, ransom_note
-from trailguard_engine.decisions.data_records import first_portion
+from trailguard_engine.decisions.data_records import first_portion, s3_gui_client
 from trailguard_engine.evaluate import Evaluator
-from trailguard_engine.events import source_for
+from trailguard_engine.events import CloudTrailEvent, source_for, to_envelope
 from trailguard_engine.matcher import matches
 from trailguard_engine.model import Finding
 from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import FIRST_SEEN_ITEMS_PARAM, MemoryWindowStore, ThresholdGate
 
 ACCOUNT = "111122223333"
 USER = {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice", "accountId": ACCOUNT, "userName": "alice"}
@@ -352,3 +355,63 @@ def test_ransom_note_statements(key: str, risky: bool) -> None:
 
 def test_every_record_rule_is_in_the_catalog() -> None:
     assert set(RECORD_RULES) <= RULE_IDS
+
+
+# ------------------------------------------------------------------ S3 desktop clients (first seen)
+S3B = "S3 Browser 11.5.7 https://s3browser.com"
+CYB = "Cyberduck/8.7.1.40770 (Mac OS X/14.0) (x86_64)"
+GUI = "s3-gui-client-first-seen"
+
+
+def s3_call(name: str, ua: str, *, identity: dict[str, Any] | None = None, n: int = 0) -> dict[str, Any]:
+    env = record(S3, name, {"bucketName": "finance", "key": f"k/{n}"}, identity=identity, read_only=True, n=n)
+    env["detail"]["userAgent"] = ua
+    return env
+
+
+@pytest.mark.parametrize(
+    ("ua", "client"),
+    [(S3B, "s3-browser"), ("S3BROWSER/12.0", "s3-browser"), ("s3_browser", "s3-browser"), (CYB, "cyberduck"),
+     ("CYBERDUCK/9", "cyberduck"), (CLI, None), ("", None), ("Browser S3", None)],
+)  # fmt: skip
+def test_gui_client_names(ua: str, client: str | None) -> None:
+    assert s3_gui_client(ua) == client
+
+
+@pytest.mark.parametrize("ua", [S3B, "x S3Browser/12", "S3 BROWSER", CYB, "cyberduck-cli/9", "CYBERDUCK"])
+def test_gui_client_pattern_selects_the_clients_and_names_the_term(ua: str) -> None:
+    f = finding(GUI, s3_call("GetObject", ua))
+    assert f is not None and f.decision == "alert" and f.severity == "LOW"
+    assert f.params[FIRST_SEEN_ITEMS_PARAM] == [f"client:{s3_gui_client(ua)}"]
+    assert f.resource == {"type": "AWS::S3::Bucket", "id": "finance"}
+
+
+@pytest.mark.parametrize("ua", [CLI, "Boto3/1.35.0 md/Botocore#1.35.0", "", "aws-sdk-java/2.20"])
+def test_gui_client_pattern_leaves_other_object_calls_out(ua: str) -> None:
+    """No flood: an object call from any other client never reaches the engine."""
+    rule = next(r for r in RULES if r.id == GUI)
+    assert not matches(rule.event_pattern, s3_call("GetObject", ua))
+
+
+def test_gui_client_by_a_service_is_not_judged() -> None:
+    f = finding(GUI, s3_call("GetObject", S3B, identity={"type": "AWSService", "invokedBy": "s3.amazonaws.com"}))
+    assert f is not None and f.decision == "skip"
+
+
+def test_gui_client_alerts_once_per_principal_and_client_not_per_object() -> None:
+    doc = json.loads((RULES_DIR / f"{GUI}.json").read_text(encoding="utf-8"))
+    doc["params"]["first_seen"]["learning_days"] = 0
+    rule = parse_rule(doc, GUI)
+    ev = Evaluator([rule], RuntimeConfig())
+    gate = ThresholdGate(MemoryWindowStore(), clock=None)
+
+    def gated(env: dict[str, Any]) -> str:
+        result = ev.evaluate(env)
+        out = gate.apply_result(CloudTrailEvent(to_envelope(env)), result, ev.by_id)
+        (f,) = [f for f in out.findings if f.rule == GUI]
+        return f.decision
+
+    downloads = [gated(s3_call("GetObject", CYB, n=i)) for i in range(1, 60)]
+    assert downloads == ["alert"] + ["skip"] * 58, "one alert for a bulk download, not one per object"
+    assert gated(s3_call("ListBuckets", S3B, n=100)) == "alert", "another client is a new term"
+    assert gated(s3_call("GetObject", CYB, identity=APP, n=101)) == "alert", "another principal is a new term"

@@ -7,10 +7,17 @@ and log shippers (database monitoring agents) page through every log continuousl
 once, at its first portion (no marker, or the documented start marker ``0``); later portions are recorded
 only when a person (an IAM user, root, a console, MFA or Identity Center session) reads them, so a person
 who starts mid-file is still recorded, and an application's paging is not a flood of records.
+
+It also holds the first-seen decision for S3 desktop clients (S3 Browser, Cyberduck): graphical bulk
+download tools rarely used in an enterprise and used by intruders to take data out. The rule's pattern
+selects only S3 calls whose user agent names one (every other object call never reaches the engine), and
+the first-seen gate (``params.first_seen``) alerts once per principal and client in its history window, not
+per object.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from trailguard_engine.caller import classify
@@ -18,6 +25,7 @@ from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, get_ci
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.window import FIRST_SEEN_ITEMS_PARAM
 
 #: Caller classes that are people (their every read is recorded).
 PERSON_KINDS = frozenset({"human", "identity-center"})
@@ -70,5 +78,39 @@ def rds_log_download_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConf
         True,
         f"RDS log {log or '?'} of {db or '?'}: {how} by {_who(event)}: change record",
         {"type": "AWS::RDS::DBInstance", "id": db} if db else {},
+        remediable=False,
+    )
+
+
+#: S3 desktop clients by user agent (``S3 Browser 11.5.7 https://s3browser.com``,
+#: ``Cyberduck/8.7.1.40770 (Mac OS X/14.0) (x86_64)``), any casing and spacing: the term names the client.
+S3_GUI_CLIENTS = (
+    ("s3-browser", re.compile(r"s3[\s_-]*browser", re.IGNORECASE)),
+    ("cyberduck", re.compile(r"cyberduck", re.IGNORECASE)),
+)
+
+
+def s3_gui_client(user_agent: str) -> str | None:
+    """The S3 desktop client a user agent names (``s3-browser``, ``cyberduck``), else None."""
+    return next((name for name, rx in S3_GUI_CLIENTS if rx.search(user_agent or "")), None)
+
+
+@decision("s3_gui_client_first_seen")
+def s3_gui_client_first_seen(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """An S3 call made from S3 Browser or Cyberduck; the term is the client (the gate adds the principal), so a
+    principal alerts the first time it uses a client in the history window, not once per object it downloads."""
+    client = s3_gui_client(event.user_agent)
+    if client is None:
+        return Assessment(False, f"{event.event_name} not from an S3 desktop client")
+    caller = classify(event, cfg)
+    if caller.kind == "service":
+        return Assessment(False, f"made by an AWS service ({caller.why})")
+    bucket = _text(get_ci(event.request, "bucketName"))
+    where = f" on bucket {bucket}" if bucket else ""
+    return Assessment(
+        True,
+        f"{event.event_name}{where} from the S3 desktop client {client} ({event.user_agent[:80]}) by {_who(event)}",
+        {"type": "AWS::S3::Bucket", "id": bucket} if bucket else {},
+        {FIRST_SEEN_ITEMS_PARAM: [f"client:{client}"]},
         remediable=False,
     )
