@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from trailguard_engine.catalog import RULES_DIR, load_catalog, parse_rule
+from trailguard_engine.decisions import registry
 from trailguard_engine.decisions.data_gaps import credential_file, ransom_note
 from trailguard_engine.decisions.data_records import first_portion, s3_gui_client
 from trailguard_engine.evaluate import Evaluator
@@ -415,3 +416,63 @@ def test_gui_client_alerts_once_per_principal_and_client_not_per_object() -> Non
     assert downloads == ["alert"] + ["skip"] * 58, "one alert for a bulk download, not one per object"
     assert gated(s3_call("ListBuckets", S3B, n=100)) == "alert", "another client is a new term"
     assert gated(s3_call("GetObject", CYB, identity=APP, n=101)) == "alert", "another principal is a new term"
+
+
+# ------------------------------------------------------------------ static site scripts (first seen)
+SITE = "s3-static-site-script-first-write"
+
+
+def site_put(key: Any, *, identity: dict[str, Any] | None = None, bucket: str = "www-shop", n: int = 0) -> dict:
+    return record(S3, "PutObject", {"bucketName": bucket, "key": key}, identity=identity, n=n)
+
+
+@pytest.mark.parametrize(
+    ("key", "risky"),
+    [("static/js/main.1a2b.js", True), ("www/static/js/chunk.mjs", True), ("Static/JS/Main.JS", True),
+     ("static/js/main.js.map", False), ("static/css/main.css", False), ("js/static/x.css", False), ("", False),
+     (["static/js/a.js"], False)],
+)  # fmt: skip
+def test_static_site_script_decision(key: Any, risky: bool) -> None:
+    rule = next(r for r in RULES if r.id == SITE)
+    a = registry()[rule.decision](CloudTrailEvent(to_envelope(site_put(key))), rule, RuntimeConfig())
+    assert a.risky is risky, a.reason
+    if risky:
+        assert a.params[FIRST_SEEN_ITEMS_PARAM] == ["bucket:www-shop"] and not a.remediable
+
+
+def test_static_site_pattern_selects_only_bundle_scripts() -> None:
+    rule = next(r for r in RULES if r.id == SITE)
+    assert matches(rule.event_pattern, site_put("static/js/main.1a2b.js"))
+    for key in ("index.html", "static/css/main.css", "images/logo.js.png", "static/js/main.js.map"):
+        assert not matches(rule.event_pattern, site_put(key)), key
+
+
+def test_static_site_key_from_the_object_arn_and_unreadable_bucket_is_new() -> None:
+    env = record(S3, "PutObject", {"x": 1})
+    env["detail"]["resources"] = [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::www-b/static/js/a.js"}]
+    rule = next(r for r in RULES if r.id == SITE)
+    a = registry()[rule.decision](CloudTrailEvent(to_envelope(env)), rule, RuntimeConfig())
+    assert a.risky and a.params[FIRST_SEEN_ITEMS_PARAM] == ["bucket:www-b"]
+    a = registry()[rule.decision](
+        CloudTrailEvent(to_envelope(record(S3, "PutObject", {"key": "static/js/a.js"}))), rule, RuntimeConfig()
+    )
+    assert a.risky and a.params[FIRST_SEEN_ITEMS_PARAM][0].startswith("bucket-unread:")
+
+
+def test_static_site_pipeline_is_learned_a_new_principal_alerts_once() -> None:
+    doc = json.loads((RULES_DIR / f"{SITE}.json").read_text(encoding="utf-8"))
+    doc["params"]["first_seen"]["learning_days"] = 0
+    rule = parse_rule(doc, SITE)
+    ev = Evaluator([rule], RuntimeConfig())
+    gate = ThresholdGate(MemoryWindowStore(), clock=None)
+
+    def gated(env: dict[str, Any]) -> str:
+        out = gate.apply_result(CloudTrailEvent(to_envelope(env)), ev.evaluate(env), ev.by_id)
+        (f,) = [f for f in out.findings if f.rule == SITE]
+        return f.decision
+
+    deploy = [gated(site_put(f"static/js/chunk{i}.js", identity=APP, n=i)) for i in range(1, 30)]
+    assert deploy == ["alert"] + ["skip"] * 28, "the deploying role alerts once, then is known for the bucket"
+    assert gated(site_put("static/js/main.js", identity=USER, n=50)) == "alert", "a new principal for the site"
+    assert gated(site_put("static/js/main.js", identity=USER, n=51)) == "skip"
+    assert gated(site_put("static/js/main.js", identity=APP, bucket="www-other", n=52)) == "alert", "a new site"

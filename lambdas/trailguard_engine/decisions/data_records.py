@@ -13,6 +13,11 @@ download tools rarely used in an enterprise and used by intruders to take data o
 selects only S3 calls whose user agent names one (every other object call never reaches the engine), and
 the first-seen gate (``params.first_seen``) alerts once per principal and client in its history window, not
 per object.
+
+And the first-seen decision for JavaScript written into a static site's ``static/js/`` folder (the Bybit
+compromise: a developer's session replaced a site's script in its bucket). Every front-end deployment writes
+these files, so the term is the bucket (the gate adds the principal): the pipeline that deploys the site is
+learned, and a principal writing a site's scripts for the first time in the history window alerts once.
 """
 
 from __future__ import annotations
@@ -112,5 +117,47 @@ def s3_gui_client_first_seen(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
         f"{event.event_name}{where} from the S3 desktop client {client} ({event.user_agent[:80]}) by {_who(event)}",
         {"type": "AWS::S3::Bucket", "id": bucket} if bucket else {},
         {FIRST_SEEN_ITEMS_PARAM: [f"client:{client}"]},
+        remediable=False,
+    )
+
+
+#: The static-site bundle folder Elastic's rule watches (Create React App and similar builds).
+STATIC_JS_DIR = "static/js/"
+JS_SUFFIXES = (".js", ".mjs")
+
+
+def _object_key(event: CloudTrailEvent) -> tuple[str, str]:
+    """``(bucket, key)`` of an object write, from the request, else from the per-object ARN."""
+    bucket = _text(get_ci(event.request, "bucketName"))
+    key = get_ci(event.request, "key")
+    key = key[:1024] if isinstance(key, str) else ""
+    if not key:
+        for r in event.detail.get("resources") or ():
+            arn = r.get("ARN") if isinstance(r, dict) and r.get("type") == "AWS::S3::Object" else None
+            if isinstance(arn, str) and ":::" in arn:
+                b, _, key = arn.split(":::", 1)[1].partition("/")
+                bucket = bucket or b[:NAME_MAX]
+                key = key[:1024]
+                break
+    return bucket, key
+
+
+@decision("s3_static_site_js_first_upload")
+def s3_static_site_js_first_upload(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
+    """PutObject or CopyObject of a ``.js`` file under a ``static/js/`` folder; the term is the bucket, so the
+    first principal new to writing that site's scripts alerts, and the pipeline that always deploys it does not."""
+    bucket, key = _object_key(event)
+    low = key.lower()
+    if STATIC_JS_DIR not in low or not low.endswith(JS_SUFFIXES):
+        return Assessment(False, f"{key[:200] or 'no key'} is not a script of a static site (static/js/*.js)")
+    caller = classify(event, cfg)
+    if caller.kind == "service":
+        return Assessment(False, f"written by an AWS service ({caller.why})")
+    return Assessment(
+        True,
+        f"{event.event_name} wrote the site script s3://{bucket or '?'}/{key[:200]} by {_who(event)}",
+        {"type": "AWS::S3::Object", "id": f"{bucket}/{key[:300]}"},
+        # A bucket that cannot be read is a term of its own (never "already seen" by a spelling).
+        {FIRST_SEEN_ITEMS_PARAM: [f"bucket:{bucket.lower()}" if bucket else f"bucket-unread:{event.event_id}"]},
         remediable=False,
     )
