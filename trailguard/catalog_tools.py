@@ -3,7 +3,9 @@
 ``python -m trailguard.catalog_tools sync-failed-attempts`` rewrites the event
 pattern of the ``failed-critical-action`` rule from the catalog: every action a
 CRITICAL or HIGH rule watches, with an access-denied ``errorCode``. Run it after
-adding or changing such a rule; ``tests/catalog`` fails while it is stale.
+adding or changing such a rule; ``tests/catalog`` fails while it is stale. Change-record rules
+(severity INFO, decision ``change_record``) are never part of it: a refused change record is not
+a failed attempt at a critical action.
 ``check-failed-attempts`` only reports (exit 1 when stale).
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trailguard_engine.catalog import RULES_DIR, load_rule_file
+from trailguard_engine.catalog import RULES_DIR, is_record_rule, load_rule_file
 from trailguard_engine.decisions.failed import (
     ACCESS_DENIED_PREFIX,
     API_CALL,
@@ -37,6 +39,17 @@ class CatalogToolError(Exception):
     """The catalog cannot be processed (missing rule file, bad JSON)."""
 
 
+def failed_attempt_sources(rules: Iterable[Rule]) -> list[Rule]:
+    """The rules whose calls the failed-attempt rule may watch: never a change record (severity INFO).
+
+    A change record notes every selected call for the audit trail; the same call refused changed nothing
+    and is no attempt at anything critical. (``critical_actions`` watches CRITICAL and HIGH rules only and the
+    catalog refuses a ``change_record`` decision at any severity but INFO; this keeps the selection explicit
+    should either change.)
+    """
+    return [r for r in rules if not is_record_rule(r)]
+
+
 def failed_attempts_pattern(rules: Iterable[Rule]) -> dict[str, Any]:
     """The EventBridge pattern of the failed-attempt rule for ``rules`` (deterministic order).
 
@@ -47,7 +60,7 @@ def failed_attempts_pattern(rules: Iterable[Rule]) -> dict[str, Any]:
     prefix (``DeleteStack``, ``DeleteStackSet`` -> ``DeleteStack*``): more over-matching,
     the same re-check.
     """
-    actions = critical_actions(rules)
+    actions = critical_actions(failed_attempt_sources(rules))
     event_sources = sorted({a.event_source for a in actions})
     literals = sorted({a.name for a in actions if not a.is_prefix})
     prefixes = sorted({a.name for a in actions if a.is_prefix})

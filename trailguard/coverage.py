@@ -17,6 +17,11 @@ decisions fire (alert or remediate) for it. From that an item is
 the condition cannot be carried by one record, such as a threshold over many calls). Every override needs a
 ``why``. The output (``docs/coverage.md``) is sorted and carries no timestamp, so a test can check it is
 fresh: regenerating must give the same text.
+
+A change-record rule (severity INFO, :func:`~trailguard_engine.catalog.is_record_rule`) fires, so it covers
+an item, but it only records the call (Security Hub INFORMATIONAL, audit log), it never alerts. The report
+says so: such rules are marked ``(record)`` in the rules column, and the summary counts, per source, the
+covered items that only change records cover (no alerting rule among the rules that cover them).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from trailguard_engine.catalog import load_catalog
+from trailguard_engine.catalog import is_record_rule, load_catalog
 from trailguard_engine.evaluate import Evaluator, decide
 from trailguard_engine.events import CloudTrailEvent, detail_type_for, source_for
 from trailguard_engine.model import Rule
@@ -48,6 +53,8 @@ OUTPUT = ROOT / "docs" / "coverage.md"
 SOURCES: tuple[str, ...] = ("sigma", "panther", "elastic", "stratus")
 STATUSES: tuple[str, ...] = ("covered", "partial", "missing", "out of scope")
 VALUES: tuple[str, ...] = ("high", "medium", "low")
+#: Marks a change-record rule (severity INFO) in the report's rules column.
+RECORD_MARK = " (record)"
 #: Statuses an override may set (``missing`` is only ever computed).
 OVERRIDE_STATUSES = frozenset({"covered", "partial", "out of scope"})
 
@@ -389,6 +396,8 @@ class Classifier:
         self.cfg = RuntimeConfig()
         self.evaluator = Evaluator(self.rules, self.cfg)
         self.rule_ids = frozenset(r.id for r in self.rules)
+        #: Ids of the change-record rules (severity INFO): they record, they do not alert.
+        self.records = record_rule_ids(self.rules)
 
     def selecting(self, item: Item, event_source: str, event_name: str) -> list[Rule]:
         """Rules whose pattern selects the synthetic record (and that EventBridge would deliver it to)."""
@@ -466,15 +475,38 @@ class Summary:
     def missing_high(self) -> int:
         return self.counts.get("missing-high", 0)
 
+    @property
+    def records_only(self) -> int:
+        """Covered items that only change records (INFO rules) cover: counted as covered, they never alert."""
+        return self.counts.get("records-only", 0)
 
-def summarize(results: Sequence[Result]) -> Summary:
+
+def record_rule_ids(rules: Iterable[Rule] | None = None) -> frozenset[str]:
+    """Ids of the change-record rules (severity INFO) of ``rules`` (default: the catalog)."""
+    return frozenset(r.id for r in (load_catalog() if rules is None else rules) if is_record_rule(r))
+
+
+def records_only(result: Result, records: frozenset[str]) -> bool:
+    """True for a covered item whose covering rules are all change records (no alerting rule covers it)."""
+    return result.status == "covered" and bool(result.rules) and set(result.rules) <= records
+
+
+def summarize(results: Sequence[Result], records: frozenset[str] = frozenset()) -> Summary:
+    """Counts per status; ``records``: the change-record rule ids, for the ``records-only`` count."""
     counts = dict.fromkeys(STATUSES, 0)
     counts["missing-high"] = 0
+    counts["records-only"] = 0
     for r in results:
         counts[r.status] += 1
         if r.status == "missing" and r.item.value == "high":
             counts["missing-high"] += 1
+        if records_only(r, records):
+            counts["records-only"] += 1
     return Summary(counts)
+
+
+def _rules_cell(rules: Iterable[str], records: frozenset[str]) -> str:
+    return ", ".join(r + (RECORD_MARK if r in records else "") for r in rules)
 
 
 def _cell(text: str) -> str:
@@ -491,7 +523,10 @@ def _events(item: Item) -> str:
     return "; ".join(f"{s}: {', '.join(names)}" for s, names in by_source.items())
 
 
-def render(sources: Sequence[Source], results: Mapping[str, Sequence[Result]]) -> str:
+def render(
+    sources: Sequence[Source], results: Mapping[str, Sequence[Result]], records: frozenset[str] = frozenset()
+) -> str:
+    """The Markdown report; ``records``: the change-record rule ids (marked, and counted in the summary)."""
     lines = [
         "# Coverage against public CloudTrail rule sets",
         "",
@@ -505,26 +540,31 @@ def render(sources: Sequence[Source], results: Mapping[str, Sequence[Result]]) -
         "**out of scope** with the reason. Coverage is covered / in scope (covered + partial + missing).",
         "A reason marked (judged) comes from `docs/coverage/overrides.yaml`.",
         "",
+        "A rule marked (record) is a change record (severity INFO): it fires, so it covers, but it only records",
+        "the call (a Security Hub INFORMATIONAL finding and the engine's audit log), it never alerts or acts.",
+        "The summary's last column counts the covered items that only change records cover.",
+        "",
         "## Summary",
         "",
-        "| source | items | covered | partial | missing | out of scope | coverage of in-scope | missing high-value |",
-        "|---|---|---|---|---|---|---|---|",
+        "| source | items | covered | partial | missing | out of scope | coverage of in-scope | missing high-value "
+        "| covered by records only |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     total: list[Result] = []
     for s in sources:
         rs = results[s.name]
         total.extend(rs)
-        sm = summarize(rs)
+        sm = summarize(rs, records)
         c = sm.counts
         lines.append(
             f"| {s.title} | {len(rs)} | {c['covered']} | {c['partial']} | {c['missing']} | {c['out of scope']} "
-            f"| {sm.percent:.1f}% | {sm.missing_high} |"
+            f"| {sm.percent:.1f}% | {sm.missing_high} | {sm.records_only} |"
         )
-    sm = summarize(total)
+    sm = summarize(total, records)
     c = sm.counts
     lines.append(
         f"| **total** | {len(total)} | {c['covered']} | {c['partial']} | {c['missing']} | {c['out of scope']} "
-        f"| {sm.percent:.1f}% | {sm.missing_high} |"
+        f"| {sm.percent:.1f}% | {sm.missing_high} | {sm.records_only} |"
     )
     for s in sources:
         lines += [
@@ -540,15 +580,16 @@ def render(sources: Sequence[Source], results: Mapping[str, Sequence[Result]]) -
             why = r.why + (" (judged)" if r.overridden else "")
             lines.append(
                 f"| `{_cell(r.item.id)}` | {_cell(_events(r.item))} | {_cell(r.item.condition)} | {r.item.value} "
-                f"| {r.status} | {', '.join(r.rules)} | {_cell(why.strip())} |"
+                f"| {r.status} | {_rules_cell(r.rules, records)} | {_cell(why.strip())} |"
             )
     return "\n".join(lines) + "\n"
 
 
 def generate() -> tuple[str, dict[str, list[Result]], tuple[Source, ...]]:
     sources = load_sources()
-    results = classify_all(sources, load_overrides(), Classifier())
-    return render(sources, results), results, sources
+    classifier = Classifier()
+    results = classify_all(sources, load_overrides(), classifier)
+    return render(sources, results, classifier.records), results, sources
 
 
 def missing_report(sources: Sequence[Source], results: Mapping[str, Sequence[Result]]) -> str:
@@ -590,10 +631,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     OUTPUT.write_text(text, encoding="utf-8")
+    records = record_rule_ids()
     for s in sources:
-        sm = summarize(results[s.name])
+        sm = summarize(results[s.name], records)
         sys.stdout.write(
-            f"{s.name}: {sm.counts['covered']} covered, {sm.counts['partial']} partial, {sm.counts['missing']} missing, "
+            f"{s.name}: {sm.counts['covered']} covered ({sm.records_only} by change records only), "
+            f"{sm.counts['partial']} partial, {sm.counts['missing']} missing, "
             f"{sm.counts['out of scope']} out of scope; {sm.percent:.1f}% of in-scope; "
             f"{sm.missing_high} missing high-value\n"
         )

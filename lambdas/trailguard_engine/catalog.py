@@ -21,6 +21,14 @@ from trailguard_engine.model import MODES, SEVERITIES, RemediationSpec, Rule, Ru
 from trailguard_engine.window import check_rule as check_threshold
 
 RULES_DIR = Path(__file__).with_name("rules")
+#: Severity of change-record rules (kept as records, never alerts; see the engine) and their generic decision.
+RECORD_SEVERITY = "INFO"
+CHANGE_RECORD_DECISION = "change_record"
+
+
+def is_record_rule(rule: Rule) -> bool:
+    """True for a change-record rule: severity INFO (or the generic ``change_record`` decision)."""
+    return rule.severity == RECORD_SEVERITY or rule.decision == CHANGE_RECORD_DECISION
 
 
 def _req(doc: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
@@ -86,7 +94,35 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
         bypass_classes=tuple(doc.get("bypass_classes") or ()),
     )
     check_threshold(rule, where)  # params.threshold (windowed rules): valid, bounded, alert-only
+    _check_record_rule(rule, where)
     return rule
+
+
+def _check_record_rule(rule: Rule, where: str) -> None:
+    """A change-record rule (severity INFO) records calls, it never acts and never pages.
+
+    It has no remediation, its default mode is ``alert`` (kept as a record) or ``off``, and it has no
+    ``params.threshold`` (a record is per call; a burst worth a human's look is an alerting rule). The
+    generic ``change_record`` decision fires on every selected call, so it is for INFO rules only: at a
+    higher severity it would page on routine work.
+    """
+    if rule.decision == CHANGE_RECORD_DECISION and rule.severity != RECORD_SEVERITY:
+        raise CatalogError(
+            f"{where}: decision {CHANGE_RECORD_DECISION!r} records every selected call: severity must be "
+            f"{RECORD_SEVERITY!r}, not {rule.severity!r} (use a decision that judges the risky form to alert)"
+        )
+    if rule.severity != RECORD_SEVERITY:
+        return
+    if rule.remediation is not None:
+        raise CatalogError(f"{where}: an INFO rule (change record) must have remediation null: records never act")
+    if rule.default_mode not in ("alert", "off"):
+        raise CatalogError(
+            f"{where}: an INFO rule (change record) must have default_mode 'alert' or 'off', not {rule.default_mode!r}"
+        )
+    if "threshold" in rule.params:
+        raise CatalogError(
+            f"{where}: an INFO rule (change record) must not have params.threshold: a record is kept per call"
+        )
 
 
 def _caller_modes(doc: Mapping[str, Any], where: str) -> dict[str, str]:

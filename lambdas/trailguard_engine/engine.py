@@ -40,9 +40,18 @@ A rule with ``params.threshold`` (credential reads in bursts) fires only when it
 principal add up within the window (:class:`~trailguard_engine.window.ThresholdGate`, counted in the state
 table; the rest are skipped as counted, and a failing table alerts each event).
 
+Change records (findings of severity ``INFO``, :func:`~trailguard_engine.notify.is_record`) are never
+alerts: no SNS message on any path (the finding itself, its notice, IaC de-duplication, failure reports),
+never counted against the alert budget nor able to set off the "budget exhausted" notice. Each is one
+structured audit-log line (``change record``, with the finding JSON) and metric ``ChangeRecords``, and a
+Security Hub ``INFORMATIONAL`` finding when ``security_hub_findings`` is on, within a per-account hourly
+budget of its own (key ``info#<account>``, the same limit as alerts; past it: ``ChangeRecordsSuppressed``
+and the log line only, no notice). A change record is never acted on, whatever its decision says.
+
 Risky events skipped because of who made them or where (loop guard, exemptions) get a
-low-severity notice, never silence. A second, different content for an (account, eventID, rule)
-already seen is alarmed as a forged copy (``EventIdMismatches``) and judged on its own.
+low-severity notice, never silence (a change record skipped so: ``ChangeRecordsSilenced`` and the log
+line only). A second, different content for an (account, eventID, rule) already seen is alarmed as a
+forged copy (``EventIdMismatches``) and judged on its own.
 Every alert counts against a per-source-account hourly budget; past it, alerts are counted
 (``AlertsSuppressed``) and one "budget exhausted" notice is sent per account and hour.
 """
@@ -62,7 +71,17 @@ from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import AssumeRoleError, RejectedEvent, RemediationError
 from trailguard_engine.logfile import log_key_account
 from trailguard_engine.model import SEVERITIES, Finding, Rule
-from trailguard_engine.notify import Notifier, Outcome, SecurityHubError, asff, message, subject
+from trailguard_engine.notify import (
+    RECORDED,
+    Notifier,
+    Outcome,
+    SecurityHubError,
+    asff,
+    is_record,
+    message,
+    record,
+    subject,
+)
 from trailguard_engine.org_accounts import OrgAccounts
 from trailguard_engine.remediations import ActionResult, ParamError, RemediationContext, registry
 from trailguard_engine.runtime_config import MAX_FUTURE_SKEW_SECONDS
@@ -80,6 +99,8 @@ REVERTS_BEFORE_STOP = 2
 #: Larger is more severe (the IaC drift marker keeps the most severe alert sent).
 SEVERITY_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
 _SHA256_HEX = frozenset("0123456789abcdef")
+#: Budget key prefix of change records' Security Hub imports (:meth:`Engine._record_budget`): never the alert budget.
+RECORD_BUDGET_PREFIX = "info#"
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +401,20 @@ class Engine:
         )
 
     def _notice(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
-        """A risky event skipped because of who made it or where: a low-severity notice, not silence."""
+        """A risky event skipped because of who made it or where: a low-severity notice, not silence.
+
+        A change record skipped so is not raised to a LOW notice (that would page on routine calls): it is
+        counted (``ChangeRecordsSilenced``) and written to the audit log only.
+        """
+        if is_record(f):
+            self.metric("ChangeRecordsSilenced", f.rule, event.account)
+            self.log.info(
+                "change record %s silenced (%s)",
+                f.rule,
+                f.silenced_by,
+                extra={"change_record": record(f, event, "silenced", security_hub="not sent (silenced)")},
+            )
+            return {"status": "skipped", "detail": f"{f.silenced_by}: change record logged only", "changes": []}
         self.log.info("risky event skipped (%s) for %s: %s", f.silenced_by, f.rule, f.reason)
         self.metric("SilencedRiskyEvents", f.rule, event.account)
         low = replace(f, severity="LOW")
@@ -388,6 +422,8 @@ class Engine:
         return {"status": "skipped", "detail": f"{f.silenced_by}: low-severity notice sent", "changes": []}
 
     def _act(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
+        if is_record(f):  # before the live check, IaC de-duplication and any action: a record is only kept
+            return self._keep_record(event, f, rule, rt)
         self.metric("Detections", f.rule, event.account)
         caller = self._caller(event, f, rt) if f.decision == "alert" and self.limiter is not None else None
         if caller is not None and f.caller is None:
@@ -613,7 +649,67 @@ class Engine:
         return classify(event, self.evaluator(rt).cfg)
 
     # ------------------------------------------------------------------ #
+    def _keep_record(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime) -> dict[str, Any]:
+        """A change record (severity INFO): never acted on, never an alert; see :meth:`_record`."""
+        if f.caller is None and self.limiter is not None:
+            f = replace(f, caller=self._caller(event, f, rt))
+        self.metric("ChangeRecords", f.rule, event.account)
+        hub = self._record(event, f, rule, Outcome(RECORDED, f.reason), rt)
+        return {"status": RECORDED, "detail": f"change record (not an alert); Security Hub: {hub}", "changes": []}
+
+    def _record(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, outcome: Outcome, rt: Runtime) -> str:
+        """Keep one change record: one audit-log line, and a Security Hub INFORMATIONAL finding within budget.
+
+        Never SNS, never the alert budget. Returns what became of the Security Hub finding.
+        """
+        hub = "off (security_hub_findings is false)"
+        if rt.cfg.security_hub_findings:
+            if not self._record_budget(event.account, f.rule, rt):
+                hub = f"not imported: over the hourly budget of {rt.cfg.alerts_per_account_per_hour} for this account"
+            else:
+                doc = asff(
+                    f,
+                    rule,
+                    event,
+                    outcome,
+                    engine_account=self.notifier.engine_account or event.account,
+                    engine_region=self.factory.engine_region,
+                    runbook=rt.runbook_url(f.rule),
+                )
+                try:
+                    self.notifier.security_hub(doc)
+                    hub = "imported (INFORMATIONAL)"
+                except Exception as exc:  # the audit log line below still keeps the record
+                    self.log.error("Security Hub import failed for change record %s: %s", f.rule, exc)
+                    self.metric("SecurityHubFailures", f.rule, event.account)
+                    hub = f"import failed: {type(exc).__name__}"
+        self.log.info(
+            "change record %s: %s",
+            f.rule,
+            f.reason[:500],
+            extra={"change_record": record(f, event, outcome.status, security_hub=hub)},
+        )
+        return hub
+
+    def _record_budget(self, account: str, rule: str, rt: Runtime) -> bool:
+        """Count one change record's Security Hub import against its account's record budget; False past it.
+
+        A budget of its own (``info#<account>``), never the alert budget: a flood of selected routine calls
+        cannot use up the alerts of the account nor set off the "budget exhausted" notice. Past it the record
+        is counted (``ChangeRecordsSuppressed``) and kept in the audit log only; no notice is sent.
+        """
+        if self.limiter is None:
+            return True
+        d = self.limiter.alert(f"{RECORD_BUDGET_PREFIX}{account or 'unknown'}", rt.cfg.alerts_per_account_per_hour)
+        if d.allowed:
+            return True
+        self.metric("ChangeRecordsSuppressed", rule, account)
+        return False
+
     def _report(self, event: CloudTrailEvent, f: Finding, rule: Rule | None, outcome: Outcome, rt: Runtime) -> None:
+        if is_record(f):  # every path that reports a change record (failures included) keeps it as a record
+            self._record(event, f, rule, outcome, rt)
+            return
         runbook = rt.runbook_url(f.rule)
         body = message(f, rule, event, outcome, runbook=runbook)
         if f.caller is not None and "caller" not in body:

@@ -5,6 +5,10 @@ the body is JSON with who / what / where / rule / verdict / action / links.
 The Security Hub finding is imported into the engine's own account (the only
 account ``BatchImportFindings`` accepts with the default product ARN); the
 affected account and region are carried in the resource and product fields.
+
+A finding of severity ``INFO`` (a change record, :data:`~trailguard_engine.catalog.RECORD_SEVERITY`) is
+never an SNS message: the engine imports it into Security Hub as an ``INFORMATIONAL`` finding and writes it
+to its audit log (:func:`record`).
 """
 
 from __future__ import annotations
@@ -16,11 +20,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from trailguard_engine.catalog import RECORD_SEVERITY
 from trailguard_engine.clients import ClientFactory, partition_for
 from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.model import Finding, Rule
 
 SUBJECT_MAX = 100
+#: Outcome status of a change record.
+RECORDED = "recorded"
+#: Catalog severity -> Security Hub ``Severity.Label`` (Security Hub has no ``INFO`` label).
+ASFF_SEVERITY_LABELS = {
+    "CRITICAL": "CRITICAL",
+    "HIGH": "HIGH",
+    "MEDIUM": "MEDIUM",
+    "LOW": "LOW",
+    RECORD_SEVERITY: "INFORMATIONAL",
+}
 _NOT_SUBJECT = re.compile(r"[^\x20-\x7e]")
 _ASFF_TYPES = {
     "AWS::S3::Bucket": "AwsS3Bucket",
@@ -43,12 +58,44 @@ _ASFF_TYPES = {
 class Outcome:
     """What the engine did about one finding, as reported to humans."""
 
-    status: str  # alerted | remediated | already_safe | skipped | failed | dry_run
+    status: str  # alerted | remediated | already_safe | skipped | failed | dry_run | recorded
     detail: str = ""
     changes: tuple[str, ...] = ()
     #: Already covered by another message (a rate-limited event: the one flapping alert
     #: per resource and window speaks for all of them), so no per-event SNS/ASFF report.
     reported_elsewhere: bool = False
+
+
+def is_record(finding: Finding) -> bool:
+    """True for a change record (severity INFO): Security Hub INFORMATIONAL and the audit log, never SNS."""
+    return finding.severity == RECORD_SEVERITY
+
+
+def record(finding: Finding, event: CloudTrailEvent, status: str, *, security_hub: str) -> dict[str, Any]:
+    """The audit-log document of one change record (one JSON log line per record).
+
+    ``status``: ``recorded`` or ``silenced`` (a record skipped because of who made it or where);
+    ``security_hub``: what became of its Security Hub finding (imported, off, over budget, failed ...).
+    """
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "status": status,
+        "reason": finding.reason[:1000],
+        "resource": {str(k)[:100]: str(v)[:512] for k, v in finding.resource.items()},
+        "principal": event.principal_arn[:1024],
+        "principal_type": event.identity_type,
+        "caller": finding.caller.kind if finding.caller is not None else None,
+        "silenced_by": finding.silenced_by,
+        "eventID": event.event_id,
+        "eventName": event.event_name,
+        "eventSource": event.event_source,
+        "eventTime": event.event_time,
+        "account": event.account,
+        "region": event.region,
+        "source_ip": event.source_ip,
+        "security_hub": security_hub,
+    }
 
 
 def subject(finding: Finding, rule: Rule | None, event: CloudTrailEvent, outcome: Outcome) -> str:
@@ -132,7 +179,7 @@ def asff(
         ],
         "CreatedAt": created,
         "UpdatedAt": ts,
-        "Severity": {"Label": finding.severity},
+        "Severity": {"Label": ASFF_SEVERITY_LABELS.get(finding.severity, "INFORMATIONAL")},
         "Title": (rule.title if rule else finding.rule)[:256],
         "Description": desc[:1024],
         "Remediation": {"Recommendation": {"Text": "See the trailguard runbook for this rule."[:512], "Url": runbook}}
@@ -158,6 +205,7 @@ def asff(
             "trailguard/principal": event.principal_arn[:1024],
             "trailguard/action": finding.action or "",
             "trailguard/status": outcome.status,
+            "trailguard/kind": "change-record" if is_record(finding) else "alert",
         },
     }
 
