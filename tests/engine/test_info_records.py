@@ -8,6 +8,7 @@ and the alert budget of the account is untouched by any number of records.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import boto3
@@ -25,7 +26,7 @@ from engine_world import (
 from frozen_clock import FROZEN_AT
 from trailguard_engine import handler
 from trailguard_engine.caller import DEFAULT_CALLER_MODES
-from trailguard_engine.catalog import parse_rule
+from trailguard_engine.catalog import is_record_rule, load_catalog, parse_rule
 from trailguard_engine.events import CloudTrailEvent
 from trailguard_engine.model import Finding, Rule
 from trailguard_engine.notify import ASFF_SEVERITY_LABELS, Outcome, asff
@@ -270,3 +271,25 @@ def test_security_hub_severity_labels() -> None:
         )
         assert doc["Severity"] == {"Label": label}
         assert doc["ProductFields"]["trailguard/kind"] == ("change-record" if severity == "INFO" else "alert")
+
+
+# --------------------------------------------------------------------------- #
+# The catalog's own INFO rules, through the engine
+# --------------------------------------------------------------------------- #
+
+CATALOG_RECORDS = sorted(r.id for r in load_catalog() if is_record_rule(r))
+
+
+@pytest.mark.parametrize("rule_id", CATALOG_RECORDS)
+def test_each_catalog_info_rule_is_kept_as_a_record_never_sent(world: World, rule_id: str) -> None:
+    rule = next(r for r in load_catalog() if r.id == rule_id)
+    world.set_runtime(rule_modes={rule_id: "remediate"})  # even so: a record is never acted on
+    statuses = []
+    for example in rule.examples_positive:
+        out = world.invoke(copy.deepcopy(example), rule_id)
+        statuses += [f["status"] for f in out["findings"] if f["rule"] == rule_id]
+    assert "recorded" in statuses, (rule_id, statuses)
+    assert set(statuses) <= {"recorded", "skipped"}, (rule_id, statuses)
+    assert world.messages() == [], f"{rule_id}: a change record reached SNS"
+    assert world.member_calls() == [], f"{rule_id}: the engine acted on a record"
+    assert {f["Severity"]["Label"] for f in world.findings()} == {"INFORMATIONAL"}
