@@ -167,11 +167,12 @@ def test_reads_forwarded_by_cloudformation_or_by_service_linked_roles_do_not_qua
         f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS"
     )
     assert not _assess(SM, env).risky
-    # A look-alike path outside aws-service-role is an ordinary role.
-    env["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = (
-        f"arn:aws:iam::{ACCOUNT}:role/not-aws-service-role/AWSServiceRoleForRDS"
-    )
-    assert _assess(SM, env).risky
+    # Look-alike paths (another path, another case: IAM paths are case-sensitive) are ordinary roles.
+    for path in ("not-aws-service-role", "AWS-Service-Role/rds.amazonaws.com"):
+        env["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = (
+            f"arn:aws:iam::{ACCOUNT}:role/{path}/AWSServiceRoleForRDS"
+        )
+        assert _assess(SM, env).risky, path
 
 
 def test_a_forged_invoked_by_outside_the_list_does_not_excuse_a_read() -> None:
@@ -451,3 +452,22 @@ def test_another_session_of_the_same_role_is_not_new_another_role_is() -> None:
     stranger = copy.deepcopy(read)
     stranger["detail"]["userIdentity"] = USER
     assert judge.decision(rule, stranger, later) == "alert"
+
+
+def test_cloudformation_wiring_new_roles_fires_once_a_new_role_by_hand_fires() -> None:
+    rule, judge = RULES[IAM], _Gate()
+    by_hand = _env(IAM, "AttachRolePolicy", {"roleName": "ops-deploy", "policyArn": CUSTOM})
+    assert judge.decision(rule, by_hand, T0) == "skip"  # learning
+    later = T0 + timedelta(days=15)
+    stack = []
+    for n in range(3):
+        env = _env(IAM, "AttachRolePolicy", {"roleName": f"stack-fn-role-{n}", "policyArn": CUSTOM})
+        env["detail"]["userIdentity"]["invokedBy"] = "cloudformation.amazonaws.com"
+        stack.append(judge.decision(rule, env, later + timedelta(hours=n)))
+    assert stack == ["alert", "skip", "skip"]  # the first change through CloudFormation, then routine
+    other = _env(IAM, "AttachRolePolicy", {"roleName": "Admin-Break-Glass", "policyArn": CUSTOM})
+    assert judge.decision(rule, other, later + timedelta(hours=5)) == "alert"
+    trust = _env(IAM, "UpdateAssumeRolePolicy", {"roleName": "ops-deploy", "policyDocument": "{}"})
+    assert judge.decision(rule, trust, later + timedelta(hours=6)) == "alert"  # another kind of change
+    upper = _env(IAM, "AttachRolePolicy", {"roleName": "OPS-DEPLOY", "policyArn": CUSTOM})
+    assert judge.decision(rule, upper, later + timedelta(hours=7)) == "skip"  # the learned role, in another case

@@ -44,7 +44,8 @@ FORWARDING_READERS = frozenset(
         "AWS Internal",
     }
 )
-_SLR_PATH = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/aws-service-role/", re.IGNORECASE)
+#: IAM reserves this path (exactly: paths are case-sensitive) for service-linked roles; only AWS creates roles there.
+_SLR_PATH = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/aws-service-role/")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$")
 #: The six random characters Secrets Manager appends to a secret's name in its full ARN.
 _SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
