@@ -143,7 +143,8 @@ def test_measure_counts_change_records_apart_from_alerts(tmp_path: Path) -> None
     """Not marked corpus: a synthetic corpus, so the separation is tested wherever the shared corpus is absent."""
     rows = [(_record("DeleteGroup", {"groupName": f"g{i}"}, i), "negative") for i in range(5)]
     rows.append((_record("StopLogging", {"name": "org-trail"}, 99), "positive"))
-    m = measure(_write_corpus(tmp_path, rows), (*load_catalog(), _info_rule()))
+    stop = next(r for r in load_catalog() if r.id == "cloudtrail-stop-logging")
+    m = measure(_write_corpus(tmp_path, rows), (stop, _info_rule()))  # not the catalog's own records
     assert m.records == {"test-iam-group-deleted-record": 5}
     assert m.benign_records == {"test-iam-group-deleted-record": 5}
     assert "test-iam-group-deleted-record" not in m.fired, "a change record was counted as an alert"
