@@ -146,18 +146,12 @@ def test_classifier_covered_when_a_decision_fires(classifier):
 
 
 def test_classifier_partial_when_selected_but_judged_benign(classifier):
-    # An ingress rule from one private address: selected by the ingress rule's pattern, judged benign.
-    benign = {
-        "groupId": "sg-0abc",
-        "ipPermissions": {
-            "items": [
-                {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "10.0.0.5/32"}]}}
-            ]
-        },
-    }
-    r = classifier.classify(_item([("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress")], request=benign))
+    # A GuardDuty detector update that keeps it enabled: selected by the disabling rule's pattern, judged benign
+    # (and no change-record rule records UpdateDetector).
+    benign = {"detectorId": "12abc34d567e8fa901bc2d34e56789f0", "enable": True}
+    r = classifier.classify(_item([("guardduty.amazonaws.com", "UpdateDetector")], request=benign))
     assert r.status == "partial"
-    assert "ec2-security-group-ingress-public" in r.rules
+    assert "guardduty-detector-disabled" in r.rules
     assert "judged benign" in r.why
 
 
@@ -168,11 +162,18 @@ def test_classifier_missing_when_nothing_selects(classifier):
 
 def test_threshold_rules_cover_only_bursts(classifier):
     """A windowed-threshold rule covers "many reads" but not a single read, whatever its decision says."""
-    one = _item([("secretsmanager.amazonaws.com", "GetSecretValue")], request={"secretId": "prod/db"})
-    many = _item([("secretsmanager.amazonaws.com", "GetSecretValue")], request={"secretId": "prod/db"}, calls=50)
+    one = _item([("ec2.amazonaws.com", "GetPasswordData")], request={"instanceId": "i-0abc1234def567890"})
+    many = _item([("ec2.amazonaws.com", "GetPasswordData")], request={"instanceId": "i-0abc1234def567890"}, calls=50)
     single = classifier.classify(one)
     assert single.status == "partial" and "threshold" in single.why
     assert classifier.classify(many).status == "covered"
+
+
+def test_first_seen_rules_cover_when_their_decision_fires(classifier):
+    """A first-seen rule's decision firing stands for an identity's first such call after the learning period."""
+    one = _item([("secretsmanager.amazonaws.com", "GetSecretValue")], request={"secretId": "prod/db"})
+    single = classifier.classify(one)
+    assert single.status == "covered" and "secretsmanager-secret-first-read" in single.rules
 
 
 def test_instance_identity_records_carry_the_reserved_role(classifier):
