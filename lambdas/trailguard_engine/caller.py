@@ -276,5 +276,15 @@ def _from_console(event: CloudTrailEvent) -> bool:
     return v is True or v == "true"
 
 
+#: IAM reserves the ``/aws-service-role/`` path (exactly: paths are case-sensitive) for service-linked roles.
+_SLR_PATH = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::\d{12}:role/aws-service-role/")
+
+
+def service_linked_session(event: CloudTrailEvent) -> bool:
+    """True for a session of a service-linked role: only AWS creates roles at that path and only the service
+    can assume them, so the call is the service's own work (a look-alike path or name is an ordinary role)."""
+    return event.identity_type == "AssumedRole" and bool(_SLR_PATH.match(event.session_issuer_arn or ""))
+
+
 def is_service_principal(value: str) -> bool:
     return bool(_SERVICE_PRINCIPAL.match(value or ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trailguard_engine.caller import service_linked_session
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, get_ci
 from trailguard_engine.model import Assessment, Rule
@@ -36,11 +37,14 @@ def change_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Ass
 
     Every successful call the pattern selects is recorded (severity INFO: a Security Hub finding and the
     engine's audit log, never an SNS alert; see the engine), except one an AWS service made with its own
-    identity (lifecycle, replication, service-linked work), which is nobody's decision. The more specific
+    identity or through one of its service-linked roles (lifecycle, replication, load balancers editing their
+    security groups), which is nobody's decision. The more specific
     rules of the catalog still alert on the risky forms of the same calls.
     """
     if event.identity_type == "AWSService":
         return Assessment(False, "made by an AWS service with its own identity: not a change record")
+    if service_linked_session(event):
+        return Assessment(False, f"{event.event_name} made by a service-linked role: the service's own work")
     fields = rule.params.get(RESOURCE_FIELDS) or ()
     resource = next((v for v in (_field(event, str(f)) for f in fields) if v), "")
     who = event.principal_arn or event.access_key_id or event.invoked_by or "unknown principal"

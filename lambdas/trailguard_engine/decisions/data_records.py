@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from trailguard_engine.caller import classify
+from trailguard_engine.caller import classify, service_linked_session
 from trailguard_engine.decisions import decision
 from trailguard_engine.events import CloudTrailEvent, get_ci
 from trailguard_engine.model import Assessment, Rule
@@ -65,8 +65,8 @@ def rds_log_download_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConf
     """A record of a database log file being read (database logs can hold query text, user names and
     connection details). One record per download (its first portion) and one per portion a person reads;
     an application paging through a log it already started is not recorded again."""
-    if event.identity_type == "AWSService":
-        return Assessment(False, "read by an AWS service with its own identity: not a change record")
+    if event.identity_type == "AWSService" or service_linked_session(event):
+        return Assessment(False, "read by an AWS service (its own identity or service-linked role): not a record")
     db = _text(get_ci(event.request, "dBInstanceIdentifier"))
     log = _text(get_ci(event.request, "logFileName"))
     marker = get_ci(event.request, "marker")

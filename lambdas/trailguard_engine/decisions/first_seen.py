@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from trailguard_engine.caller import classify
+from trailguard_engine.caller import classify, service_linked_session
 from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.compute_gaps import _batch_commands, batch_command_override_by_human
 from trailguard_engine.decisions.data_gaps import EXTERNAL_PROTOCOLS, sns_external_subscription
@@ -44,8 +44,6 @@ FORWARDING_READERS = frozenset(
         "AWS Internal",
     }
 )
-#: IAM reserves this path (exactly: paths are case-sensitive) for service-linked roles; only AWS creates roles there.
-_SLR_PATH = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/aws-service-role/")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$")
 #: The six random characters Secrets Manager appends to a secret's name in its full ARN.
 _SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
@@ -89,7 +87,7 @@ def service_itself(event: CloudTrailEvent, cfg: RuntimeConfig) -> str | None:
     """Why the call is an AWS service's own (its service identity or a service-linked role), else None."""
     if event.identity_type == "AWSService":
         return f"made by the AWS service {event.invoked_by or 'itself'} with its own identity"
-    if _SLR_PATH.match(event.session_issuer_arn) or classify(event, cfg).kind == "service":
+    if service_linked_session(event) or classify(event, cfg).kind == "service":
         return f"made by a service-linked role ({event.session_issuer_arn or event.principal_arn or '?'})"
     return None
 

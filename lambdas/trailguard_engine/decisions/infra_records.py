@@ -18,7 +18,6 @@ guardrail ...).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,11 +30,6 @@ from trailguard_engine.runtime_config import RuntimeConfig
 
 #: ``params.resource_types`` of an :func:`infra_change_record` rule: eventName -> CloudFormation-style type.
 RESOURCE_TYPES = "resource_types"
-#: A session of a service-linked role (IAM reserves the ``/aws-service-role/`` path: only AWS creates roles there
-#: and only the service can assume them), e.g. Elastic Load Balancing or EKS editing the security groups they own.
-_SERVICE_LINKED = re.compile(
-    r"^arn:aws(?:-[a-z]+)*:iam::\d{12}:role/aws-service-role/[a-z0-9.-]+\.amazonaws\.com(?:\.cn)?/"
-)
 #: At most this many instance ids are named in one record (a launch can start hundreds).
 _MAX_IDS = 10
 
@@ -49,9 +43,7 @@ def infra_change_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) 
     (no customer can assume one), so it is not recorded either. Never raises on a crafted request: the
     resource is read only from string or number fields the rule names.
     """
-    if _SERVICE_LINKED.match(event.session_issuer_arn or ""):
-        return Assessment(False, f"{event.event_name} made by a service-linked role: the service's own work")
-    assessment = change_record(event, rule, cfg)
+    assessment = change_record(event, rule, cfg)  # skips AWS services and service-linked roles
     if not assessment.risky or not assessment.resource:
         return assessment
     types = rule.params.get(RESOURCE_TYPES)
