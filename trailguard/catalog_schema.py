@@ -64,6 +64,7 @@ BypassClass = Literal[
     "waf-classic",  # WAF Classic (waf, waf-regional) as well as WAFv2
     "root-console",  # root actions invoked through the console (invokedBy signin.amazonaws.com)
     "service-variant",  # the same effect through a sibling API or service
+    "default-value",  # a field left out so that the API's default (the risky value) applies
 ]
 
 

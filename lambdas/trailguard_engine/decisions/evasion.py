@@ -341,7 +341,7 @@ def waf_logging_filtered(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig)
 def request_value(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Assessment:
     """Risky when any of ``params.conditions`` holds: ``{"path": [keys], "is": "false"|"true"|<enum>}`` (keys
     matched case-insensitively, enums upper-cased, booleans also in string form), ``{"path": [...],
-    "at_most": n}`` for a number, or ``{"always": true}``. A condition with ``"events": [names]`` applies to
+    "at_most": n}`` for a number, ``{"path": [...], "present": true}`` for a field that is set, or ``{"always": true}``. A condition with ``"events": [names]`` applies to
     those eventNames only. ``params.id_fields`` names the resource, ``params.resource_type`` its type;
     ``params.what`` labels the change. Alert only."""
     p = rule.params
@@ -358,7 +358,9 @@ def request_value(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Ass
         path = [str(k) for k in as_list(cond.get("path"))]
         value = field(event.request, *path)
         want = cond.get("is")
-        if want == "false":
+        if cond.get("present") is True:
+            ok = value is not None and value != ""
+        elif want == "false":
             ok = is_false(value)
         elif want == "true":
             ok = is_true(value)
