@@ -133,6 +133,8 @@ _IDENTITIES: dict[str, dict[str, Any]] = {
             "attributes": {"creationDate": EVENT_TIME, "mfaAuthenticated": "false"},
         },
     },
+    # An unauthenticated S3 request (a public bucket or object): CloudTrail writes no principal, only this.
+    "anonymous": {"type": "AWSAccount", "principalId": "", "accountId": "anonymous"},
     # The instance identity credentials every EC2 instance gets from IMDS (the AWS-reserved role name aws:*).
     "instance-identity": {
         "type": "AssumedRole",
