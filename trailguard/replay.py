@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from trailguard_engine.catalog import load_catalog
+from trailguard_engine.catalog import RECORD_SEVERITY, load_catalog
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, detail_type_for, source_for, to_envelope
 from trailguard_engine.events import _check_record as check_record
@@ -726,6 +726,11 @@ def _reads_top_key(pattern: Mapping[str, Any], key: str) -> bool:
     return isinstance(alts, list) and any(isinstance(a, Mapping) and _reads_top_key(a, key) for a in alts)
 
 
+#: What replay calls a change-record rule's finding that fires (severity INFO: recorded, never paged), and the
+#: verdict of an event whose only firing findings are records.
+RECORD = "record"
+
+
 @dataclass
 class ReplaySummary:
     """Counters of one replay run (nothing else is kept in memory)."""
@@ -740,26 +745,32 @@ class ReplaySummary:
     callers: Counter[tuple[str, str]] = field(default_factory=Counter)  # (caller class, decision) of risky events
 
     def add(self, result: EventResult) -> None:
+        """Count one event. A finding of a change-record rule (severity INFO) that fires is a ``record``, not an
+        alert (the engine files it in Security Hub as INFORMATIONAL, never pages); so is the verdict of an event
+        whose only firing findings are records (:func:`~trailguard_engine.model.overall_verdict`)."""
         self.events += 1
         self.verdicts[result.verdict] += 1
         for f in result.findings:
-            self.decisions[(f.rule, f.decision)] += 1
+            decision = RECORD if f.decision == "alert" and f.severity == RECORD_SEVERITY else f.decision
+            self.decisions[(f.rule, decision)] += 1
             self.severities[f.rule] = f.severity
             if f.action:
                 self.actions[(f.rule, f.action)] += 1
             if f.caller is not None:
-                self.callers[(f.caller.kind, f.decision)] += 1
+                self.callers[(f.caller.kind, decision)] += 1
 
     def to_json(self) -> dict[str, Any]:
         rules: dict[str, dict[str, Any]] = {}
         for (rule, decision), n in sorted(self.decisions.items()):
-            entry = rules.setdefault(rule, {"severity": self.severities[rule], "remediate": 0, "alert": 0, "skip": 0})
+            entry = rules.setdefault(
+                rule, {"severity": self.severities[rule], "remediate": 0, "alert": 0, RECORD: 0, "skip": 0}
+            )
             entry[decision] += n
         return {
             "events": self.events,
             "rejected": self.rejected,
             "errors": self.errors,
-            "verdicts": {k: self.verdicts.get(k, 0) for k in ("remediate", "alert", "none")},
+            "verdicts": {k: self.verdicts.get(k, 0) for k in ("remediate", "alert", RECORD, "none")},
             "rules": rules,
         }
 

@@ -11,7 +11,7 @@ from trailguard_engine.caller import Caller
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
 Mode = Literal["remediate", "alert", "off"]
 DecisionKind = Literal["remediate", "alert", "skip"]
-Verdict = Literal["remediate", "alert", "none"]
+Verdict = Literal["remediate", "alert", "record", "none"]
 
 SEVERITIES: tuple[Severity, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
 MODES: tuple[Mode, ...] = ("remediate", "alert", "off")
@@ -136,10 +136,13 @@ class EventResult:
 
 
 def overall_verdict(findings: tuple[Finding, ...] | list[Finding]) -> Verdict:
-    """``remediate`` if any finding remediates, else ``alert`` if any alerts, else ``none``."""
+    """``remediate`` if any finding remediates, else ``alert`` if any alerts, else ``record`` if a change-record
+    rule (severity INFO: filed as INFORMATIONAL, never an alert) fired, else ``none``."""
     kinds = {f.decision for f in findings}
     if "remediate" in kinds:
         return "remediate"
-    if "alert" in kinds:
+    if any(f.decision == "alert" and f.severity != "INFO" for f in findings):
         return "alert"
+    if "alert" in kinds:
+        return "record"
     return "none"

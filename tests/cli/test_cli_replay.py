@@ -466,6 +466,6 @@ def test_replay_summary_json_shape() -> None:
         "events": 0,
         "rejected": 0,
         "errors": 0,
-        "verdicts": {"remediate": 0, "alert": 0, "none": 0},
+        "verdicts": {"remediate": 0, "alert": 0, "record": 0, "none": 0},
         "rules": {},
     }

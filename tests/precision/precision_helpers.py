@@ -487,11 +487,16 @@ class Row:
     alerts: int = 0
     notices: int = 0
     remediations: int = 0
+    #: Change records (severity INFO findings): filed as INFORMATIONAL, never an alert.
+    records: int = 0
     detail: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         head = f"{self.scenario}[{self.index}] {self.event} ({self.caller})"
-        counts = f"verdict={self.verdict} remediations={self.remediations} alerts={self.alerts} notices={self.notices}"
+        counts = (
+            f"verdict={self.verdict} remediations={self.remediations} alerts={self.alerts} notices={self.notices} "
+            f"records={self.records}"
+        )
         return f"{head:70} {counts}" + "".join(f"\n      {d}" for d in self.detail)
 
 

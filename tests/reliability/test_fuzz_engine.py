@@ -98,7 +98,7 @@ def judge(obj: Any) -> EventResult | None:
         STATS["rejected"] += 1
         return None
     STATS["judged"] += 1
-    assert result.verdict in ("remediate", "alert", "none")
+    assert result.verdict in ("remediate", "alert", "record", "none")
     for f in result.findings:
         assert f.decision in ("remediate", "alert", "skip")
         assert isinstance(f.reason, str) and f.reason

@@ -22,6 +22,7 @@ from trailguard.cli import app
 from trailguard.config import load_config
 from trailguard.exceptions import ConfigError, TrailguardError
 from trailguard.replay import (
+    RECORD,
     STDIN,
     Item,
     Problem,
@@ -84,12 +85,13 @@ def should_show_progress(files: list[str], err_console: Console, json_output: bo
 def summary_tables(summary: ReplaySummary) -> list[Table]:
     """The human summary: verdict totals, then counts by rule (most severe first)."""
     totals = Table(title="replay summary", show_header=True)
-    for col in ("events", "remediate", "alert", "none", "rejected", "errors"):
+    for col in ("events", "remediate", "alert", RECORD, "none", "rejected", "errors"):
         totals.add_column(col, justify="right")
     totals.add_row(
         str(summary.events),
         str(summary.verdicts.get("remediate", 0)),
         str(summary.verdicts.get("alert", 0)),
+        str(summary.verdicts.get(RECORD, 0)),
         str(summary.verdicts.get("none", 0)),
         str(summary.rejected),
         str(summary.errors),
@@ -98,7 +100,7 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
     rules = summary.to_json()["rules"]
     by_rule.add_column("rule", no_wrap=True, min_width=max((len(r) for r in rules), default=4))
     by_rule.add_column("severity")
-    for col in ("remediate", "alert", "skip"):
+    for col in ("remediate", "alert", RECORD, "skip"):
         by_rule.add_column(col, justify="right")
     by_rule.add_column("actions", overflow="fold")
     order = {s: i for i, s in enumerate(SEVERITIES)}
@@ -106,7 +108,13 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
         row = rules[rule_id]
         actions = ", ".join(f"{a} x{n}" for (r, a), n in sorted(summary.actions.items()) if r == rule_id)
         by_rule.add_row(
-            rule_id, row["severity"], str(row["remediate"]), str(row["alert"]), str(row["skip"]), actions or "-"
+            rule_id,
+            row["severity"],
+            str(row["remediate"]),
+            str(row["alert"]),
+            str(row[RECORD]),
+            str(row["skip"]),
+            actions or "-",
         )
     tables = [totals, by_rule]
     if summary.callers:

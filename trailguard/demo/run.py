@@ -275,7 +275,7 @@ def _absorb(rep: StepReport, result: Any) -> None:
     if not isinstance(result, dict):
         rep.statuses.append(f"unexpected handler result {type(result).__name__}")
         return
-    order = {"none": 0, "alert": 1, "remediate": 2}
+    order = {"none": 0, "record": 1, "alert": 2, "remediate": 3}
     v = str(result.get("verdict", "none"))
     if order.get(v, 0) > order.get(rep.verdict, 0):
         rep.verdict = v
@@ -298,7 +298,8 @@ def _verify(rep: StepReport, sb: Sandbox, alerts: list[dict[str, Any]]) -> None:
         problems = []
         if not ok:
             problems.append("the benign change was undone")
-        if rep.actions or rep.verdict != "none":
+        # A benign change is left alone and never alerted; a change-record rule may keep a record of it.
+        if rep.actions or rep.verdict not in ("none", "record"):
             problems.append(f"engine verdict {rep.verdict}")
         if alerted:
             problems.append(f"{len(alerted)} alert(s) sent")
