@@ -67,6 +67,15 @@ SAFETY = (
     "ThresholdSuppressed",
     "ThresholdStateErrors",
     "OrgAccountsUnavailable",
+    # first-seen rules (fired, seen before, still learning, state-table errors that alert on their own) and change
+    # records (severity INFO: filed, silenced by who made them, past their own Security Hub budget; never paged)
+    "FirstSeenFired",
+    "FirstSeenKnown",
+    "FirstSeenLearning",
+    "FirstSeenStateErrors",
+    "ChangeRecords",
+    "ChangeRecordsSilenced",
+    "ChangeRecordsSuppressed",
 )
 #: Second path (log-file reconciliation, ``trailguard_engine.reconcile``): volume and problems.
 RECONCILE_VOLUME = (

@@ -23,7 +23,8 @@ def test_demo_end_to_end(standalone: Any, tmp_path: Path) -> None:
     benign = [r for r in report.steps if r.step.benign]
     assert len(risky) >= 8
     assert len(benign) >= 2
-    assert all(r.verdict == "none" and not r.actions for r in benign)
+    # A benign change is never acted on or alerted; a change-record rule may keep an INFORMATIONAL record of it.
+    assert all(r.verdict in ("none", "record") and not r.actions for r in benign)
     remediated = {r.step.key: r.actions for r in risky if r.expected == "remediate"}
     # default standalone config: these are auto-remediated, the rest alert
     assert remediated["stop-trail"] == ["start_logging"]

@@ -66,6 +66,8 @@ class StepReport:
     routed: list[str] = field(default_factory=list)
     #: Rules that alerted or remediated (routed rules whose decision skipped the event are not here).
     acted: list[str] = field(default_factory=list)
+    #: Change-record rules (severity INFO) that kept a record of the change: never an alert or an action.
+    recorded: list[str] = field(default_factory=list)
     verdict: str = "none"
     actions: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
@@ -285,8 +287,9 @@ def _absorb(rep: StepReport, result: Any) -> None:
         if f.get("action"):
             rep.actions.append(str(f["action"]))
         if f.get("decision") != "skip":
-            if f.get("rule") and str(f["rule"]) not in rep.acted:
-                rep.acted.append(str(f["rule"]))
+            into = rep.recorded if f.get("status") == "recorded" else rep.acted
+            if f.get("rule") and str(f["rule"]) not in into:
+                into.append(str(f["rule"]))
             rep.statuses.append(f"{f.get('rule')}: {f.get('status')}")
 
 
