@@ -666,23 +666,9 @@ class Engine:
         if rt.cfg.security_hub_findings:
             if not self._record_budget(event.account, f.rule, rt):
                 hub = f"not imported: over the hourly budget of {rt.cfg.alerts_per_account_per_hour} for this account"
-            else:
-                doc = asff(
-                    f,
-                    rule,
-                    event,
-                    outcome,
-                    engine_account=self.notifier.engine_account or event.account,
-                    engine_region=self.factory.engine_region,
-                    runbook=rt.runbook_url(f.rule),
-                )
-                try:
-                    self.notifier.security_hub(doc)
-                    hub = "imported (INFORMATIONAL)"
-                except Exception as exc:  # the audit log line below still keeps the record
-                    self.log.error("Security Hub import failed for change record %s: %s", f.rule, exc)
-                    self.metric("SecurityHubFailures", f.rule, event.account)
-                    hub = f"import failed: {type(exc).__name__}"
+            else:  # a failed import still leaves the audit log line below
+                failed = self._security_hub(event, f, rule, outcome, rt)
+                hub = f"import failed: {failed}" if failed else "imported (INFORMATIONAL)"
         self.log.info(
             "change record %s: %s",
             f.rule,
@@ -725,6 +711,12 @@ class Engine:
         )
         if not sent or not rt.cfg.security_hub_findings:
             return
+        self._security_hub(event, f, rule, outcome, rt)
+
+    def _security_hub(
+        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, outcome: Outcome, rt: Runtime
+    ) -> str:
+        """Import the finding into Security Hub; "" when imported, else the error's name (logged and counted)."""
         doc = asff(
             f,
             rule,
@@ -732,13 +724,15 @@ class Engine:
             outcome,
             engine_account=self.notifier.engine_account or event.account,
             engine_region=self.factory.engine_region,
-            runbook=runbook,
+            runbook=rt.runbook_url(f.rule),
         )
         try:
             self.notifier.security_hub(doc)
         except (SecurityHubError, Exception) as exc:
             self.log.error("Security Hub import failed for %s: %s", f.rule, exc)
             self.metric("SecurityHubFailures", f.rule, event.account)
+            return type(exc).__name__
+        return ""
 
     def _publish(
         self, account: str, subj: str, body: Mapping[str, Any], attributes: Mapping[str, str], rt: Runtime

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trailguard_engine.catalog import parse_rule
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.model import Finding, Rule
 from trailguard_engine.window import DAY, FIRST_SEEN_ITEMS_PARAM, MAX_TERMS_PER_EVENT, MemoryWindowStore, ThresholdGate
@@ -26,29 +25,11 @@ if "window_helpers" not in sys.modules:
     sys.modules["window_helpers"] = _mod
     _spec.loader.exec_module(_mod)
 
-from window_helpers import T0, secret_read  # noqa: E402
+from window_helpers import T0, first_seen_rule, secret_read  # noqa: E402
 
 
 def _rule(learning: int) -> Rule:
-    doc: dict[str, Any] = {
-        "id": "fs-adv",
-        "title": "t",
-        "description": "t",
-        "severity": "MEDIUM",
-        "category": "credential-access",
-        "mitre": ["T1555"],
-        "event_pattern": {"source": ["aws.secretsmanager"]},
-        "read_only_events": True,
-        "decision": "always",
-        "params": {"first_seen": {"history_days": 30, "learning_days": learning}},
-        "remediation": None,
-        "default_mode": "alert",
-        "caller_modes": dict.fromkeys(("human", "iac", "service", "identity-center", "unknown"), "alert")
-        | {"trailguard": "notice"},
-        "runbook": {"triage": ["x"], "queries": ["principal-activity"], "undo": "x"},
-        "examples": {"positive": [], "negative": []},
-    }
-    return parse_rule(doc, "fs-adv")
+    return first_seen_rule(learning=learning, rule_id="fs-adv")
 
 
 class Engine:

@@ -7,13 +7,9 @@ Every test injects its clock or trusts event times (as replay does); none reads 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-from trailguard_engine.catalog import parse_rule
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.exceptions import CatalogError
 from trailguard_engine.model import Finding, Rule
@@ -29,36 +25,9 @@ from trailguard_engine.window import (
     first_seen_terms,
     validate_first_seen,
 )
-from window_helpers import T0, secret_read
+from window_helpers import T0, TABLE, first_seen_rule, secret_read
 
-TABLE = "trailguard-state"
-REGION = "us-east-1"
-
-
-def _doc(**changes: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "id": "fs",
-        "title": "t",
-        "description": "t",
-        "severity": "MEDIUM",
-        "category": "credential-access",
-        "mitre": ["T1555"],
-        "event_pattern": {"source": ["aws.secretsmanager"]},
-        "read_only_events": True,
-        "decision": "always",
-        "params": {"first_seen": {"history_days": 30, "learning_days": 14}},
-        "remediation": None,
-        "default_mode": "alert",
-        "caller_modes": dict.fromkeys(("human", "iac", "service", "identity-center", "unknown"), "alert")
-        | {"trailguard": "notice"},
-        "runbook": {"triage": ["x"], "queries": ["principal-activity"], "undo": "x"},
-        "examples": {"positive": [], "negative": []},
-    }
-    doc.update(changes)
-    return doc
-
-
-RULE = parse_rule(_doc(), "fs")
+RULE = first_seen_rule()
 RULES = {RULE.id: RULE}
 
 
@@ -87,17 +56,17 @@ def test_catalog_load_keeps_first_seen_rules_alert_only_and_single_gated() -> No
     assert validate_first_seen(RULE.params["first_seen"]) == FirstSeen(30, 14)
     remediating = {"action": "x", "permissions": ["iam:DeleteAccessKey"], "description": "x"}
     with pytest.raises(CatalogError, match="first-seen rule alerts only"):
-        parse_rule(_doc(remediation=remediating), "fs")
+        first_seen_rule(remediation=remediating)
     with pytest.raises(CatalogError, match="first-seen rule alerts only"):
-        parse_rule(_doc(default_mode="remediate"), "fs")
+        first_seen_rule(default_mode="remediate")
     both = {
         "first_seen": {"history_days": 30, "learning_days": 0},
         "threshold": {"count": 2, "window_seconds": 60, "by": "principal"},
     }
     with pytest.raises(CatalogError, match="cannot be combined"):
-        parse_rule(_doc(params=both), "fs")
+        first_seen_rule(params=both)
     with pytest.raises(CatalogError, match=r"fs: params.first_seen.history_days"):
-        parse_rule(_doc(params={"first_seen": {"history_days": 0, "learning_days": 0}}), "fs")
+        first_seen_rule(params={"first_seen": {"history_days": 0, "learning_days": 0}})
 
 
 def test_terms_are_the_decisions_items_normalised_or_the_principal_alone() -> None:
@@ -148,7 +117,7 @@ def test_nothing_alerts_while_learning_and_what_was_learned_stays_known() -> Non
 
 
 def test_a_term_not_seen_for_longer_than_the_history_is_new_again() -> None:
-    g = Gate(rule=parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs"))
+    g = Gate(rule=first_seen_rule(learning=0))
     assert g.judge(read(T0)).decision == "alert"
     assert g.judge(read(T0 + 29 * DAY)).decision == "skip"
     assert g.judge(read(T0 + 58 * DAY)).decision == "skip"  # seen 29 days before: the history moves on
@@ -156,13 +125,13 @@ def test_a_term_not_seen_for_longer_than_the_history_is_new_again() -> None:
 
 
 def test_every_session_of_a_role_is_one_identity() -> None:
-    g = Gate(rule=parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs"))
+    g = Gate(rule=first_seen_rule(learning=0))
     assert g.judge(read(T0, session="a")).decision == "alert"
     assert g.judge(read(T0 + 60, session="b")).decision == "skip"
 
 
 def test_one_new_item_among_known_ones_fires_and_names_it() -> None:
-    g = Gate(rule=parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs"))
+    g = Gate(rule=first_seen_rule(learning=0))
     assert g.judge(read(T0, n=1), ["arn:a", "arn:b"]).decision == "alert"
     assert g.judge(read(T0 + 60, n=2), ["arn:b", "arn:a"]).decision == "skip"
     f = g.judge(read(T0 + 120, n=3), ["arn:a", "arn:c", "arn:b"])
@@ -170,7 +139,7 @@ def test_one_new_item_among_known_ones_fires_and_names_it() -> None:
 
 
 def test_the_firing_event_redelivered_fires_again_and_a_known_one_stays_known() -> None:
-    g = Gate(rule=parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs"))
+    g = Gate(rule=first_seen_rule(learning=0))
     first = read(T0, eid="e-first-0001")
     assert g.judge(first).decision == "alert"
     assert g.judge(copy.deepcopy(first)).decision == "alert"  # Lambda retry: the idempotency layer keeps one alert
@@ -180,13 +149,13 @@ def test_the_firing_event_redelivered_fires_again_and_a_known_one_stays_known() 
 
 
 def test_an_event_older_than_a_recorded_sighting_is_not_new() -> None:
-    g = Gate(rule=parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs"))
+    g = Gate(rule=first_seen_rule(learning=0))
     assert g.judge(read(T0 + 3600)).decision == "alert"
     assert g.judge(read(T0)).decision == "skip"  # delivered late, out of order
 
 
 def test_more_terms_than_checked_alert_even_when_the_checked_ones_are_known() -> None:
-    g = Gate(rule=parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs"))
+    g = Gate(rule=first_seen_rule(learning=0))
     items = [f"arn:secret-{i:03d}" for i in range(MAX_TERMS_PER_EVENT + 1)]
     g.judge(read(T0), items[:MAX_TERMS_PER_EVENT])
     f = g.judge(read(T0 + 60), items)
@@ -198,9 +167,7 @@ def test_a_broken_state_store_alerts_the_event_on_its_own() -> None:
         def touch(self, *a: Any, **k: Any) -> Any:
             raise RuntimeError("ProvisionedThroughputExceededException")
 
-    g = Gate(
-        store=Broken(), rule=parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs")
-    )
+    g = Gate(store=Broken(), rule=first_seen_rule(learning=0))
     f = g.judge(read(T0))
     assert f.decision == "alert" and "first-seen state unavailable" in f.reason
     assert g.metrics == ["FirstSeenStateErrors"]
@@ -233,25 +200,6 @@ def test_the_learning_start_is_read_once_per_container_after_learning() -> None:
 # --------------------------------------------------------------------------- #
 # DynamoDB against memory
 # --------------------------------------------------------------------------- #
-@pytest.fixture
-def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
-
-
 def _sequence() -> list[tuple[dict[str, Any], list[str] | None]]:
     seq: list[tuple[dict[str, Any], list[str] | None]] = []
     for day in range(0, 40, 3):
@@ -285,7 +233,7 @@ def test_dynamodb_and_memory_give_the_same_verdicts(ddb: Any) -> None:
 
 def test_calls_per_event_on_dynamodb(ddb: Any) -> None:
     store = DynamoWindowStore(table=TABLE, client=ddb)
-    rule = parse_rule(_doc(params={"first_seen": {"history_days": 30, "learning_days": 0}}), "fs")
+    rule = first_seen_rule(learning=0)
     g = Gate(store=store, rule=rule, clock=lambda: T0 + 3600)
     calls = []
     for env, items in ((read(T0), ["a"]), (read(T0 + 60), ["a"]), (read(T0 + 120), ["a", "b"])):

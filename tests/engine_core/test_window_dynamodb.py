@@ -3,36 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from trailguard_engine.window import ITEM_PREFIX, DynamoWindowStore, MemoryWindowStore, parse_time
-from window_helpers import PASSWORD, SECRETS, SSM, T0, USERDATA, Judge, distinct_copies, secret_read
-
-TABLE = "trailguard-state"
-REGION = "us-east-1"
-
-
-@pytest.fixture
-def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+from window_helpers import PASSWORD, SECRETS, SSM, T0, TABLE, USERDATA, Judge, distinct_copies, secret_read
 
 
 def _window_items(client: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from trailguard_engine.catalog import rules_by_id
+from trailguard_engine.catalog import parse_rule, rules_by_id
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.model import Finding, Rule
@@ -21,6 +21,8 @@ SSM = RULES["ssm-parameters-decrypted-bulk-read"]
 PASSWORD = RULES["ec2-password-data-read"]
 USERDATA = RULES["ec2-userdata-bulk-read"]
 THRESHOLD_RULES = tuple(r for r in RULES.values() if "threshold" in r.params)
+TABLE = "trailguard-state"
+REGION = "us-east-1"
 #: 2026-10-01T12:00:00Z, the time of the catalog examples.
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC).timestamp()
 ACCOUNT = "111122223333"
@@ -101,3 +103,27 @@ def distinct_copies(rule: Rule, n: int, *, start: float = T0, step: float = 1.0)
         d["eventTime"] = env["time"] = iso(start + i * step)
         out.append(env)
     return out
+
+
+def first_seen_rule(history: int = 30, learning: int = 14, rule_id: str = "fs", **changes: Any) -> Rule:
+    """A first-seen rule on secret reads (decision ``always``: every event qualifies) for the gate's tests."""
+    doc: dict[str, Any] = {
+        "id": rule_id,
+        "title": "t",
+        "description": "t",
+        "severity": "MEDIUM",
+        "category": "credential-access",
+        "mitre": ["T1555"],
+        "event_pattern": {"source": ["aws.secretsmanager"]},
+        "read_only_events": True,
+        "decision": "always",
+        "params": {"first_seen": {"history_days": history, "learning_days": learning}},
+        "remediation": None,
+        "default_mode": "alert",
+        "caller_modes": dict.fromkeys(("human", "iac", "service", "identity-center", "unknown"), "alert")
+        | {"trailguard": "notice"},
+        "runbook": {"triage": ["x"], "queries": ["principal-activity"], "undo": "x"},
+        "examples": {"positive": [], "negative": []},
+    }
+    doc.update(changes)
+    return parse_rule(doc, rule_id)
