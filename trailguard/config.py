@@ -316,7 +316,9 @@ class Remediation(_Strict):
         default=200,
         ge=1,
         le=100000,
-        description="Alerts (SNS and Security Hub) per source account per hour; the rest are counted, not sent.",
+        description="Alerts (SNS and Security Hub) per source account per hour; the rest are counted, not sent. "
+        "Change records (severity INFO) have a budget of their own with the same number (Security Hub imports only): "
+        "they never use up the alerts.",
     )
 
 
