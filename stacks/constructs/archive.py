@@ -245,3 +245,9 @@ class LogArchiveBuckets(Construct):
                 )
             )
         _bucket_hardening(self.bucket, cfg=cfg, org_id=org_id, readers_allowed=True)
+        # The buckets are retained on `cdk destroy`, and so is the trail, which keeps writing: their policies must
+        # stay too (CloudTrail's write grant, S3 log delivery, the TLS-only and organization-only denies), or the
+        # retained trail stops delivering and the retained evidence loses its protections.
+        for bucket in (self.bucket, self.access_logs):
+            assert bucket.policy is not None  # enforce_ssl and the hardening statements always create one
+            bucket.policy.apply_removal_policy(cdk.RemovalPolicy.RETAIN)

@@ -151,6 +151,9 @@ class FoundationTrail(Construct):
         )
         self.trail.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
         self.trail.node.add_dependency(self.policy)
+        # The retained trail keeps delivering to its retained log group only while this role and its policy exist.
+        self.role.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        self.policy.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
 
 
 class LakeEventDataStore(Construct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -146,6 +147,32 @@ def test_everything_that_holds_logs_or_keys_is_retained(case: Case) -> None:
             if res["Type"] in kinds:
                 assert res.get("DeletionPolicy") == "Retain", f"{stack}/{lid}"
                 assert res.get("UpdateReplacePolicy") == "Retain", f"{stack}/{lid}"
+
+
+def test_what_the_retained_trail_needs_to_keep_delivering_is_retained_too(case: Case) -> None:
+    """After `cdk destroy` the retained trail keeps writing into the retained archive and log group: the bucket
+    policies (CloudTrail's write grant, log delivery, the TLS-only and organization-only denies) and the trail's
+    CloudWatch Logs role and its policy must survive with them (docs/deploy.md says so)."""
+    archive = case.s.templates[LOG_ARCHIVE]["Resources"]
+    policies = {lid: r for lid, r in archive.items() if r["Type"] == "AWS::S3::BucketPolicy"}
+    assert len(policies) == 2  # the archive's and the access-log bucket's
+    trail = case.s.templates[TRAIL]["Resources"]
+    role_ids = [
+        lid
+        for lid, r in trail.items()
+        if r["Type"] == "AWS::IAM::Role"
+        and "cloudtrail.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    assert len(role_ids) == 1
+    delivery = [
+        lid
+        for lid, r in trail.items()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_ids[0]} in r["Properties"].get("Roles", [])
+    ]
+    assert len(delivery) == 1
+    for lid, res in [*policies.items(), *((i, trail[i]) for i in role_ids + delivery)]:
+        assert res.get("DeletionPolicy") == "Retain", lid
+        assert res.get("UpdateReplacePolicy") == "Retain", lid
 
 
 # --------------------------------------------------------------------------- #
