@@ -274,6 +274,11 @@ class CloudTrailEvent:
         return self.identity_str("accessKeyId")
 
     @property
+    def actor(self) -> str:
+        """Who made the call, for a finding's reason: the caller ARN, else its access key, else the service."""
+        return self.principal_arn or self.access_key_id or self.invoked_by or "unknown principal"
+
+    @property
     def request(self) -> Mapping[str, Any]:
         v = self.detail.get("requestParameters")
         return v if isinstance(v, Mapping) else {}
@@ -294,6 +299,11 @@ class CloudTrailEvent:
 
     def resp(self, *path: str | int) -> Any:
         return dig(self.response, *path)
+
+
+def text(value: Any) -> str:
+    """A request value as stripped text; "" for anything that is not a string (crafted numbers, lists, null)."""
+    return value.strip() if isinstance(value, str) else ""
 
 
 def get_ci(obj: Any, *keys: str) -> Any:

@@ -47,8 +47,7 @@ def change_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Ass
         return Assessment(False, f"{event.event_name} made by a service-linked role: the service's own work")
     fields = rule.params.get(RESOURCE_FIELDS) or ()
     resource = next((v for v in (_field(event, str(f)) for f in fields) if v), "")
-    who = event.principal_arn or event.access_key_id or event.invoked_by or "unknown principal"
     on = f" on {resource[:200]}" if resource else ""
     rtype = rule.params.get("resource_type")
     res = {"type": str(rtype), "id": resource[:300]} if resource and isinstance(rtype, str) else {}
-    return Assessment(True, f"{event.event_name}{on} by {who[:200]}: change record", res, remediable=False)
+    return Assessment(True, f"{event.event_name}{on} by {event.actor[:200]}: change record", res, remediable=False)

@@ -37,10 +37,6 @@ PERSON_KINDS = frozenset({"human", "identity-center"})
 NAME_MAX = 200
 
 
-def _who(event: CloudTrailEvent) -> str:
-    return event.principal_arn or event.access_key_id or event.invoked_by or "unknown principal"
-
-
 def _text(value: Any) -> str:
     return value.strip()[:NAME_MAX] if isinstance(value, str) else ""
 
@@ -81,7 +77,7 @@ def rds_log_download_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConf
     how = "download started" if start else "portion read by a person"
     return Assessment(
         True,
-        f"RDS log {log or '?'} of {db or '?'}: {how} by {_who(event)}: change record",
+        f"RDS log {log or '?'} of {db or '?'}: {how} by {event.actor}: change record",
         {"type": "AWS::RDS::DBInstance", "id": db} if db else {},
         remediable=False,
     )
@@ -114,7 +110,7 @@ def s3_gui_client_first_seen(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
     where = f" on bucket {bucket}" if bucket else ""
     return Assessment(
         True,
-        f"{event.event_name}{where} from the S3 desktop client {client} ({event.user_agent[:80]}) by {_who(event)}",
+        f"{event.event_name}{where} from the S3 desktop client {client} ({event.user_agent[:80]}) by {event.actor}",
         {"type": "AWS::S3::Bucket", "id": bucket} if bucket else {},
         {FIRST_SEEN_ITEMS_PARAM: [f"client:{client}"]},
         remediable=False,
@@ -155,7 +151,7 @@ def s3_static_site_js_first_upload(event: CloudTrailEvent, rule: Rule, cfg: Runt
         return Assessment(False, f"written by an AWS service ({caller.why})")
     return Assessment(
         True,
-        f"{event.event_name} wrote the site script s3://{bucket or '?'}/{key[:200]} by {_who(event)}",
+        f"{event.event_name} wrote the site script s3://{bucket or '?'}/{key[:200]} by {event.actor}",
         {"type": "AWS::S3::Object", "id": f"{bucket}/{key[:300]}"},
         # A bucket that cannot be read is a term of its own (never "already seen" by a spelling).
         {FIRST_SEEN_ITEMS_PARAM: [f"bucket:{bucket.lower()}" if bucket else f"bucket-unread:{event.event_id}"]},

@@ -27,7 +27,7 @@ from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.compute_gaps import _batch_commands, batch_command_override_by_human
 from trailguard_engine.decisions.data_gaps import EXTERNAL_PROTOCOLS, sns_external_subscription
 from trailguard_engine.decisions.execution import person
-from trailguard_engine.events import CloudTrailEvent, as_list
+from trailguard_engine.events import CloudTrailEvent, as_list, text
 from trailguard_engine.events import get_ci as ci_get
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import request_too_large
@@ -58,10 +58,6 @@ _ROLE_KEYS = frozenset({"rolearn", "executionrolearn", "executionrole"})
 # --------------------------------------------------------------------------- #
 # Helpers
 # --------------------------------------------------------------------------- #
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _strings(value: Any) -> list[str]:
     return [v.strip() for v in as_list(value) if isinstance(v, str) and v.strip()]
 
@@ -123,7 +119,7 @@ def secret_term(event: CloudTrailEvent, raw: str) -> str:
 def role_term(value: Any) -> str | None:
     """A role ARN as ``role:<account>/<name>`` (names compare case-insensitively in IAM; the path is not part of
     the role's identity), or None when ``value`` is not a role ARN."""
-    m = _ROLE_ARN.match(_text(value))
+    m = _ROLE_ARN.match(text(value))
     return f"role:{m.group(1)}/{m.group(2).lower()}" if m else None
 
 
@@ -191,7 +187,7 @@ def ssm_decrypted_first_read(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
     if why:
         return Assessment(False, why)
     names = _strings(ci_get(event.request, "name")) + _strings(ci_get(event.request, "names"))
-    path = _text(ci_get(event.request, "path"))
+    path = text(ci_get(event.request, "path"))
     what = f"parameters under {path[:200]}" if name == "GetParametersByPath" else ", ".join(n[:100] for n in names[:3])
     return _qualifies(
         f"decrypted read of {what or '(parameter not named in the record)'} by {_who(event)}",
@@ -227,7 +223,7 @@ def ec2_userdata_first_read(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConf
     """DescribeInstanceAttribute for ``userData``; the term is the principal (instances come and go)."""
     if event.event_name != "DescribeInstanceAttribute":
         return Assessment(False, f"{event.event_name} reads no instance attribute")
-    attribute = _text(ci_get(event.request, "attribute"))
+    attribute = text(ci_get(event.request, "attribute"))
     if attribute.lower() != "userdata":
         return Assessment(False, f"instance attribute {attribute[:64]!r} is not user data")
     why = routine_read(event, cfg)
@@ -249,7 +245,7 @@ def iam_role_change_first_seen(event: CloudTrailEvent, rule: Rule, cfg: RuntimeC
     name = event.event_name
     if name == "AttachRolePolicy":
         kind = "attach"
-        policy = _text(ci_get(event.request, "policyArn"))
+        policy = text(ci_get(event.request, "policyArn"))
         if _AWS_MANAGED_POLICY.match(policy):
             return Assessment(False, f"AWS managed policy {policy[:120]} (not a customer-managed one)")
         what = f"customer-managed policy {policy[:200] or '?'} attached to role"
@@ -261,7 +257,7 @@ def iam_role_change_first_seen(event: CloudTrailEvent, rule: Rule, cfg: RuntimeC
     why = service_itself(event, cfg)
     if why:
         return Assessment(False, why)
-    role = _text(ci_get(event.request, "roleName"))
+    role = text(ci_get(event.request, "roleName"))
     if event.invoked_by == "cloudformation.amazonaws.com":
         term = f"{kind}:via-cloudformation"
     elif role and not request_too_large(event.request):
@@ -313,7 +309,7 @@ def batch_override_first_seen(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCo
     A person's overrides are left to batch-job-command-override-by-human, which alerts on every one of them."""
     if event.event_name != "SubmitJob":
         return Assessment(False, f"{event.event_name} submits no job")
-    job = _text(ci_get(event.request, "jobName")) or "?"
+    job = text(ci_get(event.request, "jobName")) or "?"
     commands = _batch_commands(event.request)
     if not commands:
         return Assessment(False, f"SubmitJob {job[:128]}: the job definition's own command runs")
@@ -324,7 +320,7 @@ def batch_override_first_seen(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCo
     if caller.kind == "human" and batch_command_override_by_human(event, rule, cfg).risky:
         return Assessment(False, f"a person's override ({caller.why}): batch-job-command-override-by-human alerts")
     shown = " ".join(str(x) for x in as_list(commands[0]))[:200]
-    definition = _text(ci_get(event.request, "jobDefinition"))
+    definition = text(ci_get(event.request, "jobDefinition"))
     return _qualifies(
         f"SubmitJob {job[:128]} ({definition[:128] or '?'}) with command override {shown!r} by {_who(event)}",
         None,
@@ -341,9 +337,9 @@ def sns_subscription_first_protocol(event: CloudTrailEvent, rule: Rule, cfg: Run
     is the protocol. Subscriptions sns-external-subscription already alerts on (a person's) are left to it."""
     if event.event_name != "Subscribe":
         return Assessment(False, f"{event.event_name} subscribes nothing")
-    protocol = _text(ci_get(event.request, "protocol")).lower()
-    endpoint = _text(ci_get(event.request, "endpoint"))
-    topic = _text(ci_get(event.request, "topicArn"))
+    protocol = text(ci_get(event.request, "protocol")).lower()
+    endpoint = text(ci_get(event.request, "endpoint"))
+    topic = text(ci_get(event.request, "topicArn"))
     m = _ANY_ARN_ACCOUNT.match(endpoint)
     other_account = m.group(1) if m and m.group(1) != event.account else ""
     if protocol and protocol not in EXTERNAL_PROTOCOLS and not other_account:
@@ -383,7 +379,7 @@ def cognito_unauth_credentials_first_seen(event: CloudTrailEvent, rule: Rule, cf
     if event.identity_type == "AWSService":
         return Assessment(False, f"made by the AWS service {event.invoked_by or 'itself'}")
     pools = _resource_arns(event, ":identitypool/")
-    identity = _text(ci_get(event.request, "identityId"))
+    identity = text(ci_get(event.request, "identityId"))
     return _qualifies(
         f"AWS credentials issued to unauthenticated identity {identity[:100] or '?'} of pool "
         f"{pools[0][:200] if pools else '(not named in the record)'} from {event.source_ip or '?'}",
@@ -409,11 +405,11 @@ def s3_anonymous_access_first_seen(event: CloudTrailEvent, rule: Rule, cfg: Runt
         return Assessment(False, f"{name} is not an object read, listing or write")
     if event.identity_str("accountId").strip().lower() != "anonymous":
         return Assessment(False, "the caller signed the request (not anonymous)")
-    bucket = _text(ci_get(event.request, "bucketName"))
+    bucket = text(ci_get(event.request, "bucketName"))
     if not bucket:
         arns = _resource_arns(event, "arn:aws")
         bucket = next((a.split(":::", 1)[1].split("/", 1)[0] for a in arns if ":::" in a), "")
-    key = _text(ci_get(event.request, "key"))
+    key = text(ci_get(event.request, "key"))
     return _qualifies(
         f"anonymous {name} on bucket {bucket[:100] or '?'}{' key ' + key[:200] if key else ''} "
         f"from {event.source_ip or '?'}",

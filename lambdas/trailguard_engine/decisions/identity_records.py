@@ -24,25 +24,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.common import RESOURCE_FIELDS, change_record
-from trailguard_engine.events import CloudTrailEvent, get_ci
+from trailguard_engine.events import CloudTrailEvent, get_ci, text
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.policy import is_allow, parse_policy, request_too_large, statements
 from trailguard_engine.runtime_config import RuntimeConfig
 
 #: ``params.resource_types`` of an :func:`identity_change_record` rule: request field -> CloudFormation-style type.
 RESOURCE_TYPES = "resource_types"
-
-
-def _str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _who(event: CloudTrailEvent) -> str:
-    return event.principal_arn or event.access_key_id or event.identity_type or "unknown principal"
 
 
 # --------------------------------------------------------------------------- #
@@ -64,7 +55,7 @@ def identity_change_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfi
     for name in rule.params.get(RESOURCE_FIELDS) or ():
         if not isinstance(name, str):
             continue
-        if _str(get_ci(event.request, name)):
+        if text(get_ci(event.request, name)):
             rtype = types.get(name)
             if isinstance(rtype, str) and rtype:
                 return Assessment(True, assessment.reason, {**assessment.resource, "type": rtype}, remediable=False)
@@ -97,7 +88,7 @@ def guardrail_policy_deleted(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
     """DeletePolicy of a customer-managed policy named like a guardrail (boundary, deny, restrict, SCP ...)."""
     if event.event_name != "DeletePolicy":
         return Assessment(False, f"{event.event_name} does not delete a managed policy")
-    arn = _str(get_ci(event.request, "policyArn"))
+    arn = text(get_ci(event.request, "policyArn"))
     m = _POLICY_ARN.match(arn)
     if m is None:
         return Assessment(False, f"policyArn {arn[:160] or '(none)'} is not an IAM policy ARN")
@@ -107,7 +98,7 @@ def guardrail_policy_deleted(event: CloudTrailEvent, rule: Rule, cfg: RuntimeCon
         return Assessment(False, f"policy {path_and_name[:160]} is not named like a guardrail")
     return Assessment(
         True,
-        f"guardrail policy {path_and_name[:160]} deleted by {_who(event)[:200]} (named: {', '.join(words)}): "
+        f"guardrail policy {path_and_name[:160]} deleted by {event.actor[:200]} (named: {', '.join(words)}): "
         "every principal it bounded or denied is widened at once",
         {"type": "AWS::IAM::ManagedPolicy", "id": arn[:300]},
         remediable=False,
@@ -131,18 +122,18 @@ def cloudshell_iam_change(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig
         return Assessment(False, f"{event.event_name} not made from CloudShell")
     target, rtype = "", ""
     for name, kind in _PRINCIPAL_FIELDS:
-        value = _str(get_ci(event.request, name))
+        value = text(get_ci(event.request, name))
         if value:
             target, rtype = value, kind
             break
     if not target and event.event_name in ("CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile"):
-        target, rtype = (event.identity_str("userName") or _who(event)), "AWS::IAM::User"
+        target, rtype = (event.identity_str("userName") or event.actor), "AWS::IAM::User"
     key = event.resp("accessKey", "accessKeyId")
     extra = f" (new key {key[:32]})" if isinstance(key, str) and key else ""
     on = f" on {target[:128]}" if target else ""
     return Assessment(
         True,
-        f"{event.event_name}{on}{extra} from CloudShell by {_who(event)[:200]}: a console session making lasting "
+        f"{event.event_name}{on}{extra} from CloudShell by {event.actor[:200]}: a console session making lasting "
         "IAM access (keys, users, policy grants) is how a hijacked session persists",
         {"type": rtype, "id": target[:128]} if target else {},
         remediable=False,
@@ -164,24 +155,24 @@ def exposed_key_inline_quarantine(event: CloudTrailEvent, rule: Rule, cfg: Runti
     name = event.event_name
     if name not in ("PutUserPolicy", "DeleteUserPolicy"):
         return Assessment(False, f"{name} does not put or delete a user's inline policy")
-    user = _str(get_ci(event.request, "userName"))
+    user = text(get_ci(event.request, "userName"))
     if name == "PutUserPolicy" and request_too_large(event.request):
         return Assessment(
             True,
-            f"PutUserPolicy on user {user[:128] or '?'} by {_who(event)[:200]}: CloudTrail omitted the request as too "
+            f"PutUserPolicy on user {user[:128] or '?'} by {event.actor[:200]}: CloudTrail omitted the request as too "
             "large (an inline user policy is at most 2 KB, so this is not an ordinary call) and its name cannot be "
             "compared with AWS's exposed-key quarantine: list the user's inline policies",
             {"type": "AWS::IAM::User", "id": user[:128]} if user else {},
             remediable=False,
         )
-    policy = _str(get_ci(event.request, "policyName"))
+    policy = text(get_ci(event.request, "policyName"))
     if not EXPOSED_KEY_POLICY.match(policy):
         return Assessment(False, f"inline policy {policy[:128] or '?'} is not AWS's exposed-key quarantine")
-    res = {"type": "AWS::IAM::User", "id": user[:128] or _who(event)[:128]}
+    res = {"type": "AWS::IAM::User", "id": user[:128] or event.actor[:128]}
     if name == "DeleteUserPolicy":
         return Assessment(
             True,
-            f"{policy[:128]} deleted from user {user[:128] or '?'} by {_who(event)[:200]}: the quarantine AWS put on "
+            f"{policy[:128]} deleted from user {user[:128] or '?'} by {event.actor[:200]}: the quarantine AWS put on "
             "an exposed access key is lifted; confirm the exposed key was deleted first",
             res,
             remediable=False,

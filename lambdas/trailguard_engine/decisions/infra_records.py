@@ -19,12 +19,11 @@ guardrail ...).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from trailguard_engine.decisions import decision
 from trailguard_engine.decisions.common import change_record
 from trailguard_engine.decisions.coverage_gaps import GPU_TYPE
-from trailguard_engine.events import CloudTrailEvent, as_list, get_ci
+from trailguard_engine.events import CloudTrailEvent, as_list, get_ci, text
 from trailguard_engine.model import Assessment, Rule
 from trailguard_engine.runtime_config import RuntimeConfig
 
@@ -58,16 +57,12 @@ def infra_change_record(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) 
     return assessment
 
 
-def _str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _launched(event: CloudTrailEvent) -> list[tuple[str, str]]:
     """(instance id, instance type) of each instance the response says was launched."""
     out: list[tuple[str, str]] = []
     for item in as_list(get_ci(get_ci(event.response, "instancesSet"), "items")):
         if isinstance(item, Mapping):
-            out.append((_str(get_ci(item, "instanceId")), _str(get_ci(item, "instanceType"))))
+            out.append((text(get_ci(item, "instanceId")), text(get_ci(item, "instanceType"))))
     return out
 
 
@@ -84,7 +79,7 @@ def accelerated_instance_launch(event: CloudTrailEvent, rule: Rule, cfg: Runtime
     if event.identity_type == "AWSService":
         return Assessment(False, "launched by an AWS service with its own identity: not a change record")
     launched = _launched(event)
-    types = {t for t in [_str(get_ci(event.request, "instanceType")), *(t for _, t in launched)] if t}
+    types = {t for t in [text(get_ci(event.request, "instanceType")), *(t for _, t in launched)] if t}
     accelerated = sorted(t for t in types if GPU_TYPE.match(t))
     if not accelerated:
         shown = ", ".join(sorted(types)) or "not logged"
