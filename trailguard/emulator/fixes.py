@@ -237,11 +237,16 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fix_dynamodb_table_properties() -> None:
-    """``AWS::DynamoDB::Table`` keeps TimeToLiveSpecification and PointInTimeRecoverySpecification."""
+    """``AWS::DynamoDB::Table`` keeps SSESpecification (SSEEnabled), TimeToLiveSpecification and PointInTimeRecoverySpecification."""
     from moto.dynamodb.models.table import Table  # noqa: PLC0415
 
     def after(table: Any, props: Mapping[str, Any], account: str, region: str) -> None:
         ddb = _backend("dynamodb", account, region)
+        sse = props.get("SSESpecification") or {}
+        if sse.get("SSEEnabled") and table.sse_specification is not None:
+            # CloudFormation spells it SSEEnabled; moto's table reads the API's Enabled.
+            table.sse_specification["Enabled"] = True
+            table.sse_specification["SSEType"] = sse.get("SSEType", "KMS")
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             ddb.update_time_to_live(
@@ -448,8 +453,10 @@ def _add_event_invoke_config() -> None:
 def _add_metric_filter() -> None:
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         filter_name = str(props.get("FilterName") or name)
+        # CloudFormation's MetricTransformations (MetricName, ...) in the API's shape (metricName, ...), as moto stores it.
+        transformations = [{k[0].lower() + k[1:]: v for k, v in t.items()} for t in props["MetricTransformations"]]
         _backend("logs", account, region).put_metric_filter(
-            filter_name, props["FilterPattern"], props["LogGroupName"], list(props["MetricTransformations"])
+            filter_name, props["FilterPattern"], props["LogGroupName"], transformations
         )
         return filter_name, {}
 
@@ -670,8 +677,10 @@ def _check_ddb(client: Callable[[str], Any], stack: str) -> bool:
     ddb = client("dynamodb")
     ttl = ddb.describe_time_to_live(TableName="probe-table")["TimeToLiveDescription"]
     pitr = ddb.describe_continuous_backups(TableName="probe-table")["ContinuousBackupsDescription"]
+    sse = ddb.describe_table(TableName="probe-table")["Table"].get("SSEDescription", {})
     return bool(
         ttl.get("TimeToLiveStatus") == "ENABLED"
+        and sse.get("Status") == "ENABLED"
         and pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     )
 
@@ -725,7 +734,8 @@ def _check_invoke_config(client: Callable[[str], Any], stack: str) -> bool:
 
 
 def _check_metric_filter(client: Callable[[str], Any], stack: str) -> bool:
-    return bool(client("logs").describe_metric_filters(logGroupName="/probe/group")["metricFilters"])
+    filters = client("logs").describe_metric_filters(logGroupName="/probe/group")["metricFilters"]
+    return bool(filters) and filters[0]["metricTransformations"][0].get("metricName") == "M"
 
 
 def _check_trail(client: Callable[[str], Any], stack: str) -> bool:
@@ -915,6 +925,7 @@ FIXES: tuple[Fix, ...] = (
                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
                     PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                    SSESpecification={"SSEEnabled": True, "SSEType": "KMS"},
                 )
             },
             _check_ddb,
