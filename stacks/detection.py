@@ -90,6 +90,12 @@ TARGET_RETRY_ATTEMPTS = 8
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
 ENGINE_ERROR_RATE_PERCENT = 5
 RULE_NAME_PREFIX = "tg-"
+#: What ``cdk deploy`` prints (output ``RemediationMode``) and synth notes, so a first deploy says it acts on nothing.
+DRY_RUN_NOTICE = (
+    "dry-run: trailguard alerts and reports what it would change, and changes nothing "
+    "(set dry_run: false in your config to remediate)"
+)
+LIVE_NOTICE = "live: rules in remediate mode change resources"
 
 
 def central_rule_name(rule_id: str, part: int = 1) -> str:
@@ -141,6 +147,7 @@ class DetectionStack(cdk.Stack):
         self.topic = self._topic()
         self.table = self._table()
         self.parameter = self._parameter()
+        self._remediation_mode()
         self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
@@ -279,6 +286,18 @@ class DetectionStack(cdk.Stack):
             description="trailguard runtime config: dry_run, rule modes, exemptions (edit to change without deploying)",
             tier=ssm.ParameterTier.STANDARD,
         )
+
+    def _remediation_mode(self) -> None:
+        """Say at deploy (output) and synth (info, not a warning: strict synth fails on warnings) whether
+        trailguard will change resources, so nobody goes live by not writing a config file."""
+        notice = DRY_RUN_NOTICE if self.cfg.dry_run else LIVE_NOTICE
+        cdk.CfnOutput(
+            self,
+            "RemediationMode",
+            value=notice,
+            description="dry_run in the runtime config at deploy time (an SSM edit can change it later)",
+        )
+        cdk.Annotations.of(self).add_info(notice)
 
     def _queue(self, id: str, *, dlq: bool, **kwargs: Any) -> sqs.Queue:
         queue = sqs.Queue(

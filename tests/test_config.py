@@ -41,8 +41,31 @@ def test_no_config_file_means_standalone_defaults() -> None:
     assert cfg.mode == "standalone"
     assert cfg.allowed_public_ports == [80, 443]
     assert cfg.retention.cloudwatch_logs_days == 400
-    assert cfg.dry_run is False
+    assert cfg.dry_run is True
     assert "us-east-1" in cfg.governed_regions
+
+
+@pytest.mark.parametrize(
+    ("text", "dry_run"),
+    [
+        (None, True),  # no config file: the standalone defaults
+        ("notifications:\n  emails: [soc@example.com]\n", True),  # a config that does not mention dry_run
+        ("dry_run: true\n", True),
+        ("dry_run: false\n", False),  # only an explicit false goes live
+    ],
+    ids=["no-file", "file-without-dry-run", "explicit-true", "explicit-false"],
+)
+def test_dry_run_until_the_config_says_false(tmp_path: Path, text: str | None, dry_run: bool) -> None:
+    """Issue 16: a first deploy must not start remediating; the engine reads dry_run from the runtime document."""
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    path = None
+    if text is not None:
+        path = tmp_path / "trailguard.yaml"
+        path.write_text(text)
+    doc = json.loads(json.dumps(load_config(path).runtime_document()))
+    assert doc["dry_run"] is dry_run
+    assert RuntimeConfig.from_document(doc).dry_run is dry_run
 
 
 def test_example_organization_turns_on_every_feature() -> None:

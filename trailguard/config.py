@@ -428,7 +428,11 @@ class TrailguardConfig(_Strict):
     callers: Callers = Field(default_factory=Callers)
     allowed_public_ports: list[Port] = Field(default_factory=lambda: [80, 443])
     intended_exposure: IntendedExposure = Field(default_factory=IntendedExposure)
-    dry_run: bool = False
+    dry_run: bool = Field(
+        default=True,
+        description="true by default: the engine decides and reports what it would do, and changes nothing, "
+        "until the config sets dry_run: false.",
+    )
     break_glass_role_arns: list[RoleArn] = Field(
         default_factory=list,
         description="Exact ARNs (account pinned) of the roles allowed past the guardrail SCP and the archive "
