@@ -19,7 +19,9 @@ import json
 import statistics
 import sys
 import time
+import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from trailguard_engine.catalog import load_catalog
@@ -27,17 +29,33 @@ from trailguard_engine.catalog import load_catalog
 from trailguard.config import TrailguardConfig
 from trailguard.demo.records import cloudtrail_record
 from trailguard.demo.routing import eventbridge_event
-from trailguard.demo.run import LambdaContext
 from trailguard.demo.sandbox import client, moto_server, scoped_env, seed
 
 RULE = "cloudtrail-stop-logging"
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object the engine and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/trailguard-engine"
+    log_stream_name: str = "bench"
+    deadline: float = field(default_factory=lambda: time.monotonic() + 60)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def run(iterations: int = 30) -> dict[str, Any]:
     import trailguard_engine.handler as handler_module
     from trailguard_engine import clients
 
-    doc = TrailguardConfig().runtime_document()
+    doc = TrailguardConfig(dry_run=False).runtime_document()  # the benchmark measures remediations, not dry runs
     doc["max_actions_per_resource_per_hour"] = 100  # the benchmark remediates one trail many times
     permissions = sorted({p for r in load_catalog() if r.remediation for p in r.remediation.permissions})
     calls: Counter[str] = Counter()

@@ -30,6 +30,21 @@ def report_table(report: DemoReport) -> Table:
     return table
 
 
+def deployment_table(report: DemoReport) -> Table:
+    """check | ok | what the emulator reports."""
+    table = Table(title="trailguard demo: what cdk deploy created, as the emulator reports it")
+    table.add_column("check")
+    table.add_column("ok", justify="center")
+    table.add_column("detail", overflow="fold")
+    dep = report.deployment
+    assert dep is not None  # noqa: S101 - only called with a deployment
+    mode = "dry-run (the safe default)" if dep.dry_run_deployed else "live"
+    table.add_row("first deploy", "[green]✓[/green]", f"remediation mode as deployed: {mode}")
+    for c in dep.checks:
+        table.add_row(c.name, "[green]✓[/green]" if c.ok else "[red]✗[/red]", c.detail)
+    return table
+
+
 @app.command("demo")
 def demo_command(
     outdir: Annotated[Path, typer.Option("--outdir", help="Cloud assembly directory (synth output).")] = Path(
@@ -39,7 +54,7 @@ def demo_command(
         bool, typer.Option("--no-synth", help="Use the templates already in --outdir instead of synthesizing.")
     ] = False,
 ) -> None:
-    """Run the whole pipeline on an embedded AWS emulator (moto): attack, detect, remediate, verify."""
+    """cdk deploy into an embedded AWS emulator (moto), verify what was deployed, then attack it: detect, remediate, verify."""
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     try:
@@ -47,12 +62,20 @@ def demo_command(
     except DemoError as exc:
         err.print(f"demo failed: {exc}", markup=False)
         raise typer.Exit(2) from exc
-    console.print(report_table(report))
+    dep = report.deployment
+    if dep is not None:
+        console.print(dep.inventory.line(), markup=False)
+        console.print(deployment_table(report))
+        for m in dep.inventory.missing:
+            console.print(f"missing: {m}", markup=False)
+    if report.steps:
+        console.print(report_table(report))
     t = report.timings
     passed = sum(r.verified for r in report.steps)
     console.print(
-        f"{passed}/{len(report.steps)} verified; synth {t.get('synth', 0):.1f}s, setup {t.get('setup', 0):.1f}s, "
-        f"scenario {t.get('scenario', 0):.1f}s. Engine log: {report.engine_log}",
+        f"{passed}/{len(report.steps)} verified; synth {t.get('synth', 0):.1f}s, bootstrap {t.get('bootstrap', 0):.1f}s, "
+        f"deploy {t.get('deploy', 0):.1f}s, setup {t.get('setup', 0):.1f}s, scenario {t.get('scenario', 0):.1f}s. "
+        f"Engine log: {report.engine_log}",
         markup=False,
     )
     if not report.ok:

@@ -1,4 +1,4 @@
-"""EventBridge delivery, from the synthesized rules: pattern match + input transformer.
+"""EventBridge delivery through the central bus's rules: pattern match + input transformer.
 
 moto's EventBridge does not evaluate ``$or`` nested inside ``detail`` (the
 catalog uses it), so routing is done here with the engine's EventBridge
@@ -96,7 +96,7 @@ class Delivery:
 
 
 class Router:
-    """The central bus's rules, as synthesized."""
+    """The central bus's rules (the demo reads them back from the emulator after ``cdk deploy``); disabled ones deliver nothing."""
 
     def __init__(self, rules: list[DeployedRule], *, account: str, region: str, bus: str) -> None:
         self.rules = rules
@@ -107,7 +107,7 @@ class Router:
     def deliver(self, event: Mapping[str, Any]) -> list[Delivery]:
         out = []
         for i, dep in enumerate(self.rules):
-            if not matches(dep.pattern, event):
+            if dep.state != "ENABLED" or not matches(dep.pattern, event):
                 continue
             name = f"{dep.stack}/{dep.logical_id}"
             arn = f"arn:aws:events:{self.region}:{self.account}:rule/{self.bus}/{dep.logical_id}-{i}"

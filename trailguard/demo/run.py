@@ -1,27 +1,21 @@
-"""Run the end-to-end demo: synth -> emulator -> seed -> attack -> route -> engine -> verify.
+"""Run the end-to-end demo: synth -> emulator -> cdk deploy -> inspect -> attack -> route -> engine -> verify.
 
-Routing uses the central-bus rules read from the synthesized templates
-(EventPattern and input transformer exactly as synthesized, see
-:mod:`trailguard.demo.routing`). Each delivery is passed to the real engine
-handler, in this process (the emulator cannot run Lambda without Docker), with
-the environment variables of the synthesized engine function and boto3
-pointed at the emulator.
+Everything trailguard owns comes from a real ``cdk bootstrap`` + ``cdk deploy`` (the CDK CLI) into the
+emulator (:mod:`trailguard.emulator`); only the attack targets are seeded. The deployment is inspected
+resource by resource before anything else runs. Events are routed through the central-bus rules
+**read back from the emulator** (:mod:`trailguard.emulator.rules`), and each delivery goes to the
+engine **from its deployed code and layer zips**, with the deployed function's environment, in a
+child interpreter (:mod:`trailguard.emulator.lambda_runner`; the emulator cannot run Lambda without Docker).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
 import json
-import logging
 import os
 import subprocess
-import sys
+import tempfile
 import time
-import uuid
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +25,23 @@ from trailguard_engine.model import Rule
 from trailguard_engine.runtime_config import RuntimeConfig
 
 from trailguard.demo.routing import Router, eventbridge_event
-from trailguard.demo.sandbox import REGION, Sandbox, client, drain_alerts, moto_server, scoped_env, seed
+from trailguard.demo.sandbox import (
+    REGION,
+    Sandbox,
+    client,
+    drain_alerts,
+    moto_server,
+    sandbox,
+    seed_targets,
+    subscribe_inbox,
+)
 from trailguard.demo.scenario import Step, scenario
-from trailguard.demo.templates import Assembly, AssemblyError, Resolver
+from trailguard.demo.templates import RUNTIME_CONFIG_PARAMETER, Assembly, AssemblyError
+from trailguard.emulator import deploy as emu_deploy
+from trailguard.emulator.inspect import TRAIL_NAME, Check, Inventory, inventory, service_checks
+from trailguard.emulator.lambda_runner import EngineProcess, LambdaRunnerError, fetch_deployed_function
+from trailguard.emulator.rules import DeployedRulesError
+from trailguard.emulator.rules import deployed_rules as emulator_rules
 from trailguard.exceptions import TrailguardError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,10 +89,12 @@ class DemoReport:
     steps: list[StepReport]
     timings: dict[str, float]
     engine_log: Path | None = None
+    deployment: Deployment | None = None
 
     @property
     def ok(self) -> bool:
-        return all(s.verified for s in self.steps)
+        deployed = self.deployment is None or self.deployment.ok
+        return deployed and bool(self.steps) and all(s.verified for s in self.steps)
 
 
 # --------------------------------------------------------------------------- #
@@ -112,69 +122,6 @@ def synth(outdir: Path, root: Path = ROOT) -> None:
 
 
 # --------------------------------------------------------------------------- #
-# the engine, in process
-# --------------------------------------------------------------------------- #
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda context object the engine and Powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 512
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/trailguard-engine"
-    log_stream_name: str = "demo"
-    deadline: float = field(default_factory=lambda: time.monotonic() + 60)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-def _load_handler() -> tuple[Any, Callable[..., dict[str, Any]]]:
-    try:
-        module = importlib.import_module("trailguard_engine.handler")
-    except ModuleNotFoundError as exc:
-        raise DemoError(f"the engine handler is missing: {exc}") from exc
-    fn = getattr(module, "handler", None)
-    if not callable(fn):
-        raise DemoError("trailguard_engine.handler has no handler function")
-    return module, fn
-
-
-@contextlib.contextmanager
-def _engine_output(log_file: io.TextIOBase) -> Iterator[None]:
-    """Send the engine's structured logs and EMF metrics (stdout in Lambda) to ``log_file``."""
-    swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
-    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
-        for h in getattr(logger, "handlers", []):
-            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.__stdout__):
-                swapped.append((h, h.setStream(log_file)))
-    try:
-        with contextlib.redirect_stdout(log_file), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # Powertools: "No application metrics to publish"
-            yield
-    finally:
-        for h, old in swapped:
-            h.setStream(old)
-
-
-# --------------------------------------------------------------------------- #
-# wiring the emulator from the templates
-# --------------------------------------------------------------------------- #
-def _seeded_resolver(assembly: Assembly, stack: str, sb: Sandbox | None, account: str) -> Resolver:
-    by_type: dict[str, tuple[str, dict[str, str]]] = {}
-    if sb is not None:
-        table_arn = f"arn:aws:dynamodb:{sb.region}:{sb.account}:table/{sb.table_name}"
-        by_type = {
-            "AWS::DynamoDB::Table": (sb.table_name, {"Arn": table_arn}),
-            "AWS::SNS::Topic": (sb.topic_arn, {"TopicName": sb.topic_arn.rsplit(":", 1)[-1], "TopicArn": sb.topic_arn}),
-            "AWS::SSM::Parameter": (sb.config_parameter, {}),
-        }
-    return Resolver(assembly=assembly, stack=stack, account=account, region=REGION, by_type=by_type)
-
-
-# --------------------------------------------------------------------------- #
 # the run
 # --------------------------------------------------------------------------- #
 def _expected(step: Step, rules: dict[str, Rule], cfg: RuntimeConfig) -> str:
@@ -187,6 +134,45 @@ def _expected(step: Step, rules: dict[str, Rule], cfg: RuntimeConfig) -> str:
     if mode == "remediate" and rule.remediation is not None and not cfg.dry_run:
         return "remediate"
     return "alert" if mode != "off" else "none"
+
+
+@dataclass
+class Deployment:
+    """What ``cdk deploy`` put in the emulator, as the emulator reports it."""
+
+    inventory: Inventory
+    checks: list[Check]
+    targets: list[str]
+    dry_run_deployed: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.inventory.missing and all(c.ok for c in self.checks)
+
+
+def _stack_of(assembly: Assembly, logical_id: str) -> str:
+    for stack, tpl in assembly.templates.items():
+        if logical_id in (tpl.get("Resources") or {}):
+            return stack
+    raise DemoError(f"no template defines {logical_id}")
+
+
+def _go_live(parameter: str, region: str) -> dict[str, Any]:
+    """The operator's switch from the safe first deploy to remediation (docs/deploy.md): dry_run false in SSM."""
+    ssm = client("ssm", region=region)
+    doc = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    doc["dry_run"] = False
+    ssm.put_parameter(Name=parameter, Value=json.dumps(doc), Type="String", Overwrite=True)
+    return doc
+
+
+def _physical(stack: str, logical_id: str, region: str) -> str:
+    cfn = client("cloudformation", region=region)
+    return str(
+        cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)["StackResourceDetail"][
+            "PhysicalResourceId"
+        ]
+    )
 
 
 def run_demo(
@@ -206,71 +192,137 @@ def run_demo(
     timings["synth"] = time.monotonic() - t0
     try:
         assembly = Assembly.load(outdir)
-        central = assembly.central_rules()
         engine_fn = assembly.engine_function()
-        param = assembly.runtime_config_parameter()
+        assembly.runtime_config_parameter()
     except AssemblyError as exc:
         raise DemoError(str(exc)) from exc
-    _module, handler = _load_handler()
+    _check_demo_assembly(outdir)
     catalog = {r.id: r for r in load_catalog()}
     steps = scenario(EXPECTED_RULES)
     missing = sorted({s.rule for s in steps if s.rule and s.rule not in catalog})
     if missing:
         raise DemoError(f"rules the scenario needs are not in the catalog: {', '.join(missing)}")
-    deployed = {d.rule_id for d in central}
-    undeployed = sorted({s.rule for s in steps if s.rule and s.rule not in deployed})
-    if undeployed:
-        raise DemoError(f"rules the scenario needs are not deployed on the central bus: {', '.join(undeployed)}")
+    log_dir = log_dir or outdir
+    log_path = log_dir / "demo-engine.log"
 
     t1 = time.monotonic()
-    say("starting the AWS emulator (moto) on 127.0.0.1")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with moto_server() as _url:
+    say("starting the AWS emulator (moto, with trailguard's fixes) on localhost")
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="trailguard-demo-") as work:
         account = client("sts").get_caller_identity()["Account"]
-        doc_text = _seeded_resolver(assembly, param.stack, None, account).resolve(param.properties.get("Value"))
-        if not isinstance(doc_text, str):
-            raise DemoError("the runtime-config parameter value is not a string")
-        runtime_doc = json.loads(doc_text)
-        cfg = RuntimeConfig.from_document(runtime_doc)
-        permissions = sorted({p for r in catalog.values() if r.remediation for p in r.remediation.permissions})
-        say("seeding the sandbox account")
-        sb = seed(runtime_document=doc_text, remediation_permissions=permissions)
+        try:
+            say("cdk bootstrap: every environment of the assembly")
+            targets = emu_deploy.bootstrap(outdir, account, endpoint.env)
+            timings["bootstrap"] = time.monotonic() - t1
+            t_dep = time.monotonic()
+            say("cdk deploy --all (the real CDK CLI, from the synthesized assembly)")
+            emu_deploy.deploy(outdir, endpoint.env)
+            timings["deploy"] = time.monotonic() - t_dep
+        except emu_deploy.DeployError as exc:
+            raise DemoError(str(exc)) from exc
+
+        say("inspecting the deployment: every template resource, then the services")
+        inv = inventory(outdir, account, lambda svc, region=REGION: client(svc, region=region))
+        checks = service_checks(lambda svc, region=REGION: client(svc, region=region))
+        param_doc = json.loads(client("ssm").get_parameter(Name=RUNTIME_CONFIG_PARAMETER)["Parameter"]["Value"])
+        deployment = Deployment(inv, checks, targets, bool(param_doc.get("dry_run")))
+        if not deployment.ok:
+            return DemoReport([], timings, None, deployment)
+
+        say("seeding the attack targets (nothing trailguard owns)")
+        tg = seed_targets(REGION)
+        detection = _stack_of(assembly, engine_fn.logical_id)
+        sb = sandbox(
+            tg,
+            trail_name=TRAIL_NAME,
+            trail_arn=f"arn:aws:cloudtrail:{REGION}:{account}:trail/{TRAIL_NAME}",
+            log_bucket=client("cloudtrail").describe_trails(trailNameList=[TRAIL_NAME])["trailList"][0]["S3BucketName"],
+            table_name=_physical(detection, _logical(assembly, detection, "AWS::DynamoDB::Table"), REGION),
+            topic_arn=_physical(detection, _logical(assembly, detection, "AWS::SNS::Topic"), REGION),
+            alert_queue_url="",
+            config_parameter=RUNTIME_CONFIG_PARAMETER,
+            engine_role_arn="",
+            remediation_role_arn=f"arn:aws:iam::{account}:role/trailguard-remediation",
+        )
+        sb.alert_queue_url = subscribe_inbox(sb.topic_arn, REGION)
+        cfg_doc = param_doc
+        if deployment.dry_run_deployed:
+            say("going live as the operator would: dry_run false in /trailguard/runtime-config (docs/deploy.md)")
+            cfg_doc = _go_live(RUNTIME_CONFIG_PARAMETER, REGION)
+        cfg = RuntimeConfig.from_document(cfg_doc)
+
+        say("reading the central-bus rules back from the emulator")
+        try:
+            central = emulator_rules(client("events"))
+        except DeployedRulesError as exc:
+            raise DemoError(str(exc)) from exc
+        undeployed = sorted({s.rule for s in steps if s.rule and s.rule not in {d.rule_id for d in central}})
+        if undeployed:
+            raise DemoError(f"rules the scenario needs are not deployed on the central bus: {', '.join(undeployed)}")
+        router = Router(central, account=sb.account, region=sb.region, bus=BUS)
+
+        say("fetching the deployed engine: code and layer zips from the asset bucket, hashes checked")
+        try:
+            fn = fetch_deployed_function(
+                engine_fn.logical_id,
+                stack_name=detection,
+                cloudformation=client("cloudformation"),
+                lambda_client=client("lambda"),
+                s3=client("s3"),
+                workdir=Path(work),
+            )
+        except LambdaRunnerError as exc:
+            raise DemoError(f"cannot run the deployed engine: {exc}") from exc
         timings["setup"] = time.monotonic() - t1
 
         t2 = time.monotonic()
-        router = Router(central, account=sb.account, region=sb.region, bus=BUS)
-        env_raw = (engine_fn.properties.get("Environment") or {}).get("Variables") or {}
-        env = _seeded_resolver(assembly, engine_fn.stack, sb, sb.account).resolve(env_raw)
-        env = {str(k): str(v) for k, v in env.items()}
-        env |= {
-            "AWS_LAMBDA_FUNCTION_NAME": "trailguard-engine",
-            "AWS_REGION": sb.region,
-            "AWS_DEFAULT_REGION": sb.region,
-        }
         reports = [StepReport(step=s, expected=_expected(s, catalog, cfg)) for s in steps]
-        log_dir = log_dir or outdir
-        log_path = log_dir / "demo-engine.log"
-        ctx_arn = f"arn:aws:lambda:{sb.region}:{sb.account}:function:trailguard-engine"
-        with open(log_path, "w", encoding="utf-8") as log_file, scoped_env(dict(env.items())):
-            reset = getattr(_module, "reset", None)
-            if callable(reset):
-                reset()
-            for rep in reports:
-                say(f"attack: {rep.step.title}")
-                record = rep.step.act(sb)
-                rep.event_id = record["eventID"]
-                event = eventbridge_event(record, account=sb.account, region=sb.region)
-                for delivery in router.deliver(event):
-                    rep.routed.append(delivery.rule_id)
-                    with _engine_output(log_file):
-                        result = handler(delivery.payload, LambdaContext("trailguard-engine", ctx_arn))
-                    _absorb(rep, result)
+        engine = EngineProcess(
+            fn,
+            log_path=log_path,
+            region=REGION,
+            endpoint_url=endpoint.url,
+            aws_access_key_id=endpoint.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=endpoint.env["AWS_SECRET_ACCESS_KEY"],
+        )
+        try:
+            with engine:
+                for rep in reports:
+                    say(f"attack: {rep.step.title}")
+                    record = rep.step.act(sb)
+                    rep.event_id = record["eventID"]
+                    event = eventbridge_event(record, account=sb.account, region=sb.region)
+                    for delivery in router.deliver(event):
+                        rep.routed.append(delivery.rule_id)
+                        _absorb(rep, engine.invoke(delivery.payload))
+        except LambdaRunnerError as exc:
+            raise DemoError(f"the deployed engine failed: {exc}") from exc
         alerts = drain_alerts(sb)
         say("verifying the live state of every resource")
         for rep in reports:
             _verify(rep, sb, alerts)
         timings["scenario"] = time.monotonic() - t2
-    return DemoReport(reports, timings, log_path)
+    return DemoReport(reports, timings, log_path, deployment)
+
+
+def _logical(assembly: Assembly, stack: str, type_: str) -> str:
+    hits = [lid for lid, r in (assembly.templates[stack].get("Resources") or {}).items() if r.get("Type") == type_]
+    if len(hits) != 1:
+        raise DemoError(f"{stack}: expected one {type_}, found {len(hits)}")
+    return hits[0]
+
+
+def _check_demo_assembly(outdir: Path) -> None:
+    """The demo deploys the embedded default (standalone); an organization-mode cdk.out is not the demo's."""
+    try:
+        manifest = json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DemoError(f"{outdir}: no readable manifest.json ({exc}); synthesize first") from exc
+    names = [n for n, a in manifest.get("artifacts", {}).items() if a.get("type") == "aws:cloudformation:stack"]
+    if not any(n == "TrailguardDetection" for n in names) or any("StackSet" in n or "Organization" in n for n in names):
+        raise DemoError(
+            f"{outdir} is not the demo's assembly (stacks: {', '.join(names[:6])}...): "
+            "run the demo without --no-synth, or synthesize the default app (npx cdk synth) into it"
+        )
 
 
 def _absorb(rep: StepReport, result: Any) -> None:

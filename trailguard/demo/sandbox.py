@@ -1,87 +1,37 @@
-"""The emulated AWS account: a moto server on a free local port, and the seeded sandbox."""
+"""The emulated account's attack targets (seeded), and the sandbox the scenario runs in.
+
+The demo deploys everything trailguard owns with ``cdk deploy`` and seeds only what an attacker
+changes: buckets, security groups, a snapshot, a key, a Config recorder and two IAM users.
+:func:`seed` adds stand-ins for trailguard's own resources for the engine benchmark, which
+measures the handler, not a deployment.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from trailguard.demo.records import Caller
+from trailguard.emulator.server import moto_server, scoped_env
+
+__all__ = [
+    "REGION",
+    "Sandbox",
+    "Targets",
+    "client",
+    "drain_alerts",
+    "moto_server",
+    "scoped_env",
+    "seed",
+    "seed_targets",
+]
 
 REGION = "us-east-1"
-#: Environment the demo sets while it runs (restored afterwards).
-_ENV_KEYS = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_EC2_METADATA_DISABLED",
-    "MOTO_IAM_LOAD_MANAGED_POLICIES",
-)
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=30)
-
-
-@contextmanager
-def scoped_env(values: dict[str, str | None]) -> Iterator[None]:
-    """Set (or unset, for None) environment variables, restoring the old values on exit."""
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, old in saved.items():
-            if old is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = old
-
-
-@contextmanager
-def moto_server(region: str = REGION) -> Iterator[str]:
-    """Start moto on 127.0.0.1 (a free port), point every boto3 client at it; yield the endpoint URL."""
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is slow to import; only the demo needs it
-
-    base_env: dict[str, str | None] = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": None,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_REGION": region,
-        "AWS_PROFILE": None,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-    }
-    with scoped_env(base_env):
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            url = f"http://{host}:{port}"
-            req = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 - local emulator
-            with urllib.request.urlopen(req, timeout=10):  # noqa: S310
-                pass
-            with scoped_env({"AWS_ENDPOINT_URL": url}):
-                yield url
-        finally:
-            server.stop()
 
 
 def client(service: str, *, region: str = REGION, creds: tuple[str, str] | None = None) -> Any:
@@ -134,31 +84,39 @@ PUBLIC_ACCESS_BLOCK = {
 }
 
 
-def seed(
-    *,
-    runtime_document: str,
-    remediation_permissions: list[str],
-    table_name: str = "trailguard-state",
-    topic_name: str = "trailguard-alerts",
-    region: str = REGION,
-) -> Sandbox:
-    """Create the sandbox account's resources and the engine's own (table, topic, parameter, roles)."""
-    sts = client("sts", region=region)
-    account = sts.get_caller_identity()["Account"]
+@dataclass
+class Targets:
+    """What the attacker goes after, seeded in the emulated account."""
+
+    account: str
+    region: str
+    data_bucket: str
+    legacy_bucket: str
+    vpc_id: str
+    web_sg: str
+    lb_sg: str
+    legit_cidr: str
+    snapshot_id: str
+    key_id: str
+    key_arn: str
+    intern_user: str
+    recorder: str
+    attacker: Caller
+    attacker_creds: tuple[str, str]
+
+
+def seed_targets(region: str = REGION) -> Targets:
+    """Create the attack targets: nothing trailguard owns."""
+    account = client("sts", region=region).get_caller_identity()["Account"]
     s3 = client("s3", region=region)
     ec2 = client("ec2", region=region)
     iam = client("iam", region=region)
     kms = client("kms", region=region)
 
-    # --- logging: a trail that is logging, and a Config recorder ---------------------------- #
-    log_bucket = f"demo-trail-logs-{account}"
-    s3.create_bucket(Bucket=log_bucket)
-    s3.put_public_access_block(Bucket=log_bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
-    trail_name = "demo-trail"
-    trail = client("cloudtrail", region=region).create_trail(
-        Name=trail_name, S3BucketName=log_bucket, IsMultiRegionTrail=True, EnableLogFileValidation=True
-    )
-    client("cloudtrail", region=region).start_logging(Name=trail_name)
+    # --- a Config recorder that is recording, delivering to its own bucket --------------------- #
+    config_bucket = f"demo-config-{account}"
+    s3.create_bucket(Bucket=config_bucket)
+    s3.put_public_access_block(Bucket=config_bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
     config_role = iam.create_role(
         RoleName="demo-config-recorder",
         AssumeRolePolicyDocument=_trust({"Service": "config.amazonaws.com"}),
@@ -167,7 +125,7 @@ def seed(
     cfg.put_configuration_recorder(
         ConfigurationRecorder={"name": "default", "roleARN": config_role, "recordingGroup": {"allSupported": True}}
     )
-    cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": log_bucket})
+    cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": config_bucket})
     cfg.start_configuration_recorder(ConfigurationRecorderName="default")
 
     # --- data: a bucket with Block Public Access, a legacy bucket that still uses ACLs -------- #
@@ -216,8 +174,60 @@ def seed(
         access_key_id=key_pair["AccessKeyId"],
         principal_id=mallory["UserId"],
     )
+    return Targets(
+        account=account,
+        region=region,
+        data_bucket=data_bucket,
+        legacy_bucket=legacy_bucket,
+        vpc_id=vpc_id,
+        web_sg=web_sg,
+        lb_sg=lb_sg,
+        legit_cidr=legit_cidr,
+        snapshot_id=snapshot_id,
+        key_id=key["KeyId"],
+        key_arn=key["Arn"],
+        intern_user="intern",
+        recorder="default",
+        attacker=attacker,
+        attacker_creds=(key_pair["AccessKeyId"], key_pair["SecretAccessKey"]),
+    )
 
-    # --- the engine's own resources ----------------------------------------------------------- #
+
+def subscribe_inbox(topic_arn: str, region: str = REGION) -> str:
+    """An SQS queue subscribed to the alert topic, to read what was published; its URL."""
+    sqs = client("sqs", region=region)
+    inbox = sqs.create_queue(QueueName="demo-alert-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client("sns", region=region).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    return inbox
+
+
+def sandbox(targets: Targets, **owned: Any) -> Sandbox:
+    """The scenario's view: the seeded targets plus trailguard's own resources (deployed, or stand-ins)."""
+    return Sandbox(**{f.name: getattr(targets, f.name) for f in fields(Targets)}, **owned)
+
+
+def seed(
+    *,
+    runtime_document: str,
+    remediation_permissions: list[str],
+    table_name: str = "trailguard-state",
+    topic_name: str = "trailguard-alerts",
+    region: str = REGION,
+) -> Sandbox:
+    """The targets plus hand-made stand-ins for trailguard's own resources (the engine benchmark only)."""
+    targets = seed_targets(region)
+    account = targets.account
+    s3 = client("s3", region=region)
+    iam = client("iam", region=region)
+    log_bucket = f"demo-trail-logs-{account}"
+    s3.create_bucket(Bucket=log_bucket)
+    s3.put_public_access_block(Bucket=log_bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
+    trail_name = "demo-trail"
+    trail = client("cloudtrail", region=region).create_trail(
+        Name=trail_name, S3BucketName=log_bucket, IsMultiRegionTrail=True, EnableLogFileValidation=True
+    )
+    client("cloudtrail", region=region).start_logging(Name=trail_name)
     ddb = client("dynamodb", region=region)
     ddb.create_table(
         TableName=table_name,
@@ -228,12 +238,8 @@ def seed(
     ddb.update_time_to_live(
         TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
     )
-    sns = client("sns", region=region)
-    topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
-    sqs = client("sqs", region=region)
-    inbox = sqs.create_queue(QueueName="demo-alert-inbox")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    topic_arn = client("sns", region=region).create_topic(Name=topic_name)["TopicArn"]
+    inbox = subscribe_inbox(topic_arn, region)
     config_parameter = "/trailguard/runtime-config"
     client("ssm", region=region).put_parameter(
         Name=config_parameter, Value=runtime_document, Type="String", Overwrite=True
@@ -254,25 +260,11 @@ def seed(
             }
         ),
     )
-    return Sandbox(
-        account=account,
-        region=region,
+    return sandbox(
+        targets,
         trail_name=trail_name,
         trail_arn=trail["TrailARN"],
         log_bucket=log_bucket,
-        data_bucket=data_bucket,
-        legacy_bucket=legacy_bucket,
-        vpc_id=vpc_id,
-        web_sg=web_sg,
-        lb_sg=lb_sg,
-        legit_cidr=legit_cidr,
-        snapshot_id=snapshot_id,
-        key_id=key["KeyId"],
-        key_arn=key["Arn"],
-        intern_user="intern",
-        recorder="default",
-        attacker=attacker,
-        attacker_creds=(key_pair["AccessKeyId"], key_pair["SecretAccessKey"]),
         table_name=table_name,
         topic_arn=topic_arn,
         alert_queue_url=inbox,
