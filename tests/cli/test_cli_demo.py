@@ -1,4 +1,4 @@
-"""The end-to-end demo, in process, on the session's synthesized standalone app."""
+"""The end-to-end demo on the session's synthesized standalone app: cdk deploy into the emulator, then attack."""
 
 from __future__ import annotations
 
@@ -17,6 +17,20 @@ from trailguard.demo.scenario import Step, scenario
 @pytest.mark.slow
 def test_demo_end_to_end(standalone: Any, tmp_path: Path) -> None:
     report = run_demo(Path(standalone.outdir), do_synth=False, log_dir=tmp_path)
+    # Deployed with the real CDK CLI: every stack and every resource of every template exists in the emulator.
+    dep = report.deployment
+    assert dep is not None
+    stacks = [n for n, a in standalone.manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"]
+    assert len(dep.inventory.stacks) == len(stacks) >= 20
+    assert dep.inventory.missing == []
+    assert dep.inventory.resources > 800
+    assert [c.name for c in dep.checks if not c.ok] == []
+    assert {c.name for c in dep.checks} >= {"trail", "archive", "central rules", "metric filters", "state table"}
+    # The default config deploys in dry-run (issue 16): the demo goes live as an operator would.
+    assert dep.dry_run_deployed is True
+    # The engine ran from the deployed zip, not from this checkout.
+    assert report.engine_code["from_deployed_zip"] is True
+    assert "/lambdas/" not in report.engine_code["trailguard_engine"]
     failed = [(r.step.key, r.verdict, r.actions, r.detail) for r in report.steps if not r.verified]
     assert failed == []
     risky = [r for r in report.steps if not r.step.benign]

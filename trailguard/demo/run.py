@@ -90,6 +90,9 @@ class DemoReport:
     timings: dict[str, float]
     engine_log: Path | None = None
     deployment: Deployment | None = None
+    #: Where the engine's code came from in the child (the deployed zip), and the layer's binary packages
+    #: that were taken from this machine (same version) because they are built for arm64.
+    engine_code: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -286,6 +289,12 @@ def run_demo(
         )
         try:
             with engine:
+                loaded = engine.loaded_modules().get("trailguard_engine")
+                engine_code = {
+                    "trailguard_engine": str(loaded or ""),
+                    "from_deployed_zip": bool(loaded and fn.code_dir.resolve() in loaded.resolve().parents),
+                    "substituted": ", ".join(f"{x.name} {x.version}" for x in fn.substituted),
+                }
                 for rep in reports:
                     say(f"attack: {rep.step.title}")
                     record = rep.step.act(sb)
@@ -301,7 +310,7 @@ def run_demo(
         for rep in reports:
             _verify(rep, sb, alerts)
         timings["scenario"] = time.monotonic() - t2
-    return DemoReport(reports, timings, log_path, deployment)
+    return DemoReport(reports, timings, log_path, deployment, engine_code)
 
 
 def _logical(assembly: Assembly, stack: str, type_: str) -> str:

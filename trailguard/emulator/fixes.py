@@ -351,6 +351,23 @@ def _fix_lambda_permission_id() -> None:
     _wrap_create(Permission, after)
 
 
+def _fix_managed_policy_delete() -> None:
+    """Deleting an ``AWS::IAM::ManagedPolicy`` detaches it and deletes it, so its roles can be deleted after it.
+
+    moto had no delete for the type: ``cdk destroy`` failed with "must detach all policies first" on the role.
+    """
+    from moto.iam.models import ManagedPolicy  # noqa: PLC0415
+
+    def delete(self: Any, account_id: str, region_name: str) -> None:
+        backend = self.backend
+        for holder in [*backend.roles.values(), *backend.users.values(), *backend.groups.values()]:
+            if self.arn in holder.managed_policies:
+                self.detach_from(holder)
+        backend.managed_policies.pop(self.arn, None)
+
+    ManagedPolicy.delete = delete  # type: ignore[attr-defined]
+
+
 #: Invocations moto would have run in Docker, kept instead (the emulator has no Docker; see lambda_runner).
 HELD_INVOCATIONS: list[dict[str, Any]] = []
 
@@ -374,6 +391,8 @@ def _fix_lambda_invoke_without_docker() -> None:
 # resource types moto's CloudFormation ignores
 # --------------------------------------------------------------------------- #
 def _add_bucket_policy() -> None:
+    """``AWS::S3::BucketPolicy``: PutBucketPolicy on create, DeleteBucketPolicy on delete (moto ignored the type)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         bucket = str(props["Bucket"])
         _backend("s3", account, region).put_bucket_policy(bucket, _as_json(props["PolicyDocument"]).encode())
@@ -386,6 +405,8 @@ def _add_bucket_policy() -> None:
 
 
 def _add_topic_policy() -> None:
+    """``AWS::SNS::TopicPolicy``: the topics' Policy attribute (moto ignored the type)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         sns = _backend("sns", account, region)
         for arn in props["Topics"]:
@@ -396,6 +417,8 @@ def _add_topic_policy() -> None:
 
 
 def _add_queue_policy() -> None:
+    """``AWS::SQS::QueuePolicy``: the queues' Policy attribute, cleared on delete (moto ignored the type)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         sqs = _backend("sqs", account, region)
         for url in props["Queues"]:
@@ -415,6 +438,8 @@ def _add_queue_policy() -> None:
 
 
 def _add_event_bus_policy() -> None:
+    """``AWS::Events::EventBusPolicy``: a statement in the bus policy, removed on delete (moto ignored the type)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         events = _backend("events", account, region)
         bus = str(props.get("EventBusName") or "default")
@@ -438,6 +463,8 @@ def _add_event_bus_policy() -> None:
 
 
 def _add_event_invoke_config() -> None:
+    """``AWS::Lambda::EventInvokeConfig``: PutFunctionEventInvokeConfig (moto ignored the type)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         lam = _backend("lambda", account, region)
         config = {
@@ -451,6 +478,8 @@ def _add_event_invoke_config() -> None:
 
 
 def _add_metric_filter() -> None:
+    """``AWS::Logs::MetricFilter``: PutMetricFilter, DeleteMetricFilter on delete (moto ignored the type)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         filter_name = str(props.get("FilterName") or name)
         # CloudFormation's MetricTransformations (MetricName, ...) in the API's shape (metricName, ...), as moto stores it.
@@ -467,6 +496,8 @@ def _add_metric_filter() -> None:
 
 
 def _add_trail() -> None:
+    """``AWS::CloudTrail::Trail``: CreateTrail, selectors, StartLogging when IsLogging (moto ignored the type)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         ct = _backend("cloudtrail", account, region)
         trail = ct.create_trail(
@@ -500,6 +531,8 @@ def _add_trail() -> None:
 
 
 def _add_glue() -> None:
+    """``AWS::Glue::Database`` and ``AWS::Glue::Table``: CreateDatabase, CreateTable (moto ignored the types)."""
+
     def create_db(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         db_input = dict(props["DatabaseInput"])
         db_name = str(db_input.get("Name") or name)
@@ -525,6 +558,8 @@ def _add_glue() -> None:
 
 
 def _add_athena() -> None:
+    """``AWS::Athena::WorkGroup`` and ``AWS::Athena::NamedQuery`` (moto ignored the types)."""
+
     def create_wg(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         wg_name = str(props.get("Name") or name)
         _backend("athena", account, region).create_work_group(
@@ -553,6 +588,8 @@ def _add_athena() -> None:
 
 
 def _add_alarm() -> None:
+    """``AWS::CloudWatch::Alarm``: PutMetricAlarm, with ``Fn::GetAtt Arn`` (moto ignored the type, and GetAtt failed)."""
+
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         from moto.cloudwatch.models import MetricDataQuery  # noqa: PLC0415
 
@@ -809,6 +846,15 @@ def _check_permission(client: Callable[[str], Any], stack: str) -> bool:
     return bool(_physical(client, stack, "Perm"))
 
 
+def _check_policy_delete(client: Callable[[str], Any], stack: str) -> bool:
+    cfn = client("cloudformation")
+    cfn.delete_stack(StackName=stack)
+    roles = [r["RoleName"] for r in client("iam").list_roles()["Roles"]]
+    gone = "probe-role" not in roles
+    stacks = [s["StackName"] for s in cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]]
+    return gone and stack in stacks
+
+
 def _check_held(client: Callable[[str], Any], stack: str) -> bool:
     resp = client("lambda").invoke(FunctionName="probe-fn", Payload=b"{}")
     return resp.get("StatusCode") == 200 and "FunctionError" not in resp and bool(HELD_INVOCATIONS)
@@ -832,6 +878,26 @@ FIXES: tuple[Fix, ...] = (
                 ),
             },
             _check_permission,
+        ),
+    ),
+    Fix(
+        "iam-managed-policy-delete",
+        "deleting an AWS::IAM::ManagedPolicy detaches it first",
+        True,
+        _fix_managed_policy_delete,
+        Probe(
+            {
+                "Role": _ROLE,
+                "Policy": _res(
+                    "AWS::IAM::ManagedPolicy",
+                    Roles=[{"Ref": "Role"}],
+                    PolicyDocument={
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+                    },
+                ),
+            },
+            _check_policy_delete,
         ),
     ),
     Fix(
