@@ -37,7 +37,7 @@ def deployment_table(report: DemoReport) -> Table:
     table.add_column("ok", justify="center")
     table.add_column("detail", overflow="fold")
     dep = report.deployment
-    assert dep is not None  # noqa: S101 - only called with a deployment
+    assert dep is not None  # only called with a deployment
     mode = "dry-run (the safe default)" if dep.dry_run_deployed else "live"
     table.add_row("first deploy", "[green]✓[/green]", f"remediation mode as deployed: {mode}")
     for c in dep.checks:

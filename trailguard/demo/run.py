@@ -163,7 +163,7 @@ def _stack_of(assembly: Assembly, logical_id: str) -> str:
 def _go_live(parameter: str, region: str) -> dict[str, Any]:
     """The operator's switch from the safe first deploy to remediation (docs/deploy.md): dry_run false in SSM."""
     ssm = client("ssm", region=region)
-    doc = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    doc: dict[str, Any] = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
     doc["dry_run"] = False
     ssm.put_parameter(Name=parameter, Value=json.dumps(doc), Type="String", Overwrite=True)
     return doc
@@ -317,7 +317,7 @@ def _logical(assembly: Assembly, stack: str, type_: str) -> str:
     hits = [lid for lid, r in (assembly.templates[stack].get("Resources") or {}).items() if r.get("Type") == type_]
     if len(hits) != 1:
         raise DemoError(f"{stack}: expected one {type_}, found {len(hits)}")
-    return hits[0]
+    return str(hits[0])
 
 
 def _check_demo_assembly(outdir: Path) -> None:

@@ -199,7 +199,7 @@ def subscribe_inbox(topic_arn: str, region: str = REGION) -> str:
     inbox = sqs.create_queue(QueueName="demo-alert-inbox")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     client("sns", region=region).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
-    return inbox
+    return str(inbox)
 
 
 def sandbox(targets: Targets, **owned: Any) -> Sandbox:

@@ -1,18 +1,15 @@
-"""Read what the demo needs from a synthesized cloud assembly (``cdk.out``).
+"""Read what the demo needs from a synthesized cloud assembly (``cdk.out``) before deploying it.
 
-The demo deploys nothing: it reads the central-bus rules, the engine
-function's environment and the runtime-config parameter out of the templates
-and recreates just those pieces in the emulator. CloudFormation tokens that
-point at resources (``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, pseudo
-parameters) are resolved against the resources the demo seeded.
+The demo deploys the assembly with the CDK CLI; from the templates it only takes which function is the
+engine and checks the runtime-config parameter is there. Everything it runs against is read back from
+the emulator after the deployment.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,99 +90,3 @@ class Assembly:
                 f"{self.outdir}: expected one SSM parameter {RUNTIME_CONFIG_PARAMETER}, found {len(params)}"
             )
         return params[0]
-
-
-#: How a seeded resource answers ``Ref`` and ``Fn::GetAtt``: (ref value, {attribute: value}).
-Seeded = tuple[str, dict[str, str]]
-
-
-@dataclass
-class Resolver:
-    """Resolve CloudFormation intrinsic functions for one stack against seeded resources.
-
-    ``by_type`` maps a resource type (``AWS::DynamoDB::Table``) to what the seeded
-    emulator resource answers. A token that cannot be resolved is an
-    :class:`AssemblyError`: the demo never runs with a placeholder.
-    """
-
-    assembly: Assembly
-    stack: str
-    account: str
-    region: str
-    by_type: dict[str, Seeded] = field(default_factory=dict)
-    by_logical_id: dict[str, Seeded] = field(default_factory=dict)
-
-    def pseudo(self, name: str) -> str | None:
-        return {
-            "AWS::AccountId": self.account,
-            "AWS::Region": self.region,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": self.stack,
-            "AWS::NoValue": "",
-        }.get(name)
-
-    def _seeded(self, logical_id: str) -> Seeded:
-        if logical_id in self.by_logical_id:
-            return self.by_logical_id[logical_id]
-        res = self.assembly.resource(self.stack, logical_id)
-        if res is None:
-            raise AssemblyError(f"{self.stack}: Ref to unknown resource {logical_id}")
-        hit = self.by_type.get(res.type)
-        if hit is None:
-            raise AssemblyError(f"{self.stack}: {logical_id} ({res.type}) has no seeded stand-in in the emulator")
-        return hit
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, str | int | float | bool) or value is None:
-            return value
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if not isinstance(value, Mapping):
-            raise AssemblyError(f"{self.stack}: unexpected template value {value!r}")
-        if len(value) == 1:
-            ((fn, arg),) = value.items()
-            handler = self._functions().get(fn)
-            if handler is not None:
-                return handler(arg)
-        return {k: self.resolve(v) for k, v in value.items()}
-
-    def _functions(self) -> dict[str, Callable[[Any], Any]]:
-        return {
-            "Ref": self._ref,
-            "Fn::GetAtt": self._get_att,
-            "Fn::Join": self._join,
-            "Fn::Sub": self._sub,
-            "Fn::Select": lambda a: self.resolve(a[1])[int(self.resolve(a[0]))],
-            "Fn::Split": lambda a: str(self.resolve(a[1])).split(str(a[0])),
-        }
-
-    def _ref(self, name: Any) -> str:
-        p = self.pseudo(str(name))
-        if p is not None:
-            return p
-        return self._seeded(str(name))[0]
-
-    def _get_att(self, arg: Any) -> str:
-        lid, attr = arg.split(".", 1) if isinstance(arg, str) else arg
-        seeded = self._seeded(str(lid))
-        if attr not in seeded[1]:
-            raise AssemblyError(f"{self.stack}: Fn::GetAtt {lid}.{attr}: attribute not seeded")
-        return seeded[1][attr]
-
-    def _join(self, arg: Any) -> str:
-        sep, parts = arg
-        return str(sep).join(str(self.resolve(p)) for p in parts)
-
-    def _sub(self, arg: Any) -> str:
-        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-
-        def repl(m: re.Match[str]) -> str:
-            name = m.group(1)
-            if name in variables:
-                return str(self.resolve(variables[name]))
-            if "." in name:
-                return self._get_att(name)
-            return self._ref(name)
-
-        return re.sub(r"\$\{([^}!]+)\}", repl, str(text))

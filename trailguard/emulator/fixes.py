@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 #: The moto version these fixes were written for (requirements.txt pins it exactly).
 MOTO_VERSION = "5.2.5"
@@ -70,7 +70,7 @@ def _new_type(
     from moto.core.common_models import CloudFormationModel  # noqa: PLC0415 - moto is imported only by the emulator
 
     def create_from_cloudformation_json(
-        cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
     ) -> Any:
         props = cloudformation_json.get("Properties") or {}
         physical, attrs = create(props, account_id, region_name, resource_name)
@@ -100,7 +100,7 @@ def _new_type(
             "__init__": init,
             "cloudformation_type": staticmethod(lambda: cfn_type),
             "cloudformation_name_type": staticmethod(lambda: ""),
-            "create_from_cloudformation_json": classmethod(create_from_cloudformation_json),
+            "create_from_cloudformation_json": classmethod(cast(Any, create_from_cloudformation_json)),
             "has_cfn_attr": classmethod(lambda cls, attr: True),
             "get_cfn_attribute": get_cfn_attribute,
             "delete": delete_resource,
@@ -123,13 +123,13 @@ def _wrap_create(model: type, after: Callable[[Any, Mapping[str, Any], str, str]
     original = model.__dict__["create_from_cloudformation_json"].__func__
 
     def create_from_cloudformation_json(
-        cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
     ) -> Any:
         resource = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         after(resource, cloudformation_json.get("Properties") or {}, account_id, region_name)
         return resource
 
-    model.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[attr-defined]
+    model.create_from_cloudformation_json = classmethod(cast(Any, create_from_cloudformation_json))  # type: ignore[attr-defined]
 
 
 def _backend(service: str, account: str, region: str) -> Any:
@@ -157,7 +157,7 @@ def _fix_kms_key_tags() -> None:
     original = Key.__dict__["create_from_cloudformation_json"].__func__
 
     def create(
-        cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
     ) -> Any:
         props = dict(cloudformation_json.get("Properties") or {})
         props["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in _tags(props)]
@@ -166,7 +166,7 @@ def _fix_kms_key_tags() -> None:
             key.deletion_window_in_days = int(props["PendingWindowInDays"])
         return key
 
-    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    Key.create_from_cloudformation_json = classmethod(cast(Any, create))  # type: ignore[method-assign,assignment]
 
 
 def _fix_termination_protection() -> None:
@@ -1294,7 +1294,8 @@ def run_probes(*, patched: bool) -> dict[str, bool]:
         with mock_aws():
 
             def client(service: str) -> Any:
-                return boto3.client(service, region_name="us-east-1")
+                session: Any = boto3.session.Session()
+                return session.client(service, region_name="us-east-1")
 
             stack = f"probe-{fix.name}"
             if fix.name == "lambda-function-properties":
