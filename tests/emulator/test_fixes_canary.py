@@ -79,4 +79,8 @@ def test_every_fix_is_named_once_and_says_whether_it_could_go_upstream() -> None
     for fix in FIXES:
         assert fix.summary
         assert isinstance(fix.upstream, bool)
-        assert fix.apply.__doc__, f"{fix.name}: the fix function needs a docstring saying what it fixes"
+        doc = fix.apply.__doc__ or ""
+        assert doc, f"{fix.name}: the fix function needs a docstring saying what it fixes"
+        # The docstring says whether the fix could be offered to moto as it is.
+        assert ("Upstream candidate" in doc) is fix.upstream, fix.name
+        assert ("Emulator-specific" in doc) is (not fix.upstream), fix.name

@@ -22,6 +22,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from trailguard.emulator.fixes import apply_all
 from trailguard.emulator.lambda_runner import (
     ChildDied,
     DeployedCodeError,
@@ -166,27 +167,13 @@ def template(handler: str, environment: Mapping[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def moto_keeps_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+def moto_keeps_layers() -> None:
     """moto 5.2.5 drops a CloudFormation function's Layers/Architectures and has no layer-version physical id.
 
-    The emulator's moto fixes (``trailguard.emulator.fixes``) correct both; this test-local patch gives
-    the same two facts (undone after each test) so these tests do not depend on that module.
+    The emulator's fixes correct both (``lambda-function-properties``); they stay applied in this process,
+    as they do while the emulator runs.
     """
-    from moto.awslambda.models import LambdaFunction, LayerVersion
-
-    monkeypatch.setattr(LayerVersion, "physical_resource_id", property(lambda self: self.arn), raising=False)
-    original = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        fn = original(cls, resource_name, cloudformation_json, *args, **kwargs)
-        props = cloudformation_json["Properties"]
-        if props.get("Layers"):
-            fn.layers = fn._get_layers_data(list(props["Layers"]))
-        if props.get("Architectures"):
-            fn.architectures = list(props["Architectures"])
-        return fn
-
-    monkeypatch.setattr(LambdaFunction, "create_from_cloudformation_json", classmethod(create))
+    apply_all()
 
 
 class World:

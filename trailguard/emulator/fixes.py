@@ -43,6 +43,9 @@ class Fix:
 
 
 _applied: list[str] = []
+#: The added CloudFormation models, held strongly: moto finds them through ``__subclasses__()``, whose
+#: references are weak, so an unreferenced class could be garbage-collected between two deployments.
+_EMULATED_TYPES: dict[str, type] = {}
 
 
 # --------------------------------------------------------------------------- #
@@ -106,6 +109,7 @@ def _new_type(
             "delete": delete_resource,
         },
     )
+    _EMULATED_TYPES[cfn_type] = cls
     _clear_model_caches()
     return cls
 
@@ -144,14 +148,20 @@ def _backend(service: str, account: str, region: str) -> Any:
 # CloudFormation fixes in existing models
 # --------------------------------------------------------------------------- #
 def _fix_event_bus_ref() -> None:
-    """``Ref`` to an ``AWS::Events::EventBus`` returns the bus name (moto returned the Python object)."""
+    """``Ref`` to an ``AWS::Events::EventBus`` returns the bus name (moto returned the Python object).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
     from moto.events.models import EventBus  # noqa: PLC0415
 
     EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
 
 
 def _fix_kms_key_tags() -> None:
-    """``AWS::KMS::Key`` Tags use CloudFormation's Key/Value; the KMS backend wants TagKey/TagValue."""
+    """``AWS::KMS::Key`` Tags use CloudFormation's Key/Value; the KMS backend wants TagKey/TagValue.
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
     from moto.kms.models import Key  # noqa: PLC0415
 
     original = Key.__dict__["create_from_cloudformation_json"].__func__
@@ -170,7 +180,10 @@ def _fix_kms_key_tags() -> None:
 
 
 def _fix_termination_protection() -> None:
-    """``UpdateTerminationProtection`` (the CDK CLI calls it for protected stacks) sets the stack's flag."""
+    """``UpdateTerminationProtection`` (the CDK CLI calls it for protected stacks) sets the stack's flag.
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
     from moto.cloudformation.responses import CloudFormationResponse  # noqa: PLC0415
     from moto.core.responses import ActionResult  # noqa: PLC0415
 
@@ -183,7 +196,10 @@ def _fix_termination_protection() -> None:
 
 
 def _fix_s3_bucket_properties() -> None:
-    """``AWS::S3::Bucket`` keeps versioning, Block Public Access, logging, lifecycle, ownership and notifications."""
+    """``AWS::S3::Bucket`` keeps versioning, Block Public Access, logging, lifecycle, ownership and notifications.
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
     from moto.s3.models import FakeBucket  # noqa: PLC0415
 
     def after(bucket: Any, props: Mapping[str, Any], account: str, region: str) -> None:
@@ -237,7 +253,10 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fix_dynamodb_table_properties() -> None:
-    """``AWS::DynamoDB::Table`` keeps SSESpecification (SSEEnabled), TimeToLiveSpecification and PointInTimeRecoverySpecification."""
+    """``AWS::DynamoDB::Table`` keeps SSESpecification (SSEEnabled), TimeToLiveSpecification and PointInTimeRecoverySpecification.
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
     from moto.dynamodb.models.table import Table  # noqa: PLC0415
 
     def after(table: Any, props: Mapping[str, Any], account: str, region: str) -> None:
@@ -263,6 +282,8 @@ def _fix_lambda_function_properties() -> None:
     """``AWS::Lambda::Function`` keeps Layers, Architectures, LoggingConfig, KmsKeyArn and TracingConfig.
 
     ``Ref`` to an ``AWS::Lambda::LayerVersion`` gives the layer version ARN (moto returned the Python object).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
     """
     from moto.awslambda.models import LambdaFunction, LayerVersion  # noqa: PLC0415
 
@@ -293,7 +314,10 @@ def _fix_lambda_function_properties() -> None:
 
 
 def _fix_log_group_kms() -> None:
-    """``AWS::Logs::LogGroup`` keeps KmsKeyId (moto reads ``kmsKeyId``, the API's spelling)."""
+    """``AWS::Logs::LogGroup`` keeps KmsKeyId (moto reads ``kmsKeyId``, the API's spelling).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
     from moto.logs.models import LogGroup  # noqa: PLC0415
 
     def after(group: Any, props: Mapping[str, Any], account: str, region: str) -> None:
@@ -342,7 +366,10 @@ def _fix_bucket_policy_conditions() -> None:
 
 
 def _fix_lambda_permission_id() -> None:
-    """``AWS::Lambda::Permission`` has a physical id (the function and the statement id, as CloudFormation reports)."""
+    """``AWS::Lambda::Permission`` has a physical id (the function and the statement id, as CloudFormation reports).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
     from moto.awslambda.models import Permission  # noqa: PLC0415
 
     def after(perm: Any, props: Mapping[str, Any], account: str, region: str) -> None:
@@ -355,6 +382,8 @@ def _fix_managed_policy_delete() -> None:
     """Deleting an ``AWS::IAM::ManagedPolicy`` detaches it and deletes it, so its roles can be deleted after it.
 
     moto had no delete for the type: ``cdk destroy`` failed with "must detach all policies first" on the role.
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
     """
     from moto.iam.models import ManagedPolicy  # noqa: PLC0415
 
@@ -391,7 +420,10 @@ def _fix_lambda_invoke_without_docker() -> None:
 # resource types moto's CloudFormation ignores
 # --------------------------------------------------------------------------- #
 def _add_bucket_policy() -> None:
-    """``AWS::S3::BucketPolicy``: PutBucketPolicy on create, DeleteBucketPolicy on delete (moto ignored the type)."""
+    """``AWS::S3::BucketPolicy``: PutBucketPolicy on create, DeleteBucketPolicy on delete (moto ignored the type).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         bucket = str(props["Bucket"])
@@ -405,7 +437,10 @@ def _add_bucket_policy() -> None:
 
 
 def _add_topic_policy() -> None:
-    """``AWS::SNS::TopicPolicy``: the topics' Policy attribute (moto ignored the type)."""
+    """``AWS::SNS::TopicPolicy``: the topics' Policy attribute (moto ignored the type).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         sns = _backend("sns", account, region)
@@ -417,7 +452,10 @@ def _add_topic_policy() -> None:
 
 
 def _add_queue_policy() -> None:
-    """``AWS::SQS::QueuePolicy``: the queues' Policy attribute, cleared on delete (moto ignored the type)."""
+    """``AWS::SQS::QueuePolicy``: the queues' Policy attribute, cleared on delete (moto ignored the type).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         sqs = _backend("sqs", account, region)
@@ -438,7 +476,10 @@ def _add_queue_policy() -> None:
 
 
 def _add_event_bus_policy() -> None:
-    """``AWS::Events::EventBusPolicy``: a statement in the bus policy, removed on delete (moto ignored the type)."""
+    """``AWS::Events::EventBusPolicy``: a statement in the bus policy, removed on delete (moto ignored the type).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         events = _backend("events", account, region)
@@ -463,7 +504,10 @@ def _add_event_bus_policy() -> None:
 
 
 def _add_event_invoke_config() -> None:
-    """``AWS::Lambda::EventInvokeConfig``: PutFunctionEventInvokeConfig (moto ignored the type)."""
+    """``AWS::Lambda::EventInvokeConfig``: PutFunctionEventInvokeConfig (moto ignored the type).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         lam = _backend("lambda", account, region)
@@ -478,7 +522,10 @@ def _add_event_invoke_config() -> None:
 
 
 def _add_metric_filter() -> None:
-    """``AWS::Logs::MetricFilter``: PutMetricFilter, DeleteMetricFilter on delete (moto ignored the type)."""
+    """``AWS::Logs::MetricFilter``: PutMetricFilter, DeleteMetricFilter on delete (moto ignored the type).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         filter_name = str(props.get("FilterName") or name)
@@ -496,7 +543,10 @@ def _add_metric_filter() -> None:
 
 
 def _add_trail() -> None:
-    """``AWS::CloudTrail::Trail``: CreateTrail, selectors, StartLogging when IsLogging (moto ignored the type)."""
+    """``AWS::CloudTrail::Trail``: CreateTrail, selectors, StartLogging when IsLogging (moto ignored the type).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         ct = _backend("cloudtrail", account, region)
@@ -531,7 +581,10 @@ def _add_trail() -> None:
 
 
 def _add_glue() -> None:
-    """``AWS::Glue::Database`` and ``AWS::Glue::Table``: CreateDatabase, CreateTable (moto ignored the types)."""
+    """``AWS::Glue::Database`` and ``AWS::Glue::Table``: CreateDatabase, CreateTable (moto ignored the types).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create_db(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         db_input = dict(props["DatabaseInput"])
@@ -558,7 +611,10 @@ def _add_glue() -> None:
 
 
 def _add_athena() -> None:
-    """``AWS::Athena::WorkGroup`` and ``AWS::Athena::NamedQuery`` (moto ignored the types)."""
+    """``AWS::Athena::WorkGroup`` and ``AWS::Athena::NamedQuery`` (moto ignored the types).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create_wg(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         wg_name = str(props.get("Name") or name)
@@ -588,7 +644,10 @@ def _add_athena() -> None:
 
 
 def _add_alarm() -> None:
-    """``AWS::CloudWatch::Alarm``: PutMetricAlarm, with ``Fn::GetAtt Arn`` (moto ignored the type, and GetAtt failed)."""
+    """``AWS::CloudWatch::Alarm``: PutMetricAlarm, with ``Fn::GetAtt Arn`` (moto ignored the type, and GetAtt failed).
+
+    Upstream candidate: the real backend call and the documented properties, as moto would take it.
+    """
 
     def create(props: Mapping[str, Any], account: str, region: str, name: str) -> tuple[str, dict[str, Any]]:
         from moto.cloudwatch.models import MetricDataQuery  # noqa: PLC0415
@@ -1246,7 +1305,11 @@ PROBE_OUTPUTS: dict[str, dict[str, Any]] = {
 
 
 def apply_all() -> list[str]:
-    """Apply every fix once (idempotent); return the names applied."""
+    """Apply every fix once (idempotent); return the names applied.
+
+    The fixes stay applied for the life of the process (moto's server runs in it); a fresh interpreter is
+    plain moto again, which is how the canary test compares the two.
+    """
     import moto  # noqa: PLC0415
 
     if moto.__version__ != MOTO_VERSION:
