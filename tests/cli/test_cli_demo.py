@@ -120,3 +120,11 @@ def test_input_transformer_substitution() -> None:
         tpl, {"n": "$.detail.eventName", "c": "$.detail.n"}, event, rule_name="x", rule_arn="y"
     )
     assert out == {"trailguard_rule": "r", "event": event, "name": "PutBucketAcl", "count": 3}
+
+
+def test_an_organization_mode_assembly_is_not_taken_for_the_demos(organization: Any, standalone: Any) -> None:
+    from trailguard.demo.run import DemoError, _check_demo_assembly
+
+    with pytest.raises(DemoError, match=r"not the demo's assembly .*stacks pinned to accounts"):
+        _check_demo_assembly(Path(organization.outdir))
+    _check_demo_assembly(Path(standalone.outdir))

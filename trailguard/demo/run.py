@@ -321,16 +321,25 @@ def _logical(assembly: Assembly, stack: str, type_: str) -> str:
 
 
 def _check_demo_assembly(outdir: Path) -> None:
-    """The demo deploys the embedded default (standalone); an organization-mode cdk.out is not the demo's."""
+    """The demo deploys the embedded default: standalone, environment-agnostic stacks into one emulated account.
+
+    An organization-mode assembly pins its stacks to the organization's accounts; it is not the demo's.
+    """
     try:
         manifest = json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DemoError(f"{outdir}: no readable manifest.json ({exc}); synthesize first") from exc
-    names = [n for n, a in manifest.get("artifacts", {}).items() if a.get("type") == "aws:cloudformation:stack"]
-    if not any(n == "TrailguardDetection" for n in names) or any("StackSet" in n or "Organization" in n for n in names):
+    stack_envs = {
+        n: str(a.get("environment", ""))
+        for n, a in manifest.get("artifacts", {}).items()
+        if a.get("type") == "aws:cloudformation:stack"
+    }
+    pinned = sorted(n for n, e in stack_envs.items() if not e.startswith("aws://unknown-account/"))
+    if "TrailguardDetection" not in stack_envs or pinned:
+        why = f"stacks pinned to accounts: {', '.join(pinned[:4])}" if pinned else "no TrailguardDetection stack"
         raise DemoError(
-            f"{outdir} is not the demo's assembly (stacks: {', '.join(names[:6])}...): "
-            "run the demo without --no-synth, or synthesize the default app (npx cdk synth) into it"
+            f"{outdir} is not the demo's assembly ({why}; an organization-mode synth?): run the demo without "
+            "--no-synth, or synthesize the default app into it (npx cdk synth)"
         )
 
 
