@@ -68,6 +68,16 @@ def test_dry_run_until_the_config_says_false(tmp_path: Path, text: str | None, d
     assert RuntimeConfig.from_document(doc).dry_run is dry_run
 
 
+def test_a_runtime_document_without_dry_run_is_read_as_dry_run() -> None:
+    """A hand-edited SSM document that lost the key must not start remediating: the engine reads it as dry-run."""
+    from trailguard_engine.runtime_config import RuntimeConfig
+
+    doc = load_config(None).runtime_document()
+    del doc["dry_run"]
+    assert RuntimeConfig.from_document(doc).dry_run is True
+    assert RuntimeConfig.from_document({**doc, "dry_run": False}).dry_run is False
+
+
 def test_example_organization_turns_on_every_feature() -> None:
     cfg = load_config(ROOT / "config" / "example-organization.yaml")
     f = cfg.features

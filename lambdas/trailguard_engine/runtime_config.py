@@ -190,7 +190,7 @@ class RuntimeConfig:
         except ValueError as exc:
             raise RuntimeConfigError(f"runtime config: {exc}") from exc
         return cls(
-            dry_run=_bool(doc, "dry_run", False),
+            dry_run=_bool(doc, "dry_run", True),  # a document without the key acts like the safe first deploy
             rule_modes=dict(modes),
             allowed_public_ports=frozenset(ports),
             exempt_accounts=frozenset(_str_list(ex, "accounts")),
