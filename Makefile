@@ -15,11 +15,14 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup demo synth test lint typecheck collect-check pytest bench docs schema clean
+.PHONY: runtime setup demo synth test lint typecheck collect-check pytest bench docs schema clean
 
 CHECKOV_VENV := $(VENV)/tools-checkov
 
-setup: $(VENV)/.stamp node_modules/.stamp $(LAYER)/.stamp $(CHECKOV_VENV)/.stamp
+# What the app, the CLI and the demo need; `setup` adds the test-only tools (checkov).
+runtime: $(VENV)/.stamp node_modules/.stamp $(LAYER)/.stamp
+
+setup: runtime $(CHECKOV_VENV)/.stamp
 
 # checkov pins boto3/botocore/packaging versions that conflict with ours: it gets its own venv.
 $(CHECKOV_VENV)/.stamp: $(VENV)/.stamp
@@ -46,11 +49,11 @@ $(LAYER)/.stamp: lambdas/requirements.txt $(VENV)/.stamp
 	  -r lambdas/requirements.txt
 	touch $@
 
-synth: setup
+synth: runtime
 	npx cdk synth --quiet
 	@echo "templates: $$(pwd)/cdk.out/*.template.json"
 
-demo: setup
+demo: runtime
 	$(VENV)/bin/trailguard demo
 
 lint: setup
