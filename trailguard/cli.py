@@ -7,16 +7,23 @@ registers itself on :data:`app`; this module only wires them together.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+from typing import Annotated, Any
 
 import typer
+import typer.core
 from trailguard_engine.exceptions import CatalogError
+
+from trailguard import __version__
 
 app = typer.Typer(
     name="trailguard",
     help="CloudTrail foundation, detection catalog and safe remediation for AWS Organizations.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -33,6 +40,50 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+_typer_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """No ``<bool>`` placeholder for flags in the rich help panel.
+
+    typer 0.29's rich help renders every option's type, flags included, so ``--json <bool>`` reads as if it took a
+    value (``--json=false`` is then rejected: flags take none). Its plain-text help already skips flags; this does
+    the same for the rich panel.
+    """
+    if self.is_flag and not self.count:
+        return None
+    return _typer_display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_display_type_rich  # type: ignore[method-assign]
+
+
+def package_version() -> str:
+    """The installed distribution's version (the source tree's ``__version__`` when not installed)."""
+    try:
+        return _dist_version("trailguard")
+    except PackageNotFoundError:
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"trailguard {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the trailguard version and exit."
+        ),
+    ] = False,
+) -> None:
+    """CloudTrail foundation, detection catalog and safe remediation for AWS Organizations."""
+
+
 def _load_commands() -> None:
     for name in COMMAND_MODULES:
         try:
@@ -42,14 +93,53 @@ def _load_commands() -> None:
                 raise
 
 
-def main() -> None:
-    """Console-script entry point."""
-    _load_commands()
+def _stdout_identity() -> tuple[int, int] | None:
+    """(device, inode) behind file descriptor 1, to notice a library pointing it at devnull."""
     try:
-        app()
+        st = os.fstat(1)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (``trailguard rules --json | head -1``): stop without a traceback.
+
+    Python's documented recipe: point stdout at devnull so the interpreter's final flush does not raise again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout already closed or not a real file
+        pass
+
+
+def main() -> None:
+    """Console-script entry point.
+
+    A closed stdout (``trailguard replay --json f | head -1``) ends the command quietly with status 0, as the
+    pipeline expects: typer answers EPIPE by swapping ``sys.stdout`` for a flush-pacifying wrapper, rich by
+    pointing descriptor 1 at devnull, and both then exit 1; anything left raises BrokenPipeError.
+    """
+    _load_commands()
+    stdout, stdout_identity = sys.stdout, _stdout_identity()
+    try:
+        try:
+            app()
+        finally:
+            if sys.stdout is stdout:  # buffered output would otherwise meet a closed pipe at interpreter exit
+                sys.stdout.flush()
     except CatalogError as exc:  # a broken rule file: name it, no stack trace
         print(f"trailguard: catalog error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        sys.exit(0)
+    except SystemExit:
+        if sys.stdout is not stdout or _stdout_identity() != stdout_identity:
+            _quiet_broken_pipe()
+            sys.exit(0)
+        raise
