@@ -68,7 +68,7 @@ def test_generation_is_deterministic_and_complete() -> None:
         page = a.files[f"{r.id}.md"]
         for heading in ("## What happened", "## Why it matters", "## Triage", "## Remediation", "## Undo"):
             assert heading in page, (r.id, heading)
-        assert r.runbook.undo in page
+        assert runbooks.user_text(r.runbook.undo, r, queries)[0] in page
         if r.remediation:
             for perm in r.remediation.permissions:
                 assert f"`{perm}`" in page
