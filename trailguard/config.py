@@ -21,6 +21,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -37,6 +38,7 @@ from trailguard_engine.intended import (
 )
 
 from trailguard.exceptions import ConfigError
+from trailguard.suggest import did_you_mean
 
 # --------------------------------------------------------------------------- #
 # Constrained scalar types
@@ -84,6 +86,28 @@ _ARN_PATTERN_RE = re.compile(r"^arn:(aws|\*):[a-z0-9*-]*:[a-z0-9*-]*:(\d{12}|\*)
 _ROLE_ARN_RE = re.compile(r"^arn:aws:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 
 
+#: Region prefixes of the AWS partitions other than ``aws`` (GovCloud, China, the isolated regions).
+_OTHER_PARTITION_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("us-gov-", "aws-us-gov (GovCloud)"),
+    ("cn-", "aws-cn (China)"),
+    ("us-iso", "an isolated AWS partition"),
+    ("eu-isoe-", "an isolated AWS partition"),
+)
+
+
+def _unquoted_account_id(value: Any) -> Any:
+    """YAML reads unquoted digits as a number (and 0-prefixed ones as octal): say so, with the fix."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = str(value)
+        if len(digits) == 12:
+            raise ValueError(f'the account ID {digits} is unquoted, so YAML reads it as a number: quote it, "{digits}"')
+        raise ValueError(
+            f"an unquoted account ID that YAML read as the number {value} (a leading zero is dropped, and digits "
+            '0-7 after a leading zero are read as octal): quote the 12 digits as written, such as "012345678901"'
+        )
+    return value
+
+
 def _account_id(value: str) -> str:
     if not _ACCOUNT_RE.match(value):
         raise ValueError(f"expected a 12-digit AWS account ID, got {value!r}")
@@ -92,7 +116,15 @@ def _account_id(value: str) -> str:
 
 def _region(value: str) -> str:
     if value not in KNOWN_REGIONS:
-        raise ValueError(f"expected an AWS region such as 'us-east-1', got {value!r}")
+        for prefix, partition in _OTHER_PARTITION_PREFIXES:
+            if value.startswith(prefix):
+                raise ValueError(
+                    f"{value!r} is in the {partition} partition: partition not supported yet (trailguard deploys "
+                    "to the commercial aws partition only; list commercial regions such as 'us-east-1')"
+                )
+        raise ValueError(
+            f"expected an AWS region such as 'us-east-1', got {value!r}{did_you_mean(value, KNOWN_REGIONS)}"
+        )
     return value
 
 
@@ -151,7 +183,7 @@ def _cw_retention(value: int) -> int:
     return value
 
 
-AccountId = Annotated[str, AfterValidator(_account_id)]
+AccountId = Annotated[str, BeforeValidator(_unquoted_account_id), AfterValidator(_account_id)]
 Region = Annotated[str, AfterValidator(_region)]
 OrgId = Annotated[str, AfterValidator(_org_id)]
 OuId = Annotated[str, AfterValidator(_ou_id)]
@@ -192,6 +224,18 @@ class OrganizationSettings(_Strict):
         "external. The engine adds the organization's current list (organizations:ListAccounts, cached); "
         "null: replay knows only the accounts named elsewhere in this file.",
     )
+
+    @model_validator(mode="after")
+    def _admin_not_management(self) -> OrganizationSettings:
+        if self.delegated_admin_account_id is not None and (
+            self.delegated_admin_account_id == self.management_account_id
+        ):
+            raise ValueError(
+                "delegated_admin_account_id: the management account cannot be the CloudTrail delegated "
+                "administrator (AWS refuses it); name a member account such as the security tooling account, "
+                "or remove the key to deploy the trail in the management account"
+            )
+        return self
 
 
 class Exemptions(_Strict):
@@ -243,7 +287,10 @@ class Callers(_Strict):
         ids = {r.id for r in load_catalog()}
         for key, per_kind in self.modes.items():
             if key != "*" and key not in ids:
-                raise ValueError(f"callers.modes: {key!r} is not a catalog rule id (or '*'); see `trailguard rules`")
+                raise ValueError(
+                    f"callers.modes: {key!r} is not a catalog rule id (or '*'){did_you_mean(key, ids)}; "
+                    "see `trailguard rules`"
+                )
             if per_kind.get("trailguard", "notice") != "notice":
                 raise ValueError(f"callers.modes[{key!r}].trailguard: trailguard's own calls are always 'notice'")
         return self
@@ -481,9 +528,22 @@ class TrailguardConfig(_Strict):
             raise ValueError(f"home_region {self.home_region!r} must be one of governed_regions")
         if len(set(self.governed_regions)) != len(self.governed_regions):
             raise ValueError("governed_regions lists a region twice")
+        catalog_ids = {r.id for r in load_catalog()}
         for rule_id in self.rule_modes:
             if not _RULE_ID_RE.match(rule_id):
                 raise ValueError(f"rule_modes: {rule_id!r} is not a rule id (lowercase letters, digits, dashes)")
+            if rule_id not in catalog_ids:
+                raise ValueError(
+                    f"rule_modes: {rule_id!r} is not a catalog rule id{did_you_mean(rule_id, catalog_ids)}; "
+                    "see `trailguard rules`"
+                )
+        lock = self.features.object_lock
+        if lock.enabled and lock.days > self.retention.archive_days:
+            raise ValueError(
+                f"features.object_lock.days ({lock.days}) is longer than retention.archive_days "
+                f"({self.retention.archive_days}): the lifecycle rule cannot expire a locked object, so log files "
+                "would outlive the retention you set; lower object_lock.days or raise retention.archive_days"
+            )
         return self
 
     # ----------------------------------------------------------------------- #
@@ -597,22 +657,73 @@ def parse_config(data: Any, source: str = "<config>") -> TrailguardConfig:
         raise ConfigError(_format_errors(source, exc)) from exc
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor`` may be overridden, by design
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first.start_mark.line + 1}); keep one: YAML would "
+                    "silently use the last",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_text(p: Path) -> str:
+    """The file as UTF-8 text; a clear error (where, and the fix) for any other encoding."""
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read config file ({exc.strerror or exc})"]) from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [
+                f"{p}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8 "
+                "(for example: iconv -f latin1 -t utf-8)"
+            ]
+        ) from exc
+
+
 def load_config(path: str | Path | None) -> TrailguardConfig:
     """Load and validate a config file. ``None`` means the built-in standalone defaults."""
     if path is None:
         return TrailguardConfig()
     p = Path(path)
+    text = _read_text(p)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{p}: cannot read config file ({exc.strerror or exc})"]) from exc
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         raise ConfigError([f"{p}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from exc
     return parse_config(data, str(p))
+
+
+def config_warnings(cfg: TrailguardConfig) -> list[str]:
+    """Valid but probably unintended settings, one line each with the fix (validate-config and synth print them)."""
+    warnings = []
+    if "us-east-1" not in cfg.governed_regions:
+        warnings.append(
+            "governed_regions: us-east-1 is not governed, but global services (IAM, STS, CloudFront, Route 53, "
+            "Organizations, console sign-in) deliver their events there, so their rules would never fire; "
+            "add us-east-1 to governed_regions"
+        )
+    return warnings
 
 
 def json_schema() -> dict[str, Any]:
