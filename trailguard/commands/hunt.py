@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -18,16 +19,39 @@ from rich.table import Table
 from trailguard import hunt as hunt_lib
 from trailguard.cli import app
 from trailguard.exceptions import TrailguardError
-from trailguard.sqlcatalog import Query, get_query, load_queries
+from trailguard.filters import EventFilter, FilterError, event_filter
+from trailguard.output import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CODES_HELP,
+    Format,
+    OutputError,
+    PipeClosed,
+    Sink,
+    console_for,
+    iter_jsonl,
+    open_sink,
+    quiet_broken_pipe,
+)
+from trailguard.sqlcatalog import RELATION, Query, get_query, load_queries
 
 #: Show a progress bar on stderr above this many input bytes (or with --progress).
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024
 
 
-class OutputFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
+OutputFormat = Format
+#: hunt prints log rows; these formats describe findings (replay).
+_ROW_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv)
+#: Columns shown without --wide (when the query returns them); nested or bulky ones are left to --wide / csv.
+_WIDE_ONLY = frozenset(
+    {
+        "useragent", "requestparameters", "responseelements", "additionaleventdata", "resources", "useridentity",
+        "serviceeventdetails", "tlsdetails", "requestid", "sharedeventid", "vpcendpointid", "eventversion",
+        "eventtype", "managementevent", "readonly", "recipientaccountid", "eventcategory", "apiversion",
+        "annotation", "errormessage", "sessioncredentialfromconsole", "insightdetails", "date",
+    }
+)  # fmt: skip
+#: Identifier columns: never wrapped (a split ARN or ID cannot be copied).
+_ID_HINTS = ("arn", "id", "account", "region", "time", "name", "source", "principal", "ip", "key")
 
 
 def _fail(message: str) -> NoReturn:
@@ -47,9 +71,9 @@ def _parse_params(raw: list[str]) -> dict[str, str]:
     return params
 
 
-def _list_queries(fmt: OutputFormat) -> None:
+def _list_queries(fmt: Format) -> None:
     queries = load_queries()
-    if fmt is OutputFormat.json:
+    if fmt is Format.json:
         doc = [
             {
                 "name": q.name,
@@ -65,7 +89,7 @@ def _list_queries(fmt: OutputFormat) -> None:
         ]  # fmt: skip
         typer.echo(json.dumps(doc, indent=2))
         return
-    if fmt is OutputFormat.csv:
+    if fmt is Format.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(["name", "title", "required_params", "optional_params"])
         for q in queries.values():
@@ -97,21 +121,36 @@ def _cell(value: object) -> str:
     return str(hunt_lib.jsonable(value))
 
 
-def _emit(result: hunt_lib.HuntResult, fmt: OutputFormat) -> None:
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([hunt_lib.jsonable(r) for r in result.records()], indent=2))
-    elif fmt is OutputFormat.csv:
-        writer = csv.writer(sys.stdout)
+def _emit(result: hunt_lib.HuntResult, fmt: Format, sink: Sink, wide: bool) -> None:
+    if fmt is Format.json:
+        sink.text(json.dumps([hunt_lib.jsonable(r) for r in result.records()], indent=2) + "\n")
+    elif fmt is Format.jsonl:
+        for line in iter_jsonl(hunt_lib.jsonable(r) for r in result.records()):
+            sink.write(line)
+    elif fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(result.columns)
         for row in result.rows:
             writer.writerow([_cell(v) for v in row])
+        sink.text(buf.getvalue())
     else:
+        shown = [i for i, c in enumerate(result.columns) if wide or c.lower() not in _WIDE_ONLY]
+        if not shown:
+            shown = list(range(len(result.columns)))
+        hidden = [c for i, c in enumerate(result.columns) if i not in shown]
         table = Table(show_lines=False)
-        for col in result.columns:
-            table.add_column(col, overflow="fold")
+        for i in shown:
+            col = result.columns[i]
+            ident = any(h in col.lower() for h in _ID_HINTS)
+            table.add_column(col, no_wrap=ident, overflow="ellipsis" if ident else "fold")
         for row in result.rows:
-            table.add_row(*(_cell(v) for v in row))
-        Console(width=max(160, Console().width)).print(table)
+            table.add_row(*(_cell(row[i]) for i in shown))
+        console_for(sink).print(table)
+        if hidden:
+            typer.echo(
+                f"{len(hidden)} columns not shown ({', '.join(hidden)}): --wide shows them, -o csv keeps all", err=True
+            )
 
 
 def _progress_bar(show: bool, files: int, size: int) -> tuple[Progress | None, hunt_lib.ProgressCallback | None]:
@@ -134,7 +173,16 @@ def _progress_bar(show: bool, files: int, size: int) -> tuple[Progress | None, h
     return progress, update
 
 
-@app.command()
+_HUNT_EPILOG = (
+    EXIT_CODES_HELP.replace("3 findings at or above --fail-on", "3 rows found with --fail-on-rows")  # noqa: S608 (help text)
+    + "\n\n\b\nExamples:\n"
+    "  trailguard hunt --list\n"
+    "  trailguard hunt root-activity --logs AWSLogs/ --since 7d\n"
+    '  trailguard hunt --sql "SELECT eventname, count(*) FROM cloudtrail GROUP BY 1" --logs AWSLogs/ -o csv'
+)
+
+
+@app.command(epilog=_HUNT_EPILOG)
 def hunt(
     query: Annotated[str | None, typer.Argument(help="Named query to run (see --list).")] = None,
     *,
@@ -154,18 +202,56 @@ def hunt(
     show_sql: Annotated[
         bool, typer.Option("--show-sql", help="Print the query's Athena SQL and parameter order, then exit.")
     ] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[
+        Format,
+        typer.Option("--output", "-o", "--format", "-f", help="table, json, jsonl or csv (--format is the old name)."),
+    ] = Format.table,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Table: every column (default: the compact ones).")] = False,
+    fail_on_rows: Annotated[
+        bool, typer.Option("--fail-on-rows", help="Exit 3 when the query returns rows (a hunt gate in CI).")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Events at or after: 2024-05-01T00:00:00Z, 7d, 12h.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Events before: ISO 8601 or a time ago (1d).")] = None,
+    account: Annotated[list[str] | None, typer.Option("--account", help="Only this account ID; repeatable.")] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", help="Only this region; repeatable.")] = None,
+    principal: Annotated[
+        list[str] | None,
+        typer.Option("--principal", help="Only principals whose ARN contains this, or matches this glob; repeatable."),
+    ] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="replay only (hunt rows are not findings).")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", help="replay only.")] = None,
     progress: Annotated[
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: only for large inputs)."),
     ] = None,
 ) -> None:
-    """Hunt through local CloudTrail logs with the same SQL as the Athena named queries."""
+    """Hunt through local CloudTrail logs with the same SQL as the Athena named queries.
+
+    --since/--until/--account/--region/--principal filter the log events before the query runs (a WHERE clause
+    on the cloudtrail view the query reads).
+    """
+    if fmt not in _ROW_FORMATS:
+        _fail(f"-o {fmt.value} describes findings; hunt prints log rows: use table, json, jsonl or csv "
+              f"(or `trailguard replay -o {fmt.value}` for findings)")  # fmt: skip
+    if rule or severity:
+        _fail("--rule and --severity select findings: use them with `trailguard replay`; hunt filters log events "
+              "(--since, --until, --account, --region, --principal)")  # fmt: skip
     if list_queries:
-        _list_queries(fmt)
+        _list_queries(fmt if fmt is not Format.jsonl else Format.json)
         return
-    if (query is None) == (sql is None):
-        _fail("give a query name (see --list) or --sql, not both")
+    if query is None and sql is None:
+        _fail("nothing to run: give a query name (see `trailguard hunt --list`) or --sql 'SELECT ... FROM cloudtrail'")
+    if query is not None and sql is not None:
+        _fail("give a query name or --sql, not both")
+    try:
+        selection = event_filter(
+            since=since, until=until, accounts=account or (), regions=region or (), principals=principal or ()
+        )
+    except FilterError as exc:
+        _fail(str(exc))
     try:
         named = get_query(query) if query is not None else None
         if named is not None and show_sql:
@@ -187,14 +273,57 @@ def hunt(
         if bar is not None:
             bar.start()
         try:
-            if named is not None:
-                result = hunt_lib.run_query(named, values, logset, on_progress=on_progress)
-            else:
-                result = hunt_lib.run_sql(sql or "", logset, on_progress=on_progress)
+            result = _run(named, values, sql, logset, selection, on_progress)
         finally:
             if bar is not None:
                 bar.stop()
     except TrailguardError as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    _emit(result, fmt)
+    try:
+        sink = open_sink(out)
+    except OutputError as exc:
+        _fail(str(exc))
+    try:
+        _emit(result, fmt, sink, wide)
+        sink.close()
+    except PipeClosed:
+        quiet_broken_pipe()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
     typer.echo(f"{len(result.rows)} rows from {logset.count} files in {time.perf_counter() - started:.2f}s", err=True)
+    if fail_on_rows and result.rows:
+        raise typer.Exit(3)
+
+
+def _run(
+    named: Query | None,
+    values: dict[str, str],
+    sql: str | None,
+    logset: hunt_lib.LogSet,
+    selection: EventFilter,
+    on_progress: hunt_lib.ProgressCallback | None,
+) -> hunt_lib.HuntResult:
+    """Run the query on the cloudtrail view, narrowed first by the event filters (bound values, never pasted)."""
+    if not selection.active:
+        if named is not None:
+            return hunt_lib.run_query(named, values, logset, on_progress=on_progress)
+        return hunt_lib.run_sql(sql or "", logset, on_progress=on_progress)
+    if named is None and not (sql or "").strip():
+        raise hunt_lib.HuntError("empty SQL")
+    where, bound = selection.sql()
+    con = hunt_lib.connect(logset)
+    try:
+        # The filter values live in a one-row table: views cannot hold bound parameters.
+        columns = ", ".join(f"${k} AS {k}" for k in bound)
+        con.execute(f"CREATE TEMP TABLE tg_filter AS SELECT {columns}", bound)
+        cond = where
+        for k in sorted(bound, key=len, reverse=True):
+            cond = cond.replace(f"${k}", f"(SELECT {k} FROM tg_filter)")  # noqa: S608 (names are ours)
+        con.execute(f"ALTER VIEW {RELATION} RENAME TO tg_unfiltered")
+        con.execute(f"CREATE TEMP VIEW {RELATION} AS SELECT * FROM tg_unfiltered WHERE {cond}")  # noqa: S608
+        if named is not None:
+            return hunt_lib.execute(con, named.duckdb_sql(), named.bind(values), on_progress=on_progress)
+        return hunt_lib.execute(con, sql or "", None, on_progress=on_progress)
+    except duckdb.Error as exc:
+        raise hunt_lib.HuntError(f"cannot apply the filters: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()

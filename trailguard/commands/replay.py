@@ -7,20 +7,44 @@ import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, Any, NoReturn
 
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.exceptions import RuntimeConfigError
-from trailguard_engine.model import SEVERITIES, EventResult
-from trailguard_engine.runtime_config import RuntimeConfig
+from trailguard_engine.model import SEVERITIES, EventResult, Rule
+from trailguard_engine.settings import Runtime
 
 from trailguard.cli import app
 from trailguard.config import load_config
 from trailguard.exceptions import ConfigError, TrailguardError
+from trailguard.filters import EventFilter, FilterError, event_filter, parse_severity, select_rules, severity_rank
+from trailguard.output import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CODES_HELP,
+    FindingRow,
+    Format,
+    OutputError,
+    PipeClosed,
+    Sink,
+    asff_doc,
+    console_for,
+    event_json,
+    finding_rows,
+    findings_csv,
+    findings_table,
+    iter_jsonl,
+    ocsf,
+    open_sink,
+    quiet_broken_pipe,
+    sarif,
+    sort_rows,
+    write_json,
+)
 from trailguard.replay import (
     RECORD,
     STDIN,
@@ -44,16 +68,10 @@ class ModeOverride(StrEnum):
     alert = "alert"
 
 
-def _runtime_config(path: Path | None) -> RuntimeConfig:
+def _runtime(path: Path | None) -> Runtime:
+    """The runtime config and the runbook links the engine would use."""
     cfg = load_config(path)
-    return RuntimeConfig.from_document(cfg.runtime_document())
-
-
-def _writer() -> tuple[Callable[[bytes], object], Callable[[], object]]:
-    buf = getattr(sys.stdout, "buffer", None)
-    if buf is not None:
-        return buf.write, buf.flush
-    return (lambda b: sys.stdout.write(b.decode("utf-8"))), sys.stdout.flush
+    return Runtime.from_document(cfg.runtime_document())
 
 
 def _items(files: list[str], progress: Progress | None) -> Iterator[Item]:
@@ -129,13 +147,49 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
     return tables
 
 
-@app.command("replay")
+_REPLAY_EPILOG = (
+    EXIT_CODES_HELP + "\n\n\b\nExamples:\n"
+    "  trailguard replay AWSLogs/ --since 7d --severity high\n"
+    "  trailguard replay events.jsonl -o sarif --out trailguard.sarif --fail-on high\n"
+    "  trailguard replay - -o jsonl --only-findings < events.jsonl | jq .rule"
+)
+
+
+@app.command("replay", epilog=_REPLAY_EPILOG)
 def replay_command(
     paths: Annotated[
         list[str],
         typer.Argument(help="JSON Lines files, CloudTrail log files (.json/.json.gz), directories, or - for stdin."),
     ],
-    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per event on stdout.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Same as -o jsonl: one JSON object per event.")] = False,
+    output: Annotated[
+        Format | None,
+        typer.Option(
+            "--output", "-o", help="table (default), json, jsonl (one line per event), csv, sarif, ocsf, asff."
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")] = None,
+    only_findings: Annotated[
+        bool, typer.Option("--only-findings", help="Only findings: no summary tables, no events without findings.")
+    ] = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option("--fail-on", help="Exit 3 if a finding is at or above: info, low, medium, high, critical."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Events at or after: 2024-05-01T00:00:00Z, 7d, 12h.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Events before: ISO 8601 or a time ago (1d).")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule; repeatable.")] = None,
+    severity: Annotated[
+        str | None, typer.Option("--severity", help="Only rules at or above: info, low, medium, high, critical.")
+    ] = None,
+    account: Annotated[list[str] | None, typer.Option("--account", help="Only this account ID; repeatable.")] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", help="Only this region; repeatable.")] = None,
+    principal: Annotated[
+        list[str] | None,
+        typer.Option("--principal", help="Only principals whose ARN contains this, or matches this glob; repeatable."),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Deployment config (exemptions, rule modes, allowed ports).")
     ] = None,
@@ -149,65 +203,195 @@ def replay_command(
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any input was skipped.")] = False,
 ) -> None:
-    """Run CloudTrail events through the deployed rules and the engine's decisions, in dry-run (no AWS calls)."""
+    """Run CloudTrail events through the deployed rules and the engine's decisions, in dry-run (no AWS calls).
+
+    Each finding is shown with when, where, who (and the caller class), the rule, its severity, the verdict, the
+    reason and the runbook; then the summary tables.
+    """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def usage(message: str) -> NoReturn:
+        err.print(f"error: {message}", markup=False)
+        raise typer.Exit(2)
+
+    if json_output and output not in (None, Format.jsonl):
+        usage(f"--json is -o jsonl; it cannot be combined with -o {output.value}")
+    fmt = Format.jsonl if json_output else (output or Format.table)
     try:
-        cfg = _runtime_config(config)
-        evaluator, warnings = build_evaluator(
-            cfg, mode_override=mode_override.value if mode_override else None, patterns_from=patterns_from
+        floor = parse_severity(fail_on, "--fail-on") if fail_on else None
+        min_sev = parse_severity(severity) if severity else None
+        selection = event_filter(
+            since=since, until=until, accounts=account or (), regions=region or (), principals=principal or ()
         )
+    except FilterError as exc:
+        usage(str(exc))
+    try:
+        runtime = _runtime(config)
+        evaluator, warnings = build_evaluator(
+            runtime.cfg, mode_override=mode_override.value if mode_override else None, patterns_from=patterns_from
+        )
+        if rule or min_sev:
+            evaluator = Evaluator(select_rules(evaluator.rules, rule or (), min_sev), evaluator.cfg)
         files = expand_paths(paths)
+    except FilterError as exc:
+        usage(str(exc))
     except ConfigError as exc:
         for line in exc.problems:
             err.print(f"error: {line}", markup=False)
         raise typer.Exit(2) from exc
     except (ReplayInputError, TrailguardError, RuntimeConfigError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from exc
+        usage(str(exc))
     for w in warnings:
         err.print(f"warning: {w}", markup=False)
+    try:
+        sink = open_sink(out)
+    except OutputError as exc:
+        usage(str(exc))
+    try:
+        code = _run(sink, fmt, files, evaluator, runtime, selection, floor, only_findings, strict, err)
+    except PipeClosed:
+        quiet_broken_pipe()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    if out is not None:
+        err.print(f"wrote {fmt.value} to {out}", markup=False)
+    if code:
+        raise typer.Exit(code)
 
-    write, flush = _writer()
+
+def _run(
+    sink: Sink,
+    fmt: Format,
+    files: list[str],
+    evaluator: Evaluator,
+    runtime: Runtime,
+    selection: EventFilter,
+    floor: str | None,
+    only_findings: bool,
+    strict: bool,
+    err: Console,
+) -> int:
+    """Judge, write, and return the exit code."""
+    runbook = runtime.runbook_url
+    by_id = evaluator.by_id
+    current: list[Any] = [None]  # the object being judged (replay calls on_result right after reading it)
+    rows: list[FindingRow] = []
+    worst = [0]
 
     def on_problem(p: Problem) -> None:
-        flush()
+        sink.flush()
         err.print(str(p), markup=False)
 
-    on_result: Callable[[EventResult], None] | None = None
-    if json_output:
+    def note(obj: Any, r: EventResult) -> None:
+        for f in r.findings:
+            if f.decision != "skip":
+                worst[0] = max(worst[0], severity_rank(f.severity))
+
+    on_result: Callable[[EventResult], None]
+    if fmt is Format.jsonl:
         dumps = orjson.dumps
+        write = sink.write
 
         def on_result(r: EventResult) -> None:
-            write(dumps(r.to_json()) + b"\n")
+            if r.verdict == "none":
+                if not only_findings:
+                    write(dumps(r.to_json() | _where(current[0])) + b"\n")
+                return
+            note(current[0], r)
+            write(dumps(event_json(current[0], r, runbook)) + b"\n")
+
+    else:
+
+        def on_result(r: EventResult) -> None:
+            if r.verdict == "none" and not any(f.decision != "skip" for f in r.findings):
+                return
+            note(current[0], r)
+            rows.extend(finding_rows(current[0], r, by_id, runbook))
+
+    def selected(items: Iterator[Item]) -> Iterator[Item]:
+        keep = selection.matches if selection.active else None
+        for item in items:
+            obj = item[2]
+            if keep is not None and not keep(obj):
+                continue
+            current[0] = obj
+            yield item
 
     progress: Progress | None = None
-    if should_show_progress(files, err, json_output):
+    if should_show_progress(files, err, fmt is Format.jsonl):
         progress = Progress(
             TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
         )
     try:
         if progress is not None:
             with progress:
-                summary = replay(_items(files, progress), evaluator, on_result=on_result, on_problem=on_problem)
+                summary = replay(
+                    selected(_items(files, progress)), evaluator, on_result=on_result, on_problem=on_problem
+                )
         else:
-            summary = replay(_items(files, None), evaluator, on_result=on_result, on_problem=on_problem)
+            summary = replay(selected(_items(files, None)), evaluator, on_result=on_result, on_problem=on_problem)
     except ReplayInputError as exc:
-        flush()
+        sink.flush()
         err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from exc
-    flush()
+        return 2
+    _emit(sink, fmt, sort_rows(rows), summary, by_id, runbook, only_findings)
+    sink.close()
+    if fmt is not Format.table and (summary.rejected or summary.errors):
+        err.print(
+            f"{summary.events} events judged, {summary.rejected} inputs skipped, {summary.errors} internal errors",
+            markup=False,
+        )
+    if floor is not None and worst[0] >= severity_rank(floor):
+        return 3
+    if summary.errors or (strict and summary.rejected):
+        return 1
+    return 0
 
-    if json_output:
-        if summary.rejected or summary.errors:
-            err.print(
-                f"{summary.events} events judged, {summary.rejected} inputs skipped, {summary.errors} internal errors",
-                markup=False,
-            )
-    else:
-        out = Console(highlight=False)
-        for table in summary_tables(summary):
-            out.print(table)
-    if summary.errors:
-        raise typer.Exit(1)
-    if strict and summary.rejected:
-        raise typer.Exit(1)
+
+def _where(obj: Any) -> dict[str, Any]:
+    """eventTime, account, region and principal of an event without findings (no envelope built)."""
+    rec = obj.get("detail") if "detail-type" in obj and type(obj.get("detail")) is dict else obj
+    ident = rec.get("userIdentity")
+    return {
+        "eventTime": rec.get("eventTime"),
+        "account": rec.get("recipientAccountId") or obj.get("account"),
+        "region": rec.get("awsRegion") or obj.get("region"),
+        "principal": ident.get("arn") if type(ident) is dict else None,
+        "severity": None,
+        "runbook": None,
+    }
+
+
+def _emit(
+    sink: Sink,
+    fmt: Format,
+    rows: list[FindingRow],
+    summary: ReplaySummary,
+    by_id: dict[str, Rule],
+    runbook: Callable[[str], str],
+    only_findings: bool,
+) -> None:
+    if fmt is Format.jsonl:
+        return  # written as the events were judged
+    if fmt is Format.table:
+        con = console_for(sink)
+        if rows:
+            con.print(findings_table(rows))
+        else:
+            con.print(f"No findings in {summary.events} events.")
+        if not only_findings:
+            for table in summary_tables(summary):
+                con.print(table)
+    elif fmt is Format.json:
+        doc: dict[str, Any] = {"findings": [r.to_json() for r in rows]}
+        if not only_findings:
+            doc["summary"] = summary.to_json()
+        write_json(sink, doc)
+    elif fmt is Format.csv:
+        sink.text(findings_csv(rows))
+    elif fmt is Format.sarif:
+        write_json(sink, sarif(rows, by_id, runbook))
+    elif fmt is Format.ocsf:
+        for line in iter_jsonl(ocsf(r) for r in rows):
+            sink.write(line)
+    elif fmt is Format.asff:
+        write_json(sink, [asff_doc(r) for r in rows])
