@@ -8,22 +8,37 @@ files outside that layout, from the record itself).
 
 Inputs: CloudTrail log files (``{"Records": [...]}``, ``.json`` or ``.json.gz``)
 and JSON Lines files of bare records (``.jsonl`` / ``.jsonl.gz``), given as files
-or found recursively under directories. ``CloudTrail-Digest`` files are skipped.
-Parameter values are always bound (``$name``), never pasted into SQL.
+or found recursively under directories. ``CloudTrail-Digest`` and ``CloudTrail-Insight`` files are skipped by
+name (:attr:`LogSet.skipped`). Parameter values are always bound (``$name``), never pasted into SQL.
+
+Damaged input is handled as ``replay`` handles it: every file is read first with replay's readers; a file with
+bad lines or a truncated gzip stream is replaced, for DuckDB, by a JSON Lines copy of its readable records (in
+a temporary directory that mirrors its path, so the ``AWSLogs/`` partition columns still come from it), and
+each skipped input is reported (:attr:`HuntResult.problems`).
+
+Ad-hoc SQL is read-only: :func:`check_read_only` parses it with sqlglot (DuckDB dialect) and allows one
+SELECT/WITH query over ``cloudtrail`` (and its own CTEs) with no file-reading or file-writing function; the
+connection then turns DuckDB's external access off, allows only the log files, and locks the configuration.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
+import sqlglot
+from sqlglot import exp
 
 from trailguard.exceptions import TrailguardError
+from trailguard.replay import Problem, ReplayInputError, SkippedFile, iter_file, skipped_kind
 from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS, RELATION, Query
 
 
@@ -62,6 +77,8 @@ class LogSet:
 
     log_files: tuple[Path, ...]
     jsonl_files: tuple[Path, ...]
+    #: Insights and digest files left out by name (not API activity).
+    skipped: tuple[SkippedFile, ...] = ()
 
     @property
     def count(self) -> int:
@@ -75,6 +92,8 @@ class LogSet:
 class HuntResult:
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+    #: Inputs skipped because they could not be read (bad lines, truncated files), as replay reports them.
+    problems: tuple[Problem, ...] = field(default=())
 
     def records(self) -> list[dict[str, Any]]:
         """Rows as dicts keyed by column name."""
@@ -92,8 +111,10 @@ def _kind(path: Path) -> str | None:
 
 def discover(paths: Iterable[str | Path]) -> LogSet:
     """Find the log files under ``paths`` (files or directories, walked recursively)."""
+    paths = list(paths)
     logs: list[Path] = []
     jsonl: list[Path] = []
+    skipped: list[SkippedFile] = []
     for raw in paths:
         p = Path(raw)
         if p.is_file():
@@ -103,12 +124,14 @@ def discover(paths: Iterable[str | Path]) -> LogSet:
         elif p.is_dir():
             if not os.access(p, os.R_OK | os.X_OK):
                 raise HuntError(f"{p}: directory not readable")
-            candidates = sorted(
-                f for f in p.rglob("*") if f.is_file() and "CloudTrail-Digest" not in f.parts and _kind(f)
-            )
+            candidates = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f))
         else:
             raise HuntError(f"{p}: no such file or directory")
         for f in candidates:
+            by_name = skipped_kind(str(f))
+            if by_name is not None:
+                skipped.append(SkippedFile(str(f), by_name))
+                continue
             kind = _kind(f)
             if kind == "log":
                 logs.append(f.resolve())
@@ -119,7 +142,46 @@ def discover(paths: Iterable[str | Path]) -> LogSet:
     if not logs and not jsonl:
         where = ", ".join(str(p) for p in paths)
         raise HuntError(f"{where}: no CloudTrail log files (*.json, *.json.gz, *.jsonl) found")
-    return LogSet(tuple(dict.fromkeys(logs)), tuple(dict.fromkeys(jsonl)))
+    return LogSet(tuple(dict.fromkeys(logs)), tuple(dict.fromkeys(jsonl)), tuple(skipped))
+
+
+def salvage(logset: LogSet, workdir: Path) -> tuple[LogSet, list[Problem]]:
+    """Read every file with replay's readers; replace each damaged one by a JSON Lines copy of its good records.
+
+    Returns the set DuckDB should read and the skipped inputs (``file:line: reason``). Clean files are used as
+    they are; a damaged file's copy sits under ``workdir`` at its own path (``<workdir>/<abs path>.jsonl``), so
+    the account, region and date still come from the ``AWSLogs/`` layout.
+    """
+    problems: list[Problem] = []
+    logs: list[Path] = []
+    jsonl = list(logset.jsonl_files)
+    for original, kind in [*((f, "log") for f in logset.log_files), *((f, "jsonl") for f in logset.jsonl_files)]:
+        good: list[dict[str, Any]] = []
+        bad: list[Problem] = []
+        try:
+            for label, line, obj in iter_file(str(original)):
+                if type(obj) is dict:
+                    good.append(obj)
+                else:
+                    reason = getattr(obj, "reason", None) or f"expected a JSON object, got {type(obj).__name__}"
+                    bad.append(Problem(label, line, reason))
+        except ReplayInputError as exc:
+            raise HuntError(str(exc)) from exc
+        if not bad:
+            if kind == "log":
+                logs.append(original)
+            continue
+        problems.extend(bad)
+        copy = workdir / (original.as_posix().lstrip("/") + ".salvaged.jsonl")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with copy.open("wb") as fh:
+            for rec in good:
+                fh.write(orjson.dumps(rec) + b"\n")
+        if kind == "jsonl":
+            jsonl[jsonl.index(original)] = copy
+        else:
+            jsonl.append(copy)
+    return replace(logset, log_files=tuple(logs), jsonl_files=tuple(jsonl)), problems
 
 
 # --------------------------------------------------------------------------- #
@@ -221,17 +283,86 @@ def view_sql(logset: LogSet) -> str:
     )
 
 
-def connect(logset: LogSet) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the ``cloudtrail`` view and the Trino compatibility macros."""
+def connect(logset: LogSet, *, lock: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the ``cloudtrail`` view and the Trino compatibility macros.
+
+    With ``lock`` (the default) the connection can read the log files and nothing else: external access off
+    (only ``logset``'s files allowed), no extension installing or autoloading, configuration locked.
+    """
     con = duckdb.connect(":memory:")
     try:
         for macro in COMPAT_MACROS:
             con.execute(macro)
         con.execute(view_sql(logset))
+        if lock:
+            files = [f.as_posix() for f in (*logset.log_files, *logset.jsonl_files)]
+            con.execute("SET allowed_paths = [" + ", ".join(_sql_str(f) for f in files) + "]")
+            for setting in _LOCKDOWN:
+                con.execute(setting)
     except duckdb.Error as exc:
         con.close()
         raise HuntError(f"cannot build the cloudtrail view: {_one_line(exc)}") from exc
     return con
+
+
+#: Applied after the view exists: DuckDB's own guard against SQL that reaches outside the logs.
+_LOCKDOWN: tuple[str, ...] = (
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET enable_external_access = false",
+    "SET lock_configuration = true",
+)
+
+
+class UnsafeSQLError(HuntError):
+    """Ad-hoc SQL that is not a single read-only query over ``cloudtrail``."""
+
+
+#: Statement types refused anywhere in the tree (a CTE may not hide them either).
+_REFUSED_NODES: tuple[type, ...] = (
+    exp.DML, exp.DDL, exp.Command, exp.Copy, exp.Pragma, exp.Set, exp.Attach, exp.Detach, exp.Install,
+    exp.Use, exp.Export, exp.LoadData, exp.Transaction, exp.Commit, exp.Rollback, exp.Grant, exp.Analyze,
+    exp.Describe, exp.Summarize,
+)  # fmt: skip
+#: Functions that read or write files, the environment or other databases (DuckDB's external access is off
+#: too; this names them before anything runs).
+_FILE_FUNCTION = re.compile(
+    r"^(read_\w+|write_\w+|\w+_scan|glob|getenv|sniff_csv|parquet_\w+|iceberg_\w+|delta_\w+|copy\w*|export\w*"
+    r"|load\w*|install\w*|attach\w*|query_table|query)$",
+    re.IGNORECASE,
+)
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse anything but one SELECT/WITH query over ``cloudtrail`` and its CTEs (raises UnsafeSQLError)."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        raise UnsafeSQLError(
+            f"cannot read the SQL as a query ({_one_line(exc)}); --sql takes one SELECT over cloudtrail"
+        ) from exc
+    if len(statements) != 1:
+        raise UnsafeSQLError(f"--sql takes exactly one statement, got {len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        raise UnsafeSQLError(
+            f"--sql is read-only: {type(tree).__name__.upper()} is not allowed (use a SELECT or WITH ... SELECT)"
+        )
+    for node in tree.walk():
+        if isinstance(node, _REFUSED_NODES):
+            raise UnsafeSQLError(f"--sql is read-only: {type(node).__name__.upper()} is not allowed inside a query")
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    for fn in tree.find_all(exp.Func):
+        name = fn.sql_name() if not isinstance(fn, exp.Anonymous) else str(fn.this)
+        if _FILE_FUNCTION.match(name):
+            raise UnsafeSQLError(f"--sql is read-only and reads only the logs: {name.lower()}() is not allowed")
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.args.get("catalog"):
+            raise UnsafeSQLError(f"--sql reads only the {RELATION} view: {table.sql(dialect='duckdb')} is not allowed")
+        if table.name.lower() not in ctes | {RELATION}:
+            raise UnsafeSQLError(
+                f"--sql reads only the {RELATION} view (and its own WITH names): {table.name!r} is not a table here"
+            )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -294,22 +425,28 @@ def run_query(
 ) -> HuntResult:
     """Run a named query over ``logset``; ``params`` are validated, defaulted and bound."""
     values = query.bind(params)
-    con = connect(logset)
-    try:
-        return execute(con, query.duckdb_sql(), values, on_progress=on_progress)
-    finally:
-        con.close()
+    return _run(query.duckdb_sql(), values, logset, on_progress)
 
 
 def run_sql(sql: str, logset: LogSet, *, on_progress: ProgressCallback | None = None) -> HuntResult:
-    """Run ad-hoc SQL (read ``cloudtrail``) over ``logset``."""
+    """Run ad-hoc, read-only SQL (reads ``cloudtrail``) over ``logset``; refuses anything else (UnsafeSQLError)."""
     if not sql.strip():
         raise HuntError("empty SQL")
-    con = connect(logset)
-    try:
-        return execute(con, sql, None, on_progress=on_progress)
-    finally:
-        con.close()
+    check_read_only(sql)
+    return _run(sql, None, logset, on_progress)
+
+
+def _run(
+    sql: str, values: Mapping[str, str] | None, logset: LogSet, on_progress: ProgressCallback | None
+) -> HuntResult:
+    with tempfile.TemporaryDirectory(prefix="trailguard-hunt-") as tmp:
+        readable, problems = salvage(logset, Path(tmp))
+        con = connect(readable)
+        try:
+            result = execute(con, sql, values, on_progress=on_progress)
+        finally:
+            con.close()
+    return replace(result, problems=tuple(problems))
 
 
 def jsonable(value: Any) -> Any:

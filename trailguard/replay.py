@@ -9,11 +9,20 @@ reads them back from synthesized templates instead.
 Input is streamed: one file is decompressed and parsed at a time, events are
 judged one by one and nothing is accumulated but counters. Bad input never
 stops a run; it is reported as ``file:line: reason`` and counted.
+
+Accepted shapes, besides CloudTrail log files and JSON Lines of records or EventBridge envelopes: the output of
+``aws cloudtrail lookup-events`` (``{"Events": [{"CloudTrailEvent": "<record as JSON>"}, ...]}``, Event
+History), CloudTrail Lake query results (``GetQueryResults``' ``QueryResultRows``, a JSON array or JSON Lines
+of result rows, or the CSV the console downloads) whose rows carry ``eventJson`` or the event data store's
+lower-case columns (``eventname``, ``eventsource``, ``useridentity``...). CloudTrail Insights and digest files
+in a synced tree are skipped by name (:func:`expand_paths` reports them), not read as malformed input.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import os
 import re
@@ -43,6 +52,11 @@ STDIN = "-"
 CENTRAL_BUS_NAME = "trailguard-central"
 #: File names picked up when walking a directory (an ``AWSLogs/`` tree holds ``*.json.gz``).
 INPUT_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".gz")
+#: CSV files (CloudTrail Lake results downloaded from the console) are read when named, never picked up by a walk.
+CSV_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
+#: Path parts and file-name markers of the files CloudTrail writes beside the logs that are not API activity.
+INSIGHT_MARKER = "CloudTrail-Insight"
+DIGEST_MARKER = "CloudTrail-Digest"
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_CHUNK = 1 << 20
 
@@ -85,11 +99,52 @@ class _Bad:
 Item = tuple[str, int, Any]
 
 
-def expand_paths(paths: Iterable[str]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file left out by its name: CloudTrail Insights events or a digest, not API activity."""
+
+    path: str
+    kind: str  # "insights" | "digest"
+
+    def __str__(self) -> str:
+        what = (
+            "CloudTrail Insights file (unusual-activity summaries, not API calls)"
+            if self.kind == "insights"
+            else "CloudTrail digest file (integrity hashes, not events)"
+        )
+        return f"{self.path}: skipped, a {what}"
+
+
+def skipped_kind(path: str) -> str | None:
+    """``insights`` or ``digest`` when CloudTrail's naming says the file holds no API activity, else None."""
+    parts = Path(path).parts
+    name = parts[-1] if parts else path
+    if INSIGHT_MARKER in parts or f"_{INSIGHT_MARKER}_" in name:
+        return "insights"
+    if DIGEST_MARKER in parts or f"_{DIGEST_MARKER}_" in name:
+        return "digest"
+    return None
+
+
+def skipped_summary(skipped: Iterable[SkippedFile]) -> str | None:
+    """One line for the user: how many files were left out by name, and why (None when there were none)."""
+    counts = Counter(s.kind for s in skipped)
+    if not counts:
+        return None
+    parts = []
+    if counts["insights"]:
+        parts.append(f"{counts['insights']} CloudTrail Insights file{'s' * (counts['insights'] != 1)}")
+    if counts["digest"]:
+        parts.append(f"{counts['digest']} digest file{'s' * (counts['digest'] != 1)}")
+    return f"skipped {' and '.join(parts)} by name: they hold no API activity to judge"
+
+
+def expand_paths(paths: Iterable[str], skipped: list[SkippedFile] | None = None) -> list[str]:
     """Check every path up front and expand directories (recursively, sorted).
 
-    Raises :class:`ReplayInputError` with a one-line message for the first
-    path that cannot be read.
+    CloudTrail Insights and digest files (by CloudTrail's path and file naming) are left out, given by name or
+    found in a directory, and appended to ``skipped`` so the caller can say so. Raises
+    :class:`ReplayInputError` with a one-line message for the first path that cannot be read.
     """
     out: list[str] = []
     for raw in paths:
@@ -100,10 +155,15 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         if p.is_dir():
             if not os.access(p, os.R_OK | os.X_OK):
                 raise ReplayInputError(f"{raw}: cannot read directory (permission denied)")
-            out.extend(_walk(p))
+            out.extend(_walk(p, skipped))
         elif p.is_file():
             if not os.access(p, os.R_OK):
                 raise ReplayInputError(f"{raw}: cannot read file (permission denied)")
+            kind = skipped_kind(str(p))
+            if kind is not None:
+                if skipped is not None:
+                    skipped.append(SkippedFile(str(p), kind))
+                continue
             out.append(str(p))
         elif p.exists():
             raise ReplayInputError(f"{raw}: not a regular file or directory")
@@ -112,15 +172,20 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def _walk(root: Path) -> list[str]:
+def _walk(root: Path, skipped: list[SkippedFile] | None = None) -> list[str]:
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "CloudTrail-Digest")
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith(".") or "_CloudTrail-Digest_" in name:
+            if name.startswith(".") or not name.endswith(INPUT_SUFFIXES):
                 continue
-            if name.endswith(INPUT_SUFFIXES):
-                found.append(os.path.join(dirpath, name))
+            path = os.path.join(dirpath, name)
+            kind = skipped_kind(path)
+            if kind is not None:
+                if skipped is not None:
+                    skipped.append(SkippedFile(path, kind))
+                continue
+            found.append(path)
     return found
 
 
@@ -148,10 +213,13 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
 
 
 def iter_file(path: str) -> Iterator[Item]:
-    """Objects in one file (plain or gzip; JSON Lines or a ``{"Records": [...]}`` document)."""
+    """Objects in one file (plain or gzip; JSON Lines or one JSON document; CSV of Lake results by suffix)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(2)
+            if path.lower().endswith(CSV_SUFFIXES):
+                yield from _iter_csv(path, head + fh.read())
+                return
             if head == _GZIP_MAGIC:
                 yield from _iter_gzip(path, head + fh.read())
                 return
@@ -296,15 +364,277 @@ def _record_or_bad(obj: Any, index: int) -> Any:
 
 
 def _expand(label: str, lineno: int, obj: Any) -> Iterator[Item]:
-    if type(obj) is dict and "Records" in obj and "eventName" not in obj:
-        records = obj["Records"]
-        if type(records) is not list:
-            yield (label, lineno, _Bad("'Records' is not an array"))
+    if type(obj) is dict and "eventName" not in obj:
+        if "Records" in obj:
+            records = obj["Records"]
+            if type(records) is not list:
+                yield (label, lineno, _Bad("'Records' is not an array"))
+                return
+            for i, rec in enumerate(records):
+                yield (label, lineno, rec if type(rec) is dict else _record_or_bad(rec, i))
             return
-        for i, rec in enumerate(records):
-            yield (label, lineno, rec if type(rec) is dict else _record_or_bad(rec, i))
+        if "Events" in obj and type(obj["Events"]) is list:  # aws cloudtrail lookup-events
+            for i, ev in enumerate(obj["Events"]):
+                yield (label, lineno, record_from_lookup_event(ev, f"Events[{i}]: "))
+            return
+        if "CloudTrailEvent" in obj:  # one Event of lookup-events (e.g. jq -c '.Events[]')
+            yield (label, lineno, record_from_lookup_event(obj, ""))
+            return
+        if "QueryResultRows" in obj:  # CloudTrail Lake GetQueryResults
+            rows = obj["QueryResultRows"]
+            if type(rows) is not list:
+                yield (label, lineno, _Bad("'QueryResultRows' is not an array"))
+                return
+            for i, row in enumerate(rows):
+                yield (label, lineno, _from_lake_row(_merge_columns(row), f"QueryResultRows[{i}]: "))
+            return
+        if _is_lake_row(obj):
+            yield (label, lineno, _from_lake_row(obj, ""))
+            return
+    elif type(obj) is list and obj and all(type(o) is dict for o in obj):  # a JSON array of rows or records
+        for o in obj:
+            yield from _expand(label, lineno, o)
         return
     yield (label, lineno, obj)
+
+
+# --------------------------------------------------------------------------- #
+# Event History (LookupEvents) and CloudTrail Lake results
+# --------------------------------------------------------------------------- #
+
+
+def record_from_lookup_event(event: Any, where: str) -> Any:
+    """The record inside one LookupEvents ``Event`` (its ``CloudTrailEvent`` is the record as a JSON string)."""
+    if type(event) is not dict:
+        return _Bad(f"{where}expected an Event object, got {type(event).__name__}")
+    raw = event.get("CloudTrailEvent")
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str):
+        return _Bad(f"{where}Event {event.get('EventId', '?')} has no CloudTrailEvent string")
+    try:
+        rec = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _Bad(f"{where}CloudTrailEvent is not valid JSON ({_short(exc)})")
+    return rec if type(rec) is dict else _Bad(f"{where}CloudTrailEvent is not a JSON object")
+
+
+def _camel_keys(*names: str) -> dict[str, str]:
+    return {n.lower(): n for n in names}
+
+
+#: Lake event data store columns (lower case) -> CloudTrail record keys.
+LAKE_COLUMNS: dict[str, str] = _camel_keys(
+    "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
+    "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements", "additionalEventData",
+    "requestID", "eventID", "readOnly", "resources", "eventType", "apiVersion", "managementEvent",
+    "recipientAccountId", "sharedEventID", "annotation", "vpcEndpointId", "vpcEndpointAccountId",
+    "serviceEventDetails", "addendum", "edgeDeviceDetails", "insightDetails", "eventCategory", "tlsDetails",
+    "sessionCredentialFromConsole",
+)  # fmt: skip
+#: Struct fields of the Lake schema (lower case) -> CloudTrail keys; map columns keep their keys as written.
+_LAKE_STRUCT_KEYS: dict[str, str] = _camel_keys(
+    "type", "principalId", "arn", "accountId", "accessKeyId", "userName", "sessionContext", "attributes",
+    "creationDate", "mfaAuthenticated", "sessionIssuer", "webIdFederationData", "federatedProvider",
+    "sourceIdentity", "ec2RoleDelivery", "ec2IssuedInVPC", "onBehalfOf", "userId", "identityStoreArn",
+    "inScopeOf", "sourceArn", "sourceAccount", "issuerType", "credentialsIssuedTo", "invokedBy",
+    "identityProvider", "tlsVersion", "cipherSuite", "clientProvidedHostHeader", "arnPrefix",
+)  # fmt: skip
+_LAKE_STRUCTS = frozenset({"userIdentity", "resources", "tlsDetails"})
+_LAKE_BOOLS = frozenset({"readOnly", "managementEvent", "sessionCredentialFromConsole"})
+_LAKE_JSON_COLUMNS = ("eventjson",)
+
+
+def _is_lake_row(obj: dict[str, Any]) -> bool:
+    keys = {k.lower() for k in obj if isinstance(k, str)}
+    return bool(keys & set(_LAKE_JSON_COLUMNS)) or {"eventname", "eventsource"} <= keys
+
+
+def _merge_columns(row: Any) -> Any:
+    """A ``QueryResultRow`` (a list of one-key column objects) as one dict."""
+    if type(row) is not list:
+        return row
+    merged: dict[str, Any] = {}
+    for col in row:
+        if type(col) is dict:
+            merged.update(col)
+    return merged
+
+
+def _from_lake_row(row: Any, where: str) -> Any:
+    """Rebuild a CloudTrail record from one CloudTrail Lake result row.
+
+    ``eventJson`` (the whole record) is used when the row has it. Otherwise the record is put together from the
+    event data store's columns: lower-case names map back to CloudTrail's keys, JSON values are parsed,
+    Trino-rendered structs (``{type=IAMUser, arn=...}``) are read, ``eventtime`` becomes ISO 8601 and the
+    boolean columns booleans. A column value that cannot be read makes the row a skipped input, with the reason.
+    """
+    if type(row) is not dict:
+        return _Bad(f"{where}expected a result row object, got {type(row).__name__}")
+    lower = {str(k).lower(): v for k, v in row.items()}
+    for col in _LAKE_JSON_COLUMNS:
+        raw = lower.get(col)
+        if isinstance(raw, dict):
+            return raw
+        if isinstance(raw, str) and raw.strip():
+            try:
+                whole = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                return _Bad(f"{where}eventJson is not valid JSON ({_short(exc)})")
+            return whole if type(whole) is dict else _Bad(f"{where}eventJson is not a JSON object")
+    rec: dict[str, Any] = {}
+    for col, value in lower.items():
+        key = LAKE_COLUMNS.get(col)
+        if key is None or value is None or value == "":
+            continue
+        try:
+            rec[key] = _lake_value(key, value)
+        except ValueError as exc:
+            return _Bad(f"{where}Lake column {col!r}: {exc}")
+    return rec
+
+
+def _lake_value(key: str, value: Any) -> Any:
+    if key == "eventTime" and isinstance(value, str):
+        return _iso_time(value)
+    if key in _LAKE_BOOLS and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = _TrinoValue(value).parse()
+        value = parsed
+    if key in _LAKE_STRUCTS:
+        return _camel_struct(value)
+    if isinstance(value, dict):  # a map<string,string> column: nested values are JSON text
+        return {k: _maybe_json(v) for k, v in value.items()}
+    return value
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _camel_struct(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_LAKE_STRUCT_KEYS.get(str(k).lower(), k): _camel_struct(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_camel_struct(v) for v in value]
+    return value
+
+
+_LAKE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|\+00:00| UTC)?$")
+
+
+def _iso_time(value: str) -> str:
+    """Lake's ``2024-05-01 10:00:00.000`` as CloudTrail's ``2024-05-01T10:00:00Z`` (other text unchanged)."""
+    m = _LAKE_TIME.match(value.strip())
+    return f"{m.group(1)}T{m.group(2)}Z" if m else value
+
+
+class _TrinoValue:
+    """A reader for the text Trino renders structs, maps and arrays as: ``{a=1, b={c=x}}``, ``[{...}, {...}]``.
+
+    Scalars are strings (``null`` is None). The rendering is not an escaping format: a scalar that itself
+    contains ``", "`` followed by ``name=`` cannot be told apart; ``SELECT eventJson`` avoids the question.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def parse(self) -> Any:
+        value = self._value()
+        if self.pos != len(self.text):
+            raise ValueError(f"cannot read {self.text[:60]!r} (not JSON, not a struct)")
+        return value
+
+    def _value(self) -> Any:
+        ch = self.text[self.pos : self.pos + 1]
+        if ch == "{":
+            return self._struct()
+        if ch == "[":
+            return self._array()
+        return self._scalar()
+
+    def _struct(self) -> dict[str, Any]:
+        self.pos += 1
+        out: dict[str, Any] = {}
+        if self.text.startswith("}", self.pos):
+            self.pos += 1
+            return out
+        while True:
+            eq = self.text.find("=", self.pos)
+            if eq < 0:
+                raise ValueError(f"cannot read {self.text[:60]!r} (not JSON, not a struct)")
+            name = self.text[self.pos : eq].strip()
+            self.pos = eq + 1
+            out[name] = self._value()
+            if self.text.startswith(", ", self.pos):
+                self.pos += 2
+            elif self.text.startswith("}", self.pos):
+                self.pos += 1
+                return out
+            else:
+                raise ValueError(f"cannot read {self.text[:60]!r} (not JSON, not a struct)")
+
+    def _array(self) -> list[Any]:
+        self.pos += 1
+        out: list[Any] = []
+        if self.text.startswith("]", self.pos):
+            self.pos += 1
+            return out
+        while True:
+            out.append(self._value())
+            if self.text.startswith(", ", self.pos):
+                self.pos += 2
+            elif self.text.startswith("]", self.pos):
+                self.pos += 1
+                return out
+            else:
+                raise ValueError(f"cannot read {self.text[:60]!r} (not JSON, not an array)")
+
+    def _scalar(self) -> Any:
+        start = self.pos
+        depth = 0
+        text = self.text
+        while self.pos < len(text):
+            ch = text[self.pos]
+            if depth == 0 and (ch in "}]" or text.startswith(", ", self.pos)):
+                break
+            depth += (ch in "{[") - (ch in "}]")
+            self.pos += 1
+        raw = text[start : self.pos]
+        return None if raw == "null" else raw
+
+
+def _iter_csv(label: str, raw: bytes) -> Iterator[Item]:
+    """CloudTrail Lake results saved as CSV: a header row, then one event per row."""
+    if raw[:2] == _GZIP_MAGIC:
+        raw, damage = _gunzip(raw)
+        if damage is not None:
+            yield (label, 1, _Bad(damage))
+            return
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        yield (label, 1, _Bad(f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames or not _is_lake_row(dict.fromkeys(reader.fieldnames, "")):
+        yield (label, 1, _Bad("CSV without an eventJson column or eventName and eventSource columns"))
+        return
+    try:
+        for row in reader:
+            yield (label, reader.line_num, _from_lake_row(row, ""))
+    except csv.Error as exc:
+        yield (label, reader.line_num, _Bad(f"CSV: {exc}"))
 
 
 def _short(exc: Exception) -> str:
