@@ -35,6 +35,15 @@ MIN_RESERVED_CONCURRENCY = 5
 #: ``engine.reserved_concurrency``'s upper bound in the config.
 MAX_RESERVED_CONCURRENCY = 1000
 
+# --- Sanity bounds of the inputs (issue 17) ---------------------------------------------------------
+#: Management events per account per day: 1e10 is about 116,000 API calls per second, all day, in one account,
+#: far above what AWS's API rate limits let one account sustain; a larger figure is almost always a unit
+#: mistake (per month, or for the whole organization instead of per account).
+MAX_EVENTS_PER_ACCOUNT_DAY = 1e10
+#: Data events per account per day: S3 object-level traffic can exceed the management-event rate by orders
+#: of magnitude, so the bound is 100 times higher (about 11.6 million requests per second).
+MAX_DATA_EVENTS_PER_ACCOUNT_DAY = 1e12
+
 
 @dataclass(frozen=True)
 class ConcurrencyAdvice:
@@ -71,23 +80,43 @@ class CostInputs:
     athena_days_per_query: float = 1.0
 
     def validate(self) -> list[str]:
-        """One message per bad argument (empty when all are valid)."""
+        """One message per bad argument (empty when all are valid), naming the ``trailguard cost`` option."""
         errs = []
         if self.accounts < 1:
             errs.append("--accounts must be at least 1")
         if not 1 <= self.regions <= 40:
             errs.append("--regions must be between 1 and 40")
-        if self.events_per_day < 0:
-            errs.append("--events-per-day must not be negative")
-        if self.data_events_per_day is not None and self.data_events_per_day < 0:
-            errs.append("--data-events-per-day must not be negative")
-        if not 0 <= self.forward_ratio <= 1:
+        errs += _rate_errors("--events-per-day", self.events_per_day, MAX_EVENTS_PER_ACCOUNT_DAY)
+        if self.data_events_per_day is not None:
+            errs += _rate_errors("--data-events-per-day", self.data_events_per_day, MAX_DATA_EVENTS_PER_ACCOUNT_DAY)
+        if not 0 <= self.forward_ratio <= 1:  # also false for nan
             errs.append("--forward-ratio must be between 0 and 1")
+        if self.ia_days < 1:
+            errs.append("--ia-days must be at least 1")
         if not self.ia_days < self.glacier_days < self.archive_days:
-            errs.append("lifecycle days must satisfy ia < glacier < archive")
-        if self.athena_queries < 0 or self.athena_days_per_query < 0:
-            errs.append("--athena-queries and --athena-days-per-query must not be negative")
+            errs.append(
+                f"the lifecycle must satisfy --ia-days ({self.ia_days}) < --glacier-days ({self.glacier_days}) "
+                f"< --archive-days ({self.archive_days}): set --ia-days and --glacier-days below --archive-days "
+                "(for example --archive-days 200 --ia-days 30 --glacier-days 90)"
+            )
+        if self.athena_queries < 0:
+            errs.append("--athena-queries must not be negative")
+        if not (math.isfinite(self.athena_days_per_query) and 0 <= self.athena_days_per_query <= self.archive_days):
+            errs.append("--athena-days-per-query must be between 0 and --archive-days")
         return errs
+
+
+def _rate_errors(option: str, value: float, limit: float) -> list[str]:
+    if not math.isfinite(value):
+        return [f"{option} must be a finite number, got {value}"]
+    if value < 0:
+        return [f"{option} must not be negative"]
+    if value > limit:
+        return [
+            f"{option} {value:g} is above {limit:g} per account per day ({limit / 86_400:,.0f} calls per second, "
+            "sustained): check the unit (it is per account and per day, not per month or for the organization)"
+        ]
+    return []
 
 
 @dataclass(frozen=True)
