@@ -128,3 +128,31 @@ def test_an_organization_mode_assembly_is_not_taken_for_the_demos(organization: 
     with pytest.raises(DemoError, match=r"not the demo's assembly .*stacks pinned to accounts"):
         _check_demo_assembly(Path(organization.outdir))
     _check_demo_assembly(Path(standalone.outdir))
+
+
+def test_the_demo_tables_explain_the_check_mark_and_show_what_each_remediation_changed() -> None:
+    import io
+
+    from rich.console import Console
+
+    from trailguard.commands.demo import LEGEND, report_details, report_table
+    from trailguard.demo.run import DemoReport
+
+    steps = scenario(EXPECTED_RULES)
+    fixed = StepReport(step=steps[0], verdict="remediate", verified=True, detail="trail on")
+    fixed.changed = ["start_logging: started logging on arn:aws:cloudtrail:us-east-1:1:trail/t"]
+    alerted = StepReport(step=steps[1], verdict="alert", verified=True, detail="ingress 22<-0.0.0.0/0")
+    report = DemoReport([fixed, alerted], {})
+    out = io.StringIO()
+    console = Console(file=out, width=80, color_system=None)
+    console.print(report_table(report))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "undone" in text and "alerted" in text
+    # Rule ids are never split across lines.
+    assert steps[0].rule is not None and steps[0].rule in text
+    assert report_details(report) == [
+        "1. start_logging: started logging on arn:aws:cloudtrail:us-east-1:1:trail/t",
+        "2. live state: ingress 22<-0.0.0.0/0",
+    ]
+    assert LEGEND.startswith("✓ = behaved as expected") and "alert" in LEGEND

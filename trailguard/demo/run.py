@@ -78,6 +78,8 @@ class StepReport:
     recorded: list[str] = field(default_factory=list)
     verdict: str = "none"
     actions: list[str] = field(default_factory=list)
+    #: What each remediation changed, in the engine's words ("security group sg-1: revoked 1 public rule(s); ...").
+    changed: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
     expected: str = "none"  # remediate | alert | none
     verified: bool = False
@@ -356,6 +358,8 @@ def _absorb(rep: StepReport, result: Any) -> None:
     for f in result.get("findings") or []:
         if f.get("action"):
             rep.actions.append(str(f["action"]))
+            if f.get("status") == "remediated" and f.get("detail"):
+                rep.changed.append(f"{f['action']}: {f['detail']}")
         if f.get("decision") != "skip":
             into = rep.recorded if f.get("status") == "recorded" else rep.acted
             if f.get("rule") and str(f["rule"]) not in into:
