@@ -630,13 +630,30 @@ class TrailguardConfig(_Strict):
 # --------------------------------------------------------------------------- #
 
 
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the section holding ``loc``'s last key accepts (empty when it is not a model section)."""
+    model: type[BaseModel] = TrailguardConfig
+    for part in loc[:-1]:
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            optional = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type)]
+            models = [a for a in optional if issubclass(a, BaseModel)]
+            if len(models) != 1:
+                return []
+            annotation = models[0]
+        model = annotation
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
 def _format_errors(source: str, exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see config/trailguard.schema.json)"
+            hint = did_you_mean(str(err["loc"][-1]), _known_keys(err["loc"])) if err["loc"] else ""
+            msg = f"unknown key{hint} (check the spelling; see config/trailguard.schema.json)"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         elif err["type"] == "literal_error":

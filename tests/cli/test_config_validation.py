@@ -212,3 +212,20 @@ def test_write_schema_still_writes(tmp_path: Path) -> None:
 def test_committed_schema_is_current() -> None:
     committed = json.loads((ROOT / "config" / "trailguard.schema.json").read_text(encoding="utf-8"))
     assert committed == json.loads(json.dumps(json_schema()))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dry_runn: true\n", "dry_runn: unknown key (did you mean: dry_run?)"),
+        ("retention:\n  archive_day: 400\n", "retention.archive_day: unknown key (did you mean: archive_days?)"),
+        (
+            "features:\n  data_events:\n    lamda: true\n",
+            "features.data_events.lamda: unknown key (did you mean: lambda?)",
+        ),
+        ("zzz: 1\n", "zzz: unknown key (check the spelling"),
+    ],
+)
+def test_unknown_config_keys_suggest_the_known_key(tmp_path: Path, text: str, expected: str) -> None:
+    [line] = problems_of(write(tmp_path, text))
+    assert expected in line
