@@ -13,7 +13,7 @@ import aws_cdk as cdk
 from trailguard_engine.exceptions import CatalogError
 
 from stacks.app_builder import build_app
-from trailguard.config import load_config
+from trailguard.config import config_warnings, load_config
 from trailguard.exceptions import ConfigError
 
 
@@ -26,6 +26,8 @@ def main() -> None:
         for line in exc.problems:
             print(f"trailguard: config error: {line}", file=sys.stderr)
         sys.exit(2)
+    for line in config_warnings(cfg):
+        print(f"trailguard: config warning: {line}", file=sys.stderr)
     try:
         build_app(app, cfg)
     except CatalogError as exc:  # e.g. a rule whose pattern EventBridge would refuse: named, no stack trace

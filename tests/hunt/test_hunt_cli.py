@@ -121,11 +121,15 @@ def test_directory_without_logs_is_an_error(tmp_path: Path) -> None:
     assert "no CloudTrail log files" in res.stderr
 
 
-def test_corrupt_log_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_corrupt_log_file_is_skipped_and_reported_and_strict_makes_it_fail(tmp_path: Path) -> None:
     day = tmp_path / "AWSLogs" / "111111111111" / "CloudTrail" / "us-east-1" / "2024" / "05" / "01"
     day.mkdir(parents=True)
     (day / "broken.json").write_text('{"Records": [{"eventName": "StopLogging", ')
     res = invoke("root-activity", "--logs", str(tmp_path))
-    assert res.exit_code == 2
-    assert res.stderr.startswith("error: ")
-    assert len(res.stderr.strip().splitlines()) == 1
+    # Like replay: the damaged input is skipped with its reason, and the hunt still answers.
+    assert res.exit_code == 0, res.stderr
+    assert "broken.json" in res.stderr
+    assert "1 inputs skipped" in res.stderr
+    assert "Traceback" not in res.stderr
+    strict = invoke("root-activity", "--logs", str(tmp_path), "--strict")
+    assert strict.exit_code == 1

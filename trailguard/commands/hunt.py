@@ -32,6 +32,7 @@ from trailguard.output import (
     open_sink,
     quiet_broken_pipe,
 )
+from trailguard.replay import skipped_summary
 from trailguard.sqlcatalog import RELATION, Query, get_query, load_queries
 
 #: Show a progress bar on stderr above this many input bytes (or with --progress).
@@ -227,6 +228,9 @@ def hunt(
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: only for large inputs)."),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if any input was skipped (bad lines, truncated files).")
+    ] = False,
 ) -> None:
     """Hunt through local CloudTrail logs with the same SQL as the Athena named queries.
 
@@ -289,9 +293,19 @@ def hunt(
     except PipeClosed:
         quiet_broken_pipe()
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
-    typer.echo(f"{len(result.rows)} rows from {logset.count} files in {time.perf_counter() - started:.2f}s", err=True)
+    for problem in result.problems:
+        typer.echo(str(problem), err=True)
+    skipped_files = skipped_summary(list(logset.skipped))
+    if skipped_files:
+        typer.echo(skipped_files, err=True)
+    bad = f", {len(result.problems)} inputs skipped" if result.problems else ""
+    typer.echo(
+        f"{len(result.rows)} rows from {logset.count} files{bad} in {time.perf_counter() - started:.2f}s", err=True
+    )
     if fail_on_rows and result.rows:
         raise typer.Exit(3)
+    if strict and result.problems:
+        raise typer.Exit(1)
 
 
 def _run(

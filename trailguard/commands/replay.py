@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, Any, NoReturn
@@ -21,8 +22,17 @@ from trailguard_engine.settings import Runtime
 
 from trailguard.cli import app
 from trailguard.config import load_config
+from trailguard.event_history import EventHistoryError, RegionProgress, iter_event_history
 from trailguard.exceptions import ConfigError, TrailguardError
-from trailguard.filters import EventFilter, FilterError, event_filter, parse_severity, select_rules, severity_rank
+from trailguard.filters import (
+    EventFilter,
+    FilterError,
+    event_filter,
+    parse_severity,
+    parse_time,
+    select_rules,
+    severity_rank,
+)
 from trailguard.output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
@@ -52,11 +62,13 @@ from trailguard.replay import (
     Problem,
     ReplayInputError,
     ReplaySummary,
+    SkippedFile,
     build_evaluator,
     expand_paths,
     iter_file,
     iter_stdin,
     replay,
+    skipped_summary,
 )
 
 #: Show a progress bar (stderr, terminals only) above this many input bytes.
@@ -155,12 +167,57 @@ _REPLAY_EPILOG = (
 )
 
 
+def _now() -> datetime:
+    """The clock --since/--until are relative to for Event History (a seam for tests)."""
+    return datetime.now(UTC)
+
+
+def _event_history(
+    since: str | None, until: str | None, regions: str, profile: str | None, err: Console
+) -> Iterator[Item]:
+    """Items from CloudTrail Event History (``LookupEvents``), oldest first; 7 days unless --since says otherwise."""
+    import boto3  # noqa: PLC0415 - only this source needs the SDK: replay of files stays light
+
+    now = _now()
+    start = parse_time(since, "--since", now) if since else now - timedelta(days=7)
+    end = parse_time(until, "--until", now) if until else None
+    try:
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    except Exception as exc:  # botocore's ProfileNotFound and the like: one line, no traceback
+        raise EventHistoryError(f"cannot open AWS profile {profile!r}: {exc}") from exc
+    seen: dict[str, int] = {}
+
+    def progress(p: RegionProgress) -> None:
+        if p.done and seen.get(p.region) != p.events:
+            seen[p.region] = p.events
+            err.print(f"event history: {p.region}: {p.events} events", markup=False)
+
+    region_arg = "all" if regions == "all" else [r.strip() for r in regions.split(",") if r.strip()]
+    return iter_event_history(session, since=start, until=end, regions=region_arg, on_progress=progress)
+
+
 @app.command("replay", epilog=_REPLAY_EPILOG)
 def replay_command(
     paths: Annotated[
-        list[str],
-        typer.Argument(help="JSON Lines files, CloudTrail log files (.json/.json.gz), directories, or - for stdin."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="JSON Lines files, CloudTrail log files (.json/.json.gz), directories, saved `aws cloudtrail "
+            "lookup-events` output, CloudTrail Lake query results, or - for stdin."
+        ),
+    ] = None,
+    event_history: Annotated[
+        bool,
+        typer.Option(
+            "--event-history",
+            help="Judge the account's CloudTrail Event History (LookupEvents, up to 90 days; nothing deployed).",
+        ),
+    ] = False,
+    regions: Annotated[
+        str, typer.Option("--regions", help="With --event-history: all (the enabled regions) or a comma list.")
+    ] = "all",
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="With --event-history: the AWS CLI profile to read with.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Same as -o jsonl: one JSON object per event.")] = False,
     output: Annotated[
         Format | None,
@@ -221,7 +278,12 @@ def replay_command(
         floor = parse_severity(fail_on, "--fail-on") if fail_on else None
         min_sev = parse_severity(severity) if severity else None
         selection = event_filter(
-            since=since, until=until, accounts=account or (), regions=region or (), principals=principal or ()
+            since=since,
+            until=until,
+            accounts=account or (),
+            regions=region or (),
+            principals=principal or (),
+            now=_now(),
         )
     except FilterError as exc:
         usage(str(exc))
@@ -232,7 +294,11 @@ def replay_command(
         )
         if rule or min_sev:
             evaluator = Evaluator(select_rules(evaluator.rules, rule or (), min_sev), evaluator.cfg)
-        files = expand_paths(paths)
+        if event_history == bool(paths):
+            usage("give log PATHS, or --event-history to read the account's Event History (not both)")
+        skipped: list[SkippedFile] = []
+        files = expand_paths(paths, skipped) if paths else []
+        source = _event_history(since, until, regions, profile, err) if event_history else None
     except FilterError as exc:
         usage(str(exc))
     except ConfigError as exc:
@@ -243,12 +309,17 @@ def replay_command(
         usage(str(exc))
     for w in warnings:
         err.print(f"warning: {w}", markup=False)
+    skipped_files = skipped_summary(skipped)
+    if skipped_files:
+        err.print(skipped_files, markup=False)
     try:
         sink = open_sink(out)
     except OutputError as exc:
         usage(str(exc))
     try:
-        code = _run(sink, fmt, files, evaluator, runtime, selection, floor, only_findings, strict, err)
+        code = _run(sink, fmt, files, evaluator, runtime, selection, floor, only_findings, strict, err, source)
+    except EventHistoryError as exc:
+        usage(str(exc))
     except PipeClosed:
         quiet_broken_pipe()
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
@@ -269,8 +340,9 @@ def _run(
     only_findings: bool,
     strict: bool,
     err: Console,
+    source: Iterator[Item] | None = None,
 ) -> int:
-    """Judge, write, and return the exit code."""
+    """Judge, write, and return the exit code (``source``: items from elsewhere than ``files``, e.g. Event History)."""
     runbook = runtime.runbook_url
     by_id = evaluator.by_id
     current: list[Any] = [None]  # the object being judged (replay calls on_result right after reading it)
@@ -317,7 +389,7 @@ def _run(
             yield item
 
     progress: Progress | None = None
-    if should_show_progress(files, err, fmt is Format.jsonl):
+    if source is None and should_show_progress(files, err, fmt is Format.jsonl):
         progress = Progress(
             TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
         )
@@ -328,7 +400,8 @@ def _run(
                     selected(_items(files, progress)), evaluator, on_result=on_result, on_problem=on_problem
                 )
         else:
-            summary = replay(selected(_items(files, None)), evaluator, on_result=on_result, on_problem=on_problem)
+            items = source if source is not None else _items(files, None)
+            summary = replay(selected(items), evaluator, on_result=on_result, on_problem=on_problem)
     except ReplayInputError as exc:
         sink.flush()
         err.print(f"error: {exc}", markup=False)
