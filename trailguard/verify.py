@@ -98,7 +98,8 @@ class LocalTreeReader:
     """:class:`trailguard_engine.integrity.ArchiveReader` over a synced directory; keys are relative paths."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        # Resolved once: keys are paths relative to it, and a relative root (``verify logs``) must work too.
+        self.root = root.resolve()
 
     def _path(self, key: str) -> Path:
         p = (self.root / key).resolve()
