@@ -1,4 +1,4 @@
-""""Did you mean" for names a user types (rule ids, query names, config keys): difflib, no hand-made distance."""
+"""Did-you-mean suggestions for names a user types (rule ids, query names, config keys): difflib, not a hand-made distance."""
 
 from __future__ import annotations
 
