@@ -510,3 +510,23 @@ def iter_jsonl(docs: Iterator[Any] | Sequence[Any]) -> Iterator[bytes]:
     dumps = orjson.dumps
     for d in docs:
         yield dumps(d) + b"\n"
+
+
+class TableOrJson(StrEnum):
+    """``-o`` for the commands whose results are a report, not findings or rows (rules, cost, verify, redrive)."""
+
+    table = "table"
+    json = "json"
+
+
+#: The shared ``-o/--output`` option of those commands; ``--json`` stays as its alias.
+OUTPUT_TABLE_OR_JSON_HELP = "table (default) or json; --json is -o json."
+
+
+def wants_json(as_json: bool, output: TableOrJson | None) -> bool:
+    """True for ``--json`` or ``-o json``; ``--json`` with ``-o table`` is a usage error (exit 2)."""
+    if as_json and output is TableOrJson.table:
+        import typer  # noqa: PLC0415 - only the CLI layer raises typer errors
+
+        raise typer.BadParameter("--json is -o json; it cannot be combined with -o table", param_hint="-o")
+    return as_json or output is TableOrJson.json

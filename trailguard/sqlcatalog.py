@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trailguard.exceptions import TrailguardError
+from trailguard.suggest import did_you_mean
 
 QUERIES_DIR = Path(__file__).resolve().parent / "queries"
 
@@ -270,6 +271,8 @@ def get_query(name: str, directory: Path | None = None) -> Query:
     queries = load_queries(directory)
     if name not in queries:
         close = [n for n in queries if name in n or n in name]
-        hint = f" (did you mean {', '.join(close)}?)" if close else " (see 'trailguard hunt --list')"
+        hint = did_you_mean(name, queries) or (
+            f" (did you mean: {', '.join(close)}?)" if close else " (see 'trailguard hunt --list')"
+        )
         raise UnknownQueryError(f"unknown query {name!r}{hint}")
     return queries[name]

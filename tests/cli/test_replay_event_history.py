@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from trailguard.cli import _load_commands, app
 from trailguard.commands import replay as replay_cmd
-from trailguard.event_history import EventHistoryError
+from trailguard.event_history import EventHistoryError, RegionProgress
 
 _load_commands()
 runner = CliRunner()
@@ -36,6 +36,7 @@ def test_event_history_events_are_judged_and_gate_the_exit_code(
         asked.update(since=since, until=until, regions=regions)
         recent = (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         yield ("event-history:us-east-1", 1, {**bare(stop_logging_example), "eventTime": recent})
+        on_progress(RegionProgress("us-east-1", windows_done=30, windows_total=30, events=1, done=True))
 
     monkeypatch.setattr(replay_cmd, "iter_event_history", fake)
     res = runner.invoke(app, ["replay", "--event-history", "--since", "30d", "--regions", "us-east-1, eu-west-1",
@@ -43,6 +44,7 @@ def test_event_history_events_are_judged_and_gate_the_exit_code(
     assert res.exit_code == 3, res.output
     assert "cloudtrail-stop-logging" in res.stdout
     assert asked["regions"] == ["us-east-1", "eu-west-1"]
+    assert "event history: us-east-1: 1 events" in res.stderr  # not a terminal: one line per finished region
     assert asked["until"] is None
     assert asked["since"] == NOW - timedelta(days=30)
 

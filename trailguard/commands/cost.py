@@ -16,6 +16,7 @@ from trailguard.cli import app
 from trailguard.config import Retention, TrailguardConfig, load_config
 from trailguard.cost import PEAK_TO_AVERAGE, CostInputs, estimate, recommend_reserved_concurrency
 from trailguard.exceptions import ConfigError
+from trailguard.output import OUTPUT_TABLE_OR_JSON_HELP, TableOrJson, wants_json
 
 _DEFAULTS = CostInputs(accounts=1, regions=1, events_per_day=0)
 
@@ -139,6 +140,7 @@ def cost(
         float, typer.Option(help="Peak over average event rate, for the engine's reserved concurrency.", min=1)
     ] = PEAK_TO_AVERAGE,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (money rounded to cents).")] = False,
+    output: Annotated[TableOrJson | None, typer.Option("-o", "--output", help=OUTPUT_TABLE_OR_JSON_HELP)] = None,
 ) -> None:
     """Estimate the monthly AWS bill of a trailguard deployment, broken down by driver.
 
@@ -150,6 +152,7 @@ def cost(
       trailguard cost --config trailguard.yaml --events-per-day 20000
       trailguard cost --accounts 1 --regions 3 --events-per-day 5000 --json
     """
+    as_json = wants_json(as_json, output)
     values: dict[str, Any] = {}
     notes: list[str] = []
     if config is not None:

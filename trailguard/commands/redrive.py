@@ -10,6 +10,7 @@ from trailguard_engine.catalog import rules_by_id
 
 from trailguard import redrive as rd
 from trailguard.cli import app
+from trailguard.output import OUTPUT_TABLE_OR_JSON_HELP, TableOrJson, wants_json
 from trailguard.redrive import Outcome, RedriveReport
 
 _LABEL = {
@@ -62,12 +63,19 @@ def redrive_command(
     ] = None,
     wait_seconds: Annotated[int, typer.Option(min=0, max=20, help="SQS long-poll wait per receive, in seconds.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message, then a summary.")] = False,
+    output: Annotated[TableOrJson | None, typer.Option("-o", "--output", help=OUTPUT_TABLE_OR_JSON_HELP)] = None,
 ) -> None:
     """Unwrap the engine's dead letters, check each is a well-formed engine input, and re-invoke the engine.
 
     A message is deleted only after Lambda accepted the re-invocation (202). Messages that are not engine
     inputs are left in the queue and listed; the exit status is 1 when any was left or failed.
+
+    \b
+    Examples:
+      trailguard redrive --queue-url https://sqs.us-east-1.amazonaws.com/111122223333/EngineFailureDlq
+      trailguard redrive --queue-url URL --function-name trailguard-engine --apply
     """
+    as_json = wants_json(as_json, output)
     if not dry_run and not function_name:
         typer.echo("error: --apply needs --function-name (the engine function to re-invoke)", err=True)
         raise typer.Exit(2)

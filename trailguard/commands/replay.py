@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -175,7 +176,10 @@ def _now() -> datetime:
 def _event_history(
     since: str | None, until: str | None, regions: str, profile: str | None, err: Console
 ) -> Iterator[Item]:
-    """Items from CloudTrail Event History (``LookupEvents``), oldest first; 7 days unless --since says otherwise."""
+    """Items from CloudTrail Event History (``LookupEvents``), oldest first; 7 days unless --since says otherwise.
+
+    A generator: nothing is called until replay reads, and a failure surfaces as :class:`EventHistoryError` there.
+    """
     import boto3  # noqa: PLC0415 - only this source needs the SDK: replay of files stays light
 
     now = _now()
@@ -185,15 +189,36 @@ def _event_history(
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
     except Exception as exc:  # botocore's ProfileNotFound and the like: one line, no traceback
         raise EventHistoryError(f"cannot open AWS profile {profile!r}: {exc}") from exc
-    seen: dict[str, int] = {}
-
-    def progress(p: RegionProgress) -> None:
-        if p.done and seen.get(p.region) != p.events:
-            seen[p.region] = p.events
-            err.print(f"event history: {p.region}: {p.events} events", markup=False)
-
     region_arg = "all" if regions == "all" else [r.strip() for r in regions.split(",") if r.strip()]
-    return iter_event_history(session, since=start, until=end, regions=region_arg, on_progress=progress)
+    if not err.is_terminal:
+
+        def report(p: RegionProgress) -> None:
+            if p.done:
+                err.print(f"event history: {p.region}: {p.events} events", markup=False)
+
+        yield from iter_event_history(session, since=start, until=end, regions=region_arg, on_progress=report)
+        return
+    # On a terminal: one bar per region (days fetched of the range, events so far); region threads call back.
+    bar = Progress(
+        TextColumn("event history {task.fields[region]:<15}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days, {task.fields[events]} events"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def update(p: RegionProgress) -> None:
+        with lock:
+            if p.region not in tasks:
+                tasks[p.region] = bar.add_task("", total=p.windows_total, region=p.region, events=0)
+        bar.update(tasks[p.region], completed=p.windows_done, events=p.events)
+
+    with bar:
+        yield from iter_event_history(session, since=start, until=end, regions=region_arg, on_progress=update)
 
 
 @app.command("replay", epilog=_REPLAY_EPILOG)

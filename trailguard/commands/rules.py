@@ -14,6 +14,7 @@ from trailguard_engine.model import SEVERITIES, Rule
 
 from trailguard import runbooks
 from trailguard.cli import app
+from trailguard.output import OUTPUT_TABLE_OR_JSON_HELP, TableOrJson, wants_json
 from trailguard.suggest import did_you_mean
 
 DEFAULT_RUNBOOK_DIR = Path("docs/runbooks")
@@ -45,6 +46,7 @@ def rule_detail(rule: Rule) -> dict[str, Any]:
 def rules_command(
     rule_id: Annotated[str | None, typer.Argument(help="Show one rule in detail.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    output: Annotated[TableOrJson | None, typer.Option("-o", "--output", help=OUTPUT_TABLE_OR_JSON_HELP)] = None,
 ) -> None:
     """List the detection catalog, or show one rule.
 
@@ -54,6 +56,7 @@ def rules_command(
       trailguard rules cloudtrail-stop-logging
       trailguard rules --json | jq -r '.[].id'
     """
+    json_output = wants_json(json_output, output)
     catalog = load_catalog()
     if rule_id is not None:
         match = [r for r in catalog if r.id == rule_id]

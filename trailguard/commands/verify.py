@@ -18,6 +18,7 @@ from trailguard_engine import integrity as ig
 
 from trailguard import verify as vf
 from trailguard.cli import app
+from trailguard.output import OUTPUT_TABLE_OR_JSON_HELP, TableOrJson, wants_json
 
 _STATUSES = {
     "digests": ("valid", "invalid", "missing", "not-checked"),
@@ -92,12 +93,19 @@ def verify_command(
     aws_region: Annotated[str | None, typer.Option("--aws-region", help="Region of the S3 client.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=128, help="Parallel reads.")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Machine output: counts, problems, every object.")] = False,
+    output: Annotated[TableOrJson | None, typer.Option("-o", "--output", help=OUTPUT_TABLE_OR_JSON_HELP)] = None,
 ) -> None:
     """Verify CloudTrail log file integrity: each digest's signature and chain, and every log file it lists.
 
     Exit status: 0 when everything checked is valid, 1 on any integrity failure (invalid or missing
     digest; modified, deleted or unlisted log file), 2 on a usage or access error.
+
+    \b
+    Examples:
+      trailguard verify s3://trailguard-archive-111122223333-us-east-1 --since 2026-11-01
+      trailguard verify ./AWSLogs-copy --json > integrity.json
     """
+    as_json = wants_json(as_json, output)
     try:
         src = vf.parse_source(source)
         t_since = vf.parse_time(since) if since else None
