@@ -12,8 +12,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from trailguard_engine.model import SEVERITIES, Rule
 
 from trailguard.suggest import did_you_mean
@@ -200,3 +201,16 @@ def record_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """The CloudTrail record of a bare record or an EventBridge envelope."""
     detail = obj.get("detail")
     return detail if "detail-type" in obj and isinstance(detail, Mapping) else obj
+
+
+# --------------------------------------------------------------------------- #
+# The CLI options of these filters, shared by replay and hunt (one wording, one parser).
+# --------------------------------------------------------------------------- #
+SinceOption = Annotated[str | None, typer.Option("--since", help="Events at or after: 2024-05-01T00:00:00Z, 7d, 12h.")]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Events before: ISO 8601 or a time ago (1d).")]
+AccountOption = Annotated[list[str] | None, typer.Option("--account", help="Only this account ID; repeatable.")]
+RegionOption = Annotated[list[str] | None, typer.Option("--region", help="Only this region; repeatable.")]
+PrincipalOption = Annotated[
+    list[str] | None,
+    typer.Option("--principal", help="Only principals whose ARN contains this, or matches this glob; repeatable."),
+]

@@ -264,7 +264,7 @@ def test_parameter_errors() -> None:
         q.bind({"principal": "x", "start": "yesterday"})
     with pytest.raises(ParameterError, match="integer"):
         QUERIES["access-denied-by-principal"].bind({"min_denied": "10 OR 1=1"})
-    with pytest.raises(UnknownQueryError, match="did you mean root-activity"):
+    with pytest.raises(UnknownQueryError, match="did you mean: root-activity"):
         get_query("root")
 
 

@@ -19,7 +19,16 @@ from rich.table import Table
 from trailguard import hunt as hunt_lib
 from trailguard.cli import app
 from trailguard.exceptions import TrailguardError
-from trailguard.filters import EventFilter, FilterError, event_filter
+from trailguard.filters import (
+    AccountOption,
+    EventFilter,
+    FilterError,
+    PrincipalOption,
+    RegionOption,
+    SinceOption,
+    UntilOption,
+    event_filter,
+)
 from trailguard.output import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
@@ -212,16 +221,11 @@ def hunt(
     fail_on_rows: Annotated[
         bool, typer.Option("--fail-on-rows", help="Exit 3 when the query returns rows (a hunt gate in CI).")
     ] = False,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Events at or after: 2024-05-01T00:00:00Z, 7d, 12h.")
-    ] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Events before: ISO 8601 or a time ago (1d).")] = None,
-    account: Annotated[list[str] | None, typer.Option("--account", help="Only this account ID; repeatable.")] = None,
-    region: Annotated[list[str] | None, typer.Option("--region", help="Only this region; repeatable.")] = None,
-    principal: Annotated[
-        list[str] | None,
-        typer.Option("--principal", help="Only principals whose ARN contains this, or matches this glob; repeatable."),
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    account: AccountOption = None,
+    region: RegionOption = None,
+    principal: PrincipalOption = None,
     rule: Annotated[list[str] | None, typer.Option("--rule", help="replay only (hunt rows are not findings).")] = None,
     severity: Annotated[str | None, typer.Option("--severity", help="replay only.")] = None,
     progress: Annotated[

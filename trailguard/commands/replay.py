@@ -26,8 +26,13 @@ from trailguard.config import load_config
 from trailguard.event_history import EventHistoryError, RegionProgress, iter_event_history
 from trailguard.exceptions import ConfigError, TrailguardError
 from trailguard.filters import (
+    AccountOption,
     EventFilter,
     FilterError,
+    PrincipalOption,
+    RegionOption,
+    SinceOption,
+    UntilOption,
     event_filter,
     parse_severity,
     parse_time,
@@ -258,20 +263,15 @@ def replay_command(
         str | None,
         typer.Option("--fail-on", help="Exit 3 if a finding is at or above: info, low, medium, high, critical."),
     ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Events at or after: 2024-05-01T00:00:00Z, 7d, 12h.")
-    ] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Events before: ISO 8601 or a time ago (1d).")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule; repeatable.")] = None,
     severity: Annotated[
         str | None, typer.Option("--severity", help="Only rules at or above: info, low, medium, high, critical.")
     ] = None,
-    account: Annotated[list[str] | None, typer.Option("--account", help="Only this account ID; repeatable.")] = None,
-    region: Annotated[list[str] | None, typer.Option("--region", help="Only this region; repeatable.")] = None,
-    principal: Annotated[
-        list[str] | None,
-        typer.Option("--principal", help="Only principals whose ARN contains this, or matches this glob; repeatable."),
-    ] = None,
+    account: AccountOption = None,
+    region: RegionOption = None,
+    principal: PrincipalOption = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Deployment config (exemptions, rule modes, allowed ports).")
     ] = None,

@@ -44,47 +44,6 @@ def client(service: str, *, region: str = REGION, creds: tuple[str, str] | None 
 
 
 @dataclass
-class Sandbox:
-    """Ids and names of everything the seeding created."""
-
-    account: str
-    region: str
-    trail_name: str
-    trail_arn: str
-    log_bucket: str
-    data_bucket: str
-    legacy_bucket: str
-    vpc_id: str
-    web_sg: str
-    lb_sg: str
-    legit_cidr: str
-    snapshot_id: str
-    key_id: str
-    key_arn: str
-    intern_user: str
-    recorder: str
-    attacker: Caller
-    attacker_creds: tuple[str, str]
-    table_name: str
-    topic_arn: str
-    alert_queue_url: str
-    config_parameter: str
-    engine_role_arn: str
-    remediation_role_arn: str
-
-    def attacker_client(self, service: str) -> Any:
-        return client(service, region=self.region, creds=self.attacker_creds)
-
-
-PUBLIC_ACCESS_BLOCK = {
-    "BlockPublicAcls": True,
-    "IgnorePublicAcls": True,
-    "BlockPublicPolicy": True,
-    "RestrictPublicBuckets": True,
-}
-
-
-@dataclass
 class Targets:
     """What the attacker goes after, seeded in the emulated account."""
 
@@ -103,6 +62,32 @@ class Targets:
     recorder: str
     attacker: Caller
     attacker_creds: tuple[str, str]
+
+
+@dataclass
+class Sandbox(Targets):
+    """The scenario's view: the seeded targets plus trailguard's own resources (deployed, or stand-ins)."""
+
+    trail_name: str
+    trail_arn: str
+    log_bucket: str
+    table_name: str
+    topic_arn: str
+    alert_queue_url: str
+    config_parameter: str
+    engine_role_arn: str
+    remediation_role_arn: str
+
+    def attacker_client(self, service: str) -> Any:
+        return client(service, region=self.region, creds=self.attacker_creds)
+
+
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 def seed_targets(region: str = REGION) -> Targets:

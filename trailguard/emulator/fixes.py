@@ -712,6 +712,14 @@ _ALLOW_ALL = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
 }
+
+
+def _allow_probe(action: str) -> dict[str, Any]:
+    """A resource policy with one statement the probe can look for (Sid "probe")."""
+    statement = {"Sid": "probe", "Effect": "Allow", "Principal": "*", "Action": action, "Resource": "*"}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
 _TLS_ONLY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -1114,18 +1122,7 @@ FIXES: tuple[Fix, ...] = (
                 "Policy": _res(
                     "AWS::SNS::TopicPolicy",
                     Topics=[{"Ref": "Topic"}],
-                    PolicyDocument={
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "probe",
-                                "Effect": "Allow",
-                                "Principal": "*",
-                                "Action": "sns:Publish",
-                                "Resource": "*",
-                            }
-                        ],
-                    },
+                    PolicyDocument=_allow_probe("sns:Publish"),
                 ),
             },
             _check_topic_policy,
@@ -1142,18 +1139,7 @@ FIXES: tuple[Fix, ...] = (
                 "Policy": _res(
                     "AWS::SQS::QueuePolicy",
                     Queues=[{"Ref": "Queue"}],
-                    PolicyDocument={
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "probe",
-                                "Effect": "Allow",
-                                "Principal": "*",
-                                "Action": "sqs:SendMessage",
-                                "Resource": "*",
-                            }
-                        ],
-                    },
+                    PolicyDocument=_allow_probe("sqs:SendMessage"),
                 ),
             },
             _check_queue_policy,
