@@ -107,3 +107,25 @@ def test_hunt_filters_are_where_clauses(tree: Path) -> None:
 def test_hunt_rejects_finding_filters(tree: Path) -> None:
     res = runner.invoke(app, ["hunt", "root-activity", "--logs", str(tree), "--rule", "x"])
     assert res.exit_code == 2 and "use them with `trailguard replay`" in res.stderr
+
+
+def test_hunt_table_is_compact_by_default_and_wide_shows_every_column(tree: Path) -> None:
+    sql = "SELECT eventid, eventname, useragent FROM cloudtrail ORDER BY 1 LIMIT 2"
+    compact = runner.invoke(app, ["hunt", "--sql", sql, "--logs", str(tree)], env={"COLUMNS": "200"})
+    assert compact.exit_code == 0, compact.stderr
+    assert "useragent" not in compact.stdout and "eventname" in compact.stdout
+    assert "1 columns not shown (useragent): --wide shows them" in compact.stderr
+    wide = runner.invoke(app, ["hunt", "--sql", sql, "--logs", str(tree), "--wide"], env={"COLUMNS": "200"})
+    assert "useragent" in wide.stdout
+
+
+def test_replay_table_piped_keeps_each_identifier_on_one_line(
+    tmp_path: Path, stop_logging_example: dict[str, Any]
+) -> None:
+    p = tmp_path / "e.jsonl"
+    p.write_text(json.dumps(stop_logging_example) + "\n")
+    # Not a terminal (CliRunner) and a narrow COLUMNS: the table is printed at full width, never wrapping an ARN.
+    res = runner.invoke(app, ["replay", str(p)], env={"COLUMNS": "60"})
+    arn = stop_logging_example["detail"]["userIdentity"]["arn"]
+    assert any(arn in line for line in res.stdout.splitlines())
+    assert any("cloudtrail-stop-logging" in line for line in res.stdout.splitlines())
