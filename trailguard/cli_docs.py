@@ -47,6 +47,7 @@ class Run:
 
 RUNS: tuple[Run, ...] = (
     Run("The commands", ("--help",)),
+    Run("The version", ("version",)),
     Run("Check a config file", ("validate-config", "config/example-standalone.yaml"), stderr=True),
     Run("Judge logs: one row per finding, then the summary", ("replay", "logs")),
     Run("Only the findings, as JSON Lines for a pipeline", ("replay", "logs", "--only-findings", "-o", "jsonl"), 2),
@@ -62,6 +63,7 @@ RUNS: tuple[Run, ...] = (
     Run("One rule", ("rules", "cloudtrail-stop-logging"), 30),
     Run("What it costs", ("cost", "--accounts", "50", "--regions", "4", "--events-per-day", "200000")),
     Run("Log file integrity (the sample has no digest files: verify says so)", ("verify", "logs"), stderr=True),
+    Run("Runbooks from the catalog", ("docs", "--help")),
     Run("Dead letters", ("redrive", "--help")),
     Run("The demo", ("demo", "--help")),
 )
