@@ -20,8 +20,10 @@ in a synced tree are skipped by name (:func:`expand_paths` reports them), not re
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import gc
 import io
 import json
 import os
@@ -1137,6 +1139,42 @@ def replay(
     Threshold rules (:mod:`trailguard_engine.window`) count in ``thresholds``, by default in memory with each
     record's own eventTime as the clock: the same verdicts as the engine on the same sequence of records.
     """
+    with _collector_paused():
+        return _replay(
+            items, evaluator, on_result=on_result, on_problem=on_problem, summary=summary, thresholds=thresholds
+        )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the hot loop (issue 19).
+
+    The CLI's imports (boto3, pydantic, rich) leave tens of thousands of long-lived objects; every full
+    collection walks them while the loop allocates. ``gc.freeze()`` moves them out of the collector's view and
+    a higher generation-0 threshold makes collections rarer; both are restored afterwards.
+    """
+    caller_froze = gc.get_freeze_count() > 0  # then the caller owns the frozen set: leave it frozen
+    gc.collect()
+    gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(50_000, threshold[1], threshold[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        if not caller_froze:
+            gc.unfreeze()
+
+
+def _replay(
+    items: Iterable[Item],
+    evaluator: Evaluator | FastEvaluator,
+    *,
+    on_result: Callable[[EventResult], None] | None,
+    on_problem: Callable[[Problem], None] | None,
+    summary: ReplaySummary | None,
+    thresholds: ThresholdGate | None,
+) -> ReplaySummary:
     summary = summary if summary is not None else ReplaySummary()
     fast = evaluator if isinstance(evaluator, FastEvaluator) else FastEvaluator(evaluator)
     evaluate = fast.evaluator.evaluate
