@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -263,13 +264,14 @@ def findings_table(rows: Sequence[FindingRow]) -> Table:
         who = Text(e.principal_arn or "-")
         if r.caller:
             who.append(f"\n({r.caller})", style="dim")
+        # Text, never markup: every field here but the rule id comes from the event, i.e. from whoever made the call.
         table.add_row(
-            e.event_time,
-            f"{e.account or '-'}\n{e.region or '-'}",
+            Text(e.event_time),
+            Text(f"{e.account or '-'}\n{e.region or '-'}"),
             who,
-            r.finding.rule,
+            Text(r.finding.rule),
             Text(r.finding.severity, style=SEVERITY_STYLES.get(r.finding.severity, "")),
-            r.verdict + (f"\n{r.finding.action}" if r.finding.action and r.verdict == "remediate" else ""),
+            Text(r.verdict + (f"\n{r.finding.action}" if r.finding.action and r.verdict == "remediate" else "")),
             Text(r.finding.reason) + Text(f"\n{r.runbook}", style="cyan"),
         )
     return table
@@ -281,12 +283,27 @@ CSV_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+_FORMULA_START = frozenset("=+-@\t\r")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text starting like a formula gets a leading apostrophe (OWASP).
+
+    Event fields (names, tags, user agents, ARNs) are written by whoever made the call; ``=HYPERLINK(...)`` in a
+    role name must stay text when an analyst opens the CSV. Numbers, including negative ones, are left alone.
+    """
+    if isinstance(value, str) and len(value) > 1 and value[0] in _FORMULA_START and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def findings_csv(rows: Sequence[FindingRow]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: "" if v is None else v for k, v in r.to_json().items()})
+        writer.writerow({k: "" if v is None else spreadsheet_safe(v) for k, v in r.to_json().items()})
     return buf.getvalue()
 
 

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from trailguard import hunt as hunt_lib
 from trailguard.cli import app
@@ -40,6 +41,7 @@ from trailguard.output import (
     iter_jsonl,
     open_sink,
     quiet_broken_pipe,
+    spreadsheet_safe,
 )
 from trailguard.replay import skipped_summary
 from trailguard.sqlcatalog import RELATION, Query, get_query, load_queries
@@ -142,7 +144,7 @@ def _emit(result: hunt_lib.HuntResult, fmt: Format, sink: Sink, wide: bool) -> N
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(result.columns)
         for row in result.rows:
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([spreadsheet_safe(_cell(v)) for v in row])
         sink.text(buf.getvalue())
     else:
         shown = [i for i, c in enumerate(result.columns) if wide or c.lower() not in _WIDE_ONLY]
@@ -155,7 +157,7 @@ def _emit(result: hunt_lib.HuntResult, fmt: Format, sink: Sink, wide: bool) -> N
             ident = any(h in col.lower() for h in _ID_HINTS)
             table.add_column(col, no_wrap=ident, overflow="ellipsis" if ident else "fold")
         for row in result.rows:
-            table.add_row(*(_cell(row[i]) for i in shown))
+            table.add_row(*(Text(_cell(row[i])) for i in shown))  # log values are data, never rich markup
         console_for(sink).print(table)
         if hidden:
             typer.echo(
