@@ -726,7 +726,7 @@ def deployed_rules(cdk_out: Path, bus_name: str = CENTRAL_BUS_NAME) -> list[Depl
             pattern = props.get("EventPattern")
             if not isinstance(pattern, Mapping):
                 raise PatternSourceError(f"{tpl_path.name}: {lid}: EventPattern is not a literal object")
-            rule_id, template, paths = _rule_id_of(props, catalog_ids)
+            rule_id, template, paths = rule_id_of(props, catalog_ids)
             if rule_id is None:
                 raise PatternSourceError(
                     f"{tpl_path.name}: {lid}: cannot tell which catalog rule this is "
@@ -746,7 +746,7 @@ def deployed_rules(cdk_out: Path, bus_name: str = CENTRAL_BUS_NAME) -> list[Depl
     return out
 
 
-def _rule_id_of(props: Mapping[str, Any], catalog_ids: set[str]) -> tuple[str | None, str | None, dict[str, str]]:
+def rule_id_of(props: Mapping[str, Any], catalog_ids: set[str]) -> tuple[str | None, str | None, dict[str, str]]:
     for target in props.get("Targets") or []:
         if not isinstance(target, Mapping):
             continue

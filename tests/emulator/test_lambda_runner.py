@@ -220,14 +220,14 @@ def world(monkeypatch: pytest.MonkeyPatch, moto_keeps_layers: None) -> Iterator[
 
 
 def engine(fn: DeployedFunction, tmp_path: Path, **kwargs: Any) -> EngineProcess:
+    settings: dict[str, Any] = {"endpoint_url": ENDPOINT, **kwargs}
     return EngineProcess(
         fn,
         log_path=tmp_path / "engine.log",
         region=REGION,
-        endpoint_url=ENDPOINT,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        **kwargs,
+        **settings,
     )
 
 
@@ -508,14 +508,7 @@ def test_the_real_engine_runs_from_its_zip_with_the_layer(
     assert not list(fn.code_dir.rglob("__pycache__"))
     if _host_machine() != "aarch64":
         assert {s.name for s in fn.substituted} == {"cffi", "cryptography"}
-    proc = EngineProcess(
-        fn,
-        log_path=tmp_path / "engine.log",
-        region=REGION,
-        endpoint_url=moto_server,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    proc = engine(fn, tmp_path, endpoint_url=moto_server)
     with proc:
         rejected = proc.invoke({"trailguard_rule": "no-such-rule", "event": {"detail": {}}})
         modules = proc.loaded_modules()

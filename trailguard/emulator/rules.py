@@ -8,7 +8,7 @@ from typing import Any
 from trailguard_engine.catalog import load_catalog
 
 from trailguard.exceptions import TrailguardError
-from trailguard.replay import CENTRAL_BUS_NAME, DeployedRule, _rule_id_of
+from trailguard.replay import CENTRAL_BUS_NAME, DeployedRule, rule_id_of
 
 
 class DeployedRulesError(TrailguardError):
@@ -31,7 +31,7 @@ def deployed_rules(events: Any, *, bus: str = CENTRAL_BUS_NAME, stack: str = "de
                 continue  # a scheduled rule: nothing is routed through it
             targets = events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
             props: dict[str, Any] = {"Name": name, "Description": rule.get("Description"), "Targets": targets}
-            rule_id, template, paths = _rule_id_of(props, catalog_ids)
+            rule_id, template, paths = rule_id_of(props, catalog_ids)
             if rule_id is None:
                 raise DeployedRulesError(f"{bus}/{name}: cannot tell which catalog rule this deployed rule is")
             out.append(
