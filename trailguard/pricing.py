@@ -57,6 +57,9 @@ DDB_PER_1M_READ_UNITS = 0.125
 ATHENA_PER_TB_SCANNED = 5.00
 ATHENA_MIN_BYTES_PER_QUERY = 10 * 1024 * 1024
 
+# CloudTrail Lake (aws.amazon.com/cloudtrail/pricing): queries are billed by the data they scan.
+LAKE_QUERY_PER_GB_SCANNED = 0.005
+
 # --------------------------------------------------------------------------- #
 # Workload figures measured on real CloudTrail logs (../shared/corpus,
 # invictus-sigma-aws: 2,900 records from 55 raw log files of one account), 2026-11-22.
