@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import json
 import sys
@@ -44,6 +45,16 @@ from trailguard.output import (
     spreadsheet_safe,
 )
 from trailguard.replay import skipped_summary
+from trailguard.retro import athena as athena_lib
+from trailguard.retro import lake as lake_lib
+from trailguard.retro.engines import (
+    RemoteQueryError,
+    RemoteResult,
+    filter_condition,
+    qualified_table,
+    sql_literal,
+    with_cloudtrail,
+)
 from trailguard.sqlcatalog import RELATION, Query, get_query, load_queries
 
 #: Show a progress bar on stderr above this many input bytes (or with --progress).
@@ -64,6 +75,12 @@ _WIDE_ONLY = frozenset(
 )  # fmt: skip
 #: Identifier columns: never wrapped (a split ARN or ID cannot be copied).
 _ID_HINTS = ("arn", "id", "account", "region", "time", "name", "source", "principal", "ip", "key")
+
+
+class Engine(enum.StrEnum):
+    duckdb = "duckdb"
+    athena = "athena"
+    lake = "lake"
 
 
 def _fail(message: str) -> NoReturn:
@@ -190,7 +207,9 @@ _HUNT_EPILOG = (
     + "\n\n\b\nExamples:\n"
     "  trailguard hunt --list\n"
     "  trailguard hunt root-activity --logs AWSLogs/ --since 7d\n"
-    '  trailguard hunt --sql "SELECT eventname, count(*) FROM cloudtrail GROUP BY 1" --logs AWSLogs/ -o csv'
+    '  trailguard hunt --sql "SELECT eventname, count(*) FROM cloudtrail GROUP BY 1" --logs AWSLogs/ -o csv\n'
+    "  trailguard hunt root-activity --engine athena --since 30d --account 111122223333\n"
+    "  trailguard hunt root-activity --engine lake --event-data-store <id or ARN> --since 30d"
 )
 
 
@@ -237,11 +256,35 @@ def hunt(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any input was skipped (bad lines, truncated files).")
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine", help="duckdb (local --logs), athena (the deployed table) or lake (an event data store)."
+        ),
+    ] = Engine.duckdb,
+    workgroup: Annotated[
+        str, typer.Option("--workgroup", help="athena: the workgroup (its result location and limits apply).")
+    ] = athena_lib.DEFAULT_WORKGROUP,
+    database: Annotated[
+        str, typer.Option("--database", help="athena: the Glue database.")
+    ] = athena_lib.DEFAULT_DATABASE,
+    table: Annotated[str, typer.Option("--table", help="athena: the CloudTrail table.")] = athena_lib.DEFAULT_TABLE,
+    event_data_store: Annotated[
+        str | None, typer.Option("--event-data-store", help="lake: the event data store ID or ARN (required).")
+    ] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="athena/lake: the AWS CLI profile.")] = None,
+    aws_region: Annotated[
+        str | None,
+        typer.Option("--aws-region", help="athena/lake: the AWS region of the API (--region filters events)."),
+    ] = None,
 ) -> None:
     """Hunt through local CloudTrail logs with the same SQL as the Athena named queries.
 
     --since/--until/--account/--region/--principal filter the log events before the query runs (a WHERE clause
-    on the cloudtrail view the query reads).
+    on the cloudtrail view the query reads; on Athena it includes the partition columns, so Athena prunes).
+    --engine athena runs in the deployed workgroup (its result location, encryption and bytes-scanned limit
+    apply); --engine lake runs on a CloudTrail Lake event data store presented under the same column names.
+    Both print the query ID, bytes scanned and cost on stderr.
     """
     if fmt not in _ROW_FORMATS:
         _fail(f"-o {fmt.value} describes findings; hunt prints log rows: use table, json, jsonl or csv "
@@ -273,6 +316,16 @@ def hunt(
             named.bind(values)  # validate before touching the logs
         elif values:
             _fail("--param only applies to named queries")
+        if engine is not Engine.duckdb:
+            if logs:
+                _fail(f"--engine {engine.value} reads the deployed data, not local files: drop --logs "
+                      "(or use --engine duckdb)")  # fmt: skip
+            if sql is not None:
+                hunt_lib.check_read_only(sql)
+            _remote(engine, named, values, sql, selection, fmt, out, wide, fail_on_rows,
+                    workgroup=workgroup, database=database, table=table, store=event_data_store,
+                    profile=profile, aws_region=aws_region)  # fmt: skip
+            return
         if not logs:
             _fail("--logs DIR is required (a CloudTrail log directory or file)")
         logset = hunt_lib.discover(logs)
@@ -347,3 +400,107 @@ def _run(
         raise hunt_lib.HuntError(f"cannot apply the filters: {str(exc).splitlines()[0]}") from exc
     finally:
         con.close()
+
+
+def remote_query(
+    engine: Engine,
+    named: Query | None,
+    values: dict[str, str],
+    sql: str | None,
+    selection: EventFilter,
+    *,
+    source: str,
+) -> tuple[str, list[str]]:
+    """The SQL and ``?`` literals a remote engine runs: the query over ``cloudtrail``, narrowed by the filters.
+
+    ``source`` is the qualified Glue table (athena) or the event data store ID (lake). On Lake the CTE presents the
+    store under the Glue names; on Athena a filtered CTE named ``cloudtrail`` reads the table (partition columns
+    included, so Athena prunes); without filters a named query reads the table directly.
+    """
+    cond, params = filter_condition(
+        since=selection.since, until=selection.until, accounts=selection.accounts, regions=selection.regions,
+        principals=selection.principals,
+    )  # fmt: skip
+    body = named.athena_sql() if named is not None else (sql or "")
+    if named is not None:
+        bound = named.bind(values)
+        params += [
+            bound[n] if named.param(n).type == "integer" else sql_literal(bound[n]) for n in named.placeholders()
+        ]
+    if engine is Engine.lake:
+        cte = lake_lib.lake_cte(source, since=selection.since, until=selection.until, condition=cond)
+        return with_cloudtrail(cte, body), params
+    if named is not None and not cond:
+        return named.athena_sql(source), params
+    where = f" WHERE {cond}" if cond else ""
+    return with_cloudtrail(f"WITH {RELATION} AS (SELECT * FROM {source}{where})", body), params  # noqa: S608
+
+
+def _client(service: str, profile: str | None, aws_region: str | None) -> object:
+    import boto3  # noqa: PLC0415 - only the remote engines need the SDK
+    from botocore.exceptions import BotoCoreError  # noqa: PLC0415
+
+    try:
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+        if session.get_credentials() is None:
+            raise RemoteQueryError(
+                "no AWS credentials found: pass --profile, set AWS_PROFILE, or run `aws sso login` / `aws configure`"
+            )
+        region = aws_region or session.region_name
+        if not region:
+            raise RemoteQueryError("no AWS region: pass --aws-region or set AWS_REGION / the profile's region")
+        return session.client(service, region_name=region)  # type: ignore[call-overload]
+    except BotoCoreError as exc:
+        raise RemoteQueryError(
+            f"cannot open AWS {'profile ' + repr(profile) if profile else 'session'}: {exc}"
+        ) from exc
+
+
+def _remote(
+    engine: Engine,
+    named: Query | None,
+    values: dict[str, str],
+    sql: str | None,
+    selection: EventFilter,
+    fmt: Format,
+    out: Path | None,
+    wide: bool,
+    fail_on_rows: bool,
+    *,
+    workgroup: str,
+    database: str,
+    table: str,
+    store: str | None,
+    profile: str | None,
+    aws_region: str | None,
+) -> None:
+    started = time.perf_counter()
+    result: RemoteResult
+    if engine is Engine.lake:
+        if not store:
+            _fail("--engine lake needs --event-data-store ID (or ARN)")
+        store_id = lake_lib.event_data_store_id(store)
+        text, params = remote_query(engine, named, values, sql, selection, source=store_id)
+        result = lake_lib.LakeRunner(_client("cloudtrail", profile, aws_region)).run(text, params)
+    else:
+        text, params = remote_query(engine, named, values, sql, selection, source=qualified_table(database, table))
+        runner = athena_lib.AthenaRunner(_client("athena", profile, aws_region), workgroup=workgroup, database=database)
+        result = runner.run(text, params)
+    rows = tuple(tuple(r.get(c) for c in result.columns) for r in result.rows)
+    try:
+        sink = open_sink(out)
+    except OutputError as exc:
+        _fail(str(exc))
+    try:
+        _emit(hunt_lib.HuntResult(result.columns, rows), fmt, sink, wide)
+        sink.close()
+    except PipeClosed:
+        quiet_broken_pipe()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    typer.echo(
+        f"{len(rows)} rows from {engine.value} query {result.query_id}: {result.bytes_scanned:,} bytes scanned, "
+        f"${result.cost_usd:.6f} in {time.perf_counter() - started:.2f}s",
+        err=True,
+    )
+    if fail_on_rows and rows:
+        raise typer.Exit(3)
