@@ -9,7 +9,6 @@ real ``?`` tokens, never inside a string or a comment).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -129,11 +128,6 @@ def inline_parameters(sql: str, parameters: Sequence[str]) -> str:
         pos = token.end + 1
     out.append(sql[pos:])
     return "".join(out)
-
-
-def monotonic() -> float:
-    """The default clock of the runners (injected in tests)."""
-    return time.monotonic()
 
 
 #: A delivered log file can hold events of the day before its folder's date: partition bounds are widened by this.
