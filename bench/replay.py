@@ -1,39 +1,37 @@
-"""Replay throughput on gzip CloudTrail log files, side by side in one run.
+"""Replay throughput, measured as a user runs it: the CLI as a subprocess, against parse-only, in one run.
 
-Generates N gzip log files (``{"Records": [...]}``, a realistic mix: mostly
-read-only Describe/Get/List calls, role sessions, some writes, a few risky
-changes that match catalog rules), then times on the same files:
+On each record set of :mod:`bench.corpus_set` (20k and 200k records, 1M with ``--full``; real corpus records when
+the shared corpus is present), alternating, ``repeat`` rounds, median wall time and the child's peak RSS of:
 
-* ``orjson``: decompress + parse only (the floor any Python reader pays);
-* ``replay``: ``trailguard replay``'s reader + the engine's Evaluator (patterns + decisions),
-  through replay's FastEvaluator shortcut for records that match no rule;
-* ``duckdb``: ``read_json`` + ``unnest(Records)`` counting the records.
+* ``parse``: a Python process that decompresses and orjson-parses every file (the floor any Python reader pays);
+* ``replay``: ``trailguard replay --json DIR > /dev/null`` (reader, every rule, decisions, output);
+* ``replay --jobs 2``: when this checkout's replay has ``--jobs``.
 
-Replay must reach at least 50% of the orjson-only rate (issue 6).
+The ratio is parse time / replay time (replay's rate as a share of parse-only); targets: >= 0.5 single process,
+>= 0.8 with ``--jobs 2`` (issue 19). The synthetic generator below is the fallback when the corpus is absent.
 
-    .venv/bin/python -m bench.replay [FILES] [RECORDS_PER_FILE]
+    .venv/bin/python -m bench.replay [--full]
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import platform
 import random
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-from trailguard_engine.evaluate import Evaluator
-
 from trailguard.demo.records import Caller, cloudtrail_record
-from trailguard.replay import expand_paths, iter_inputs, replay
 
 TARGET_RATIO = 0.5
+TARGET_JOBS2 = 0.8
 
 #: (weight, service, eventName, read_only); requestParameters come from _request
 _MIX: list[tuple[float, str, str, bool]] = [
@@ -118,93 +116,134 @@ def _request(rng: random.Random, service: str, name: str) -> dict[str, Any] | No
     return None
 
 
-def generate(out: Path, files: int, per_file: int, seed: int = 7) -> list[Path]:
-    """Write ``files`` gzip log files of ``per_file`` records each; return their paths."""
+def synthetic_records(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    """``n`` synthetic records in the mix above (used when the shared corpus is absent)."""
     rng = random.Random(seed)
     weights = [w for w, *_ in _MIX]
     callers = [
         Caller("111122223333", f"user{i}", f"AKIA{i:016d}", f"AIDA{i:017d}", source_ip=f"198.51.100.{i}")
         for i in range(20)
     ]
-    paths = []
-    for n in range(files):
-        records = []
-        for _ in range(per_file):
-            _w, service, name, ro = rng.choices(_MIX, weights)[0]
-            rec = cloudtrail_record(
-                service=service, event_name=name, region=rng.choice(["us-east-1", "eu-west-1"]),
-                caller=rng.choice(callers), request=_request(rng, service, name), response=None, read_only=ro,
-            )  # fmt: skip
-            if rng.random() < 0.03:
-                rec["errorCode"] = "AccessDenied"
-            records.append(rec)
-        p = out / f"111122223333_CloudTrail_us-east-1_20261001T{n:04d}Z_{n:08x}.json.gz"
-        p.write_bytes(gzip.compress(orjson.dumps({"Records": records}), compresslevel=6))
-        paths.append(p)
-    return paths
+    for _ in range(n):
+        _w, service, name, ro = rng.choices(_MIX, weights)[0]
+        rec = cloudtrail_record(
+            service=service, event_name=name, region=rng.choice(["us-east-1", "eu-west-1"]),
+            caller=rng.choice(callers), request=_request(rng, service, name), response=None, read_only=ro,
+        )  # fmt: skip
+        if rng.random() < 0.03:
+            rec["errorCode"] = "AccessDenied"
+        yield rec
 
 
-def _orjson_only(paths: list[Path]) -> int:
-    n = 0
-    for p in paths:
-        n += len(orjson.loads(gzip.decompress(p.read_bytes()))["Records"])
-    return n
+#: The floor any Python reader pays, run as its own process like the CLI: decompress + orjson-parse every file.
+PARSE_ONLY = (
+    "import gzip, pathlib, sys, orjson\n"
+    "n = 0\n"
+    "for p in sorted(pathlib.Path(sys.argv[1]).rglob('*.json.gz')):\n"
+    "    n += len(orjson.loads(gzip.decompress(p.read_bytes()))['Records'])\n"
+    "print(n)\n"
+)
+BIN = Path(sys.executable).parent
+SIZES: tuple[int, ...] = (20_000, 200_000)
+FULL_SIZE = 1_000_000
 
 
-def _replay(paths: list[Path]) -> int:
-    ev = Evaluator()
-    summary = replay(iter_inputs(expand_paths([str(p) for p in paths])), ev)
-    return summary.events + summary.rejected
+@dataclass(frozen=True)
+class Sample:
+    """One subprocess run: wall time, CPU time (user + system, all threads) and the child's own peak RSS (from
+    wait4, not the maximum over all children). CPU time shows the work even when other processes share the cores."""
+
+    seconds: float
+    cpu_seconds: float
+    max_rss_mb: float
 
 
-def _duckdb(paths: list[Path]) -> int:
-    import duckdb
+def measure(cmd: Sequence[str]) -> Sample:
+    """Run ``cmd`` with stdout to /dev/null; wall time and peak RSS of that one child."""
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            tail = err.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {tail}")
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
-    con = duckdb.connect()
-    files = [str(p) for p in paths]
-    row = con.execute(
-        "SELECT count(*) FROM (SELECT unnest(Records) FROM read_json(?, format='auto', maximum_object_size=268435456))",
-        [files],
-    ).fetchone()
-    return int(row[0]) if row else 0
 
-
-def run(files: int = 40, per_file: int = 2500, repeat: int = 3) -> dict[str, Any]:
-    """Generate the files, time the three readers (best of ``repeat``), print a table; return the figures."""
-    with tempfile.TemporaryDirectory(prefix="tg-bench-replay-") as tmp:
-        paths = generate(Path(tmp), files, per_file)
-        size = sum(p.stat().st_size for p in paths)
-        results: dict[str, dict[str, float]] = {}
-        for name, fn in (("orjson", _orjson_only), ("replay", _replay), ("duckdb", _duckdb)):
-            best = float("inf")
-            count = 0
-            for _ in range(repeat):
-                t = time.perf_counter()
-                count = fn(paths)
-                best = min(best, time.perf_counter() - t)
-            results[name] = {"events": count, "seconds": best, "events_per_s": count / best}
-    ratio = results["replay"]["events_per_s"] / results["orjson"]["events_per_s"]
-    out: dict[str, Any] = {
-        "files": files,
-        "records": files * per_file,
-        "gzip_bytes": size,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU, Python {platform.python_version()}",
-        "results": results,
-        "replay_vs_orjson": ratio,
-        "duckdb_vs_orjson": results["duckdb"]["events_per_s"] / results["orjson"]["events_per_s"],
-        "target": TARGET_RATIO,
-        "ok": ratio >= TARGET_RATIO,
+def alternate(cmds: Mapping[str, Sequence[str]], repeat: int) -> dict[str, dict[str, float]]:
+    """Run the commands in turn (A B A B ...), ``repeat`` rounds; median wall time, CPU time and peak RSS of each."""
+    samples: dict[str, list[Sample]] = {name: [] for name in cmds}
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            samples[name].append(measure(cmd))
+    return {
+        name: {
+            "seconds": statistics.median(s.seconds for s in runs),
+            "cpu_seconds": statistics.median(s.cpu_seconds for s in runs),
+            "max_rss_mb": statistics.median(s.max_rss_mb for s in runs),
+            "runs": len(runs),
+        }
+        for name, runs in samples.items()
     }
-    print(f"replay throughput: {files} gzip files, {files * per_file} records, {size / 1e6:.1f} MB ({out['machine']})")
-    print(f"{'reader':<10}{'events':>10}{'seconds':>10}{'events/s':>12}{'vs orjson':>11}")
-    for name, r in results.items():
-        rel = r["events_per_s"] / results["orjson"]["events_per_s"]
-        print(f"{name:<10}{int(r['events']):>10}{r['seconds']:>10.3f}{r['events_per_s']:>12,.0f}{rel:>10.0%}")
-    print(f"replay reaches {ratio:.0%} of orjson-only (target >= {TARGET_RATIO:.0%}): {'OK' if out['ok'] else 'FAIL'}")
-    return out
+
+
+def replay_cmd(root: Path, jobs: int | None = None) -> list[str]:
+    cmd = [str(BIN / "trailguard"), "replay", "--json", str(root)]
+    return [*cmd, "--jobs", str(jobs)] if jobs else cmd
+
+
+def parse_cmd(root: Path) -> list[str]:
+    return [sys.executable, "-c", PARSE_ONLY, str(root)]
+
+
+def supports_jobs() -> bool:
+    """``--jobs`` is measured only when this checkout's replay has it."""
+    out = subprocess.run(
+        [str(BIN / "trailguard"), "replay", "--help"], capture_output=True, text=True, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    return "--jobs" in out.stdout
+
+
+def sizes(full: bool | None = None) -> tuple[int, ...]:
+    """20k and 200k records; 1M too with ``--full`` or ``TRAILGUARD_BENCH_FULL=1``."""
+    if full is None:
+        full = os.environ.get("TRAILGUARD_BENCH_FULL", "") not in ("", "0")
+    return (*SIZES, FULL_SIZE) if full else SIZES
+
+
+def run(full: bool | None = None, repeat: int = 3) -> dict[str, Any]:
+    """Replay CLI vs parse-only, per record set; median of ``repeat`` alternating runs each."""
+    from bench.corpus_set import build
+
+    jobs = supports_jobs()
+    rows = []
+    for n in sizes(full):
+        rs = build(n)
+        measure(parse_cmd(rs.root))  # warm the page cache; not counted
+        cmds: dict[str, list[str]] = {"parse": parse_cmd(rs.root), "replay": replay_cmd(rs.root)}
+        if jobs:
+            cmds["replay_jobs2"] = replay_cmd(rs.root, 2)
+        res = alternate(cmds, repeat)
+        row: dict[str, Any] = {
+            "records": n, "files": len(rs.files), "gzip_bytes": rs.gzip_bytes, "source": rs.source,
+            "base_records": rs.base_records, "results": res,
+            "ratio": res["parse"]["seconds"] / res["replay"]["seconds"],
+        }  # fmt: skip
+        if jobs:
+            row["ratio_jobs2"] = res["parse"]["seconds"] / res["replay_jobs2"]["seconds"]
+        rows.append(row)
+        print(
+            f"{n:>9,} records: parse {res['parse']['seconds']:.2f}s ({res['parse']['max_rss_mb']:.0f} MB), "
+            f"replay {res['replay']['seconds']:.2f}s ({res['replay']['max_rss_mb']:.0f} MB) -> {row['ratio']:.2f}"
+            + (f"; --jobs 2 {res['replay_jobs2']['seconds']:.2f}s -> {row['ratio_jobs2']:.2f}" if jobs else "")
+        )
+    return {"rows": rows, "repeat": repeat, "jobs": jobs, "target": TARGET_RATIO, "target_jobs2": TARGET_JOBS2}
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    res = run(*args)
-    sys.exit(0 if res["ok"] else 1)
+    res = run(full="--full" in sys.argv[1:])
+    sys.exit(0 if all(r["ratio"] >= TARGET_RATIO for r in res["rows"]) else 1)
