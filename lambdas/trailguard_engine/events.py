@@ -7,6 +7,7 @@ EventBridge wraps them. Anything else is a :class:`RejectedEvent` with a reason.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -73,15 +74,31 @@ def not_a_record(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
+def envelope_id_for(event_id: str) -> str:
+    """``str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudtrail-event:{event_id}"))``, without building UUID objects.
+
+    Every wrapped record gets one (replay wraps every record that may match a rule; issue 19). RFC 4122 section
+    4.3: the first 16 bytes of SHA-1(namespace + name), version 5, variant RFC 4122.
+    """
+    digest = bytearray(
+        hashlib.sha1(_URL_NAMESPACE + f"cloudtrail-event:{event_id}".encode(), usedforsecurity=False).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Wrap a bare CloudTrail record in the envelope EventBridge would deliver."""
     # The account the event happened in. Never the caller's userIdentity.accountId:
     # for cross-account calls that is a different account.
     account = record.get("recipientAccountId")
     seed = record.get("eventID")
-    env_id = (
-        str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudtrail-event:{seed}")) if isinstance(seed, str) else str(uuid.uuid4())
-    )
+    env_id = envelope_id_for(seed) if isinstance(seed, str) else str(uuid.uuid4())
     return {
         "version": "0",
         "id": env_id,

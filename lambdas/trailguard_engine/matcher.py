@@ -107,6 +107,13 @@ class Field:
     path: tuple[str, ...]
     predicates: tuple[Predicate, ...]
     absent_ok: bool  # the filters include ``exists: false``
+    #: Any of ``predicates`` holds: literal strings looked up in a set, string results of the other filters
+    #: memoized (user agents and ARNs repeat; issue 19). Built by :func:`_field`; defaults to the plain scan.
+    test: Predicate = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.test is None:
+            object.__setattr__(self, "test", _any_of(self.predicates))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +123,55 @@ class CompiledPattern:
     alternatives: tuple[tuple[Field, ...], ...]
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        leaves: dict[tuple[str, ...], list[tuple[Any, Trail]]] = {}
+        # Fast path: while no path crosses an array, every field has at most one leaf and no trail, so a
+        # field holds when its leaf passes the test (or, without a leaf, when ``exists: false`` allows it).
+        leaves: dict[tuple[str, ...], Any] = {}
         for fields in self.alternatives:
+            simple = True
             for f in fields:
-                if f.path not in leaves:
-                    leaves[f.path] = list(_leaves(event, f.path))
-            if _search(fields, 0, {}, leaves):
+                found = leaves.get(f.path, _UNSEEN)
+                if found is _UNSEEN:
+                    found = leaves[f.path] = _leaf_of(event, f.path)
+                if found is _ARRAY:
+                    simple = False
+                    break
+                if found is _ABSENT:
+                    if not f.absent_ok:
+                        break
+                elif not f.test(found):
+                    break
+            else:
+                return True
+            if simple:
+                continue
+            full = {path: list(_leaves(event, path)) for path in {f.path for f in fields}}
+            if _search(fields, 0, {}, full):
                 return True
         return False
+
+
+def _any_of(predicates: Sequence[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    return lambda v: any(p(v) for p in predicates)
+
+
+def _leaf_of(node: Any, path: tuple[str, ...]) -> Any:
+    """The one leaf at ``path`` when no array lies on the way: the value, ``_ABSENT``, or ``_ARRAY`` (walk fully)."""
+    for step in path:
+        if type(node) is dict or isinstance(node, Mapping):
+            node = node.get(step, _ABSENT)
+            if node is _ABSENT:
+                return _ABSENT
+        elif isinstance(node, list):
+            return _ARRAY
+        else:
+            return _ABSENT
+    if isinstance(node, list):
+        return _ARRAY
+    if isinstance(node, Mapping):
+        return _ABSENT
+    return node
 
 
 def _search(
@@ -136,7 +184,7 @@ def _search(
     found = leaves[f.path]
     consistent = [(v, t) for v, t in found if _consistent(t, chosen)]
     for value, trail in consistent:
-        if any(p(value) for p in f.predicates):
+        if f.test(value):
             merged = chosen
             if trail:
                 merged = {**chosen, **dict(trail)}
@@ -166,6 +214,8 @@ def _leaves(node: Any, path: tuple[str, ...], trail: Trail = ()) -> Iterator[tup
 
 
 _ABSENT = object()
+_ARRAY = object()
+_UNSEEN = object()
 
 
 # --------------------------------------------------------------------------- #
@@ -229,6 +279,8 @@ def _field(path: tuple[str, ...], filters: list[Any]) -> Field:
     if not filters:
         raise PatternError(f"{where}: empty arrays are not allowed")
     predicates: list[Predicate] = []
+    strings: list[str] = []  # literal strings, also in predicates: the fast test looks them up in a set
+    others: list[Predicate] = []
     absent_ok = False
     for f in filters:
         if isinstance(f, Mapping):
@@ -244,15 +296,50 @@ def _field(path: tuple[str, ...], filters: list[Any]) -> Field:
                     absent_ok = True
                 continue
             predicates.append(_operator(where, op, arg))
+            others.append(predicates[-1])
         elif isinstance(f, list):
             raise PatternError(f"{where}: a match value must be a string, number, true, false or null, not an array")
         else:
             predicates.append(_literal(where, f))
-    return Field(path, tuple(predicates), absent_ok)
+            if isinstance(f, str):
+                strings.append(f)
+            else:
+                others.append(predicates[-1])
+    test = _any_value if _any_value in predicates else _combined(frozenset(strings), others)
+    return Field(path, tuple(predicates), absent_ok, test)
 
 
 def _any_value(_: Any) -> bool:
     return True
+
+
+#: Distinct strings a field's memo keeps before it starts over (bounded memory on a long replay).
+MEMO_MAX = 4096
+
+
+def _combined(strings: frozenset[str], others: list[Predicate]) -> Predicate:
+    """``any(p(v) for p in predicates)`` of a field without ``exists: true``, faster (issue 19).
+
+    Literal strings (``failed-critical-action`` lists about 60 event names) are one set lookup; the other
+    predicates' answers for string values are memoized (ten user-agent wildcards run once per user agent).
+    Only strings are memo keys: ``1``, ``1.0`` and ``True`` are equal as dict keys but not as EventBridge values.
+    """
+    if not others:
+        return lambda v: isinstance(v, str) and v in strings
+    rest = _any_of(others)
+    memo: dict[str, bool] = {}
+
+    def test(v: Any) -> bool:
+        if type(v) is not str:
+            return (isinstance(v, str) and v in strings) or rest(v)
+        hit = memo.get(v)
+        if hit is None:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            hit = memo[v] = v in strings or rest(v)
+        return hit
+
+    return test
 
 
 def _literal(where: str, pat: Any) -> Predicate:
