@@ -39,6 +39,21 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trailguard.commands.verify",
 )
 
+#: The module of each sub-command, so that running one imports only its module (issue 19: ``replay`` must not pay
+#: for boto3 via the demo or duckdb via hunt). A name not listed here (help, completion, a typo) loads them all.
+COMMAND_OF: dict[str, str] = {
+    "version": "trailguard.commands.basics",
+    "validate-config": "trailguard.commands.basics",
+    "replay": "trailguard.commands.replay",
+    "hunt": "trailguard.commands.hunt",
+    "rules": "trailguard.commands.rules",
+    "docs": "trailguard.commands.rules",
+    "demo": "trailguard.commands.demo",
+    "cost": "trailguard.commands.cost",
+    "redrive": "trailguard.commands.redrive",
+    "verify": "trailguard.commands.verify",
+}
+
 
 _typer_display_type_rich = typer.core.TyperOption.display_type_rich
 
@@ -84,8 +99,12 @@ def _root(
     """CloudTrail foundation, detection catalog and safe remediation for AWS Organizations."""
 
 
-def _load_commands() -> None:
-    for name in COMMAND_MODULES:
+def _load_commands(argv: list[str] | None = None) -> None:
+    """Register the sub-commands: only the one ``argv`` names when it names one (``argv[0]`` is the program)."""
+    names: tuple[str, ...] = COMMAND_MODULES
+    if argv is not None and len(argv) > 1 and argv[1] in COMMAND_OF:
+        names = (COMMAND_OF[argv[1]],)
+    for name in names:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -121,7 +140,7 @@ def main() -> None:
     pipeline expects: typer answers EPIPE by swapping ``sys.stdout`` for a flush-pacifying wrapper, rich by
     pointing descriptor 1 at devnull, and both then exit 1; anything left raises BrokenPipeError.
     """
-    _load_commands()
+    _load_commands(sys.argv)
     stdout, stdout_identity = sys.stdout, _stdout_identity()
     try:
         try:

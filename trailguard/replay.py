@@ -25,6 +25,7 @@ import csv
 import dataclasses
 import gc
 import io
+import itertools
 import json
 import os
 import re
@@ -1215,4 +1216,200 @@ def _replay(
             on_result(result)
     summary.events += none
     summary.verdicts["none"] += none
+    return summary
+
+
+# --------------------------------------------------------------------------- #
+# Several processes (--jobs N): files judged in workers, merged in order
+# --------------------------------------------------------------------------- #
+#: Files in flight per worker: enough to keep the workers busy, few enough to bound the parent's memory.
+_IN_FLIGHT_PER_JOB = 2
+
+
+def default_jobs() -> int:
+    """The number of cores this process may run on (``--jobs`` default)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    """Workers are forked (they inherit the evaluator and callbacks); where fork is missing, replay stays serial."""
+    import multiprocessing  # noqa: PLC0415 - only --jobs needs it
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a forked worker inherits: the files, the evaluator, the item filter and the "none" line builder."""
+
+    files: tuple[str, ...]
+    fast: FastEvaluator
+    keep: Callable[[Any], bool] | None
+    none_line: Callable[[Any], bytes] | None
+
+
+_WORK: _Work | None = None
+
+#: A worker's report on one file, in input order. ``("none", n, data)``: n events without findings and their
+#: output; ``("result", obj, result)``: an event the engine judged (threshold rules are counted by the parent, in
+#: order); ``("rejected" | "error", problem)``; ``("fatal", message)``: the file could not be read.
+_Entry = tuple[Any, ...]
+
+
+def _worker_init() -> None:
+    """Ctrl-C is the parent's to handle: a worker ignores it and is terminated (no traceback per worker)."""
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _judge_file(index: int) -> list[_Entry]:
+    """Judge one file in a worker: the same steps as :func:`_replay`, up to the threshold gate."""
+    work = _WORK
+    assert work is not None
+    quick_none = work.fast.quick_none
+    evaluate = work.fast.evaluator.evaluate
+    keep, none_line = work.keep, work.none_line
+    out: list[_Entry] = []
+    block: list[bytes] = []
+    none = 0
+
+    def flush() -> None:
+        nonlocal none
+        if none:
+            out.append(("none", none, b"".join(block)))
+            block.clear()
+            none = 0
+
+    try:
+        for label, lineno, obj in iter_file(work.files[index]):
+            if keep is not None and not keep(obj):
+                continue
+            if type(obj) is _Bad:
+                flush()
+                out.append(("rejected", Problem(label, lineno, obj.reason)))
+                continue
+            try:
+                if quick_none(obj):
+                    none += 1
+                    if none_line is not None:
+                        block.append(none_line(obj))
+                    continue
+                result = evaluate(obj)
+            except RejectedEvent as exc:
+                flush()
+                out.append(("rejected", Problem(label, lineno, str(exc))))
+                continue
+            except Exception as exc:  # a bug in a decision function: report it, never stop the run
+                flush()
+                out.append(("error", Problem(label, lineno, _internal(exc))))
+                continue
+            flush()
+            out.append(("result", label, lineno, obj, result))
+    except ReplayInputError as exc:
+        flush()
+        out.append(("fatal", str(exc)))
+        return out
+    flush()
+    return out
+
+
+def _internal(exc: Exception) -> str:
+    return f"internal error judging the event: {type(exc).__name__}: {exc}"
+
+
+def replay_files(
+    files: Iterable[str],
+    evaluator: Evaluator | FastEvaluator,
+    *,
+    jobs: int,
+    keep: Callable[[Any], bool] | None = None,
+    none_line: Callable[[Any], bytes] | None = None,
+    on_output: Callable[[bytes], None] | None = None,
+    on_object: Callable[[Any], None] | None = None,
+    on_result: Callable[[EventResult], None] | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+    on_file: Callable[[str], None] | None = None,
+    summary: ReplaySummary | None = None,
+    thresholds: ThresholdGate | None = None,
+) -> ReplaySummary:
+    """:func:`replay` of ``files`` over ``jobs`` worker processes, with the same results in the same order.
+
+    Workers parse and judge whole files; the parent takes their reports file by file, in input order, so the
+    output and the summary are those of one process. Events that match no rule arrive as counts and, with
+    ``none_line``, their output already built (``on_output``). Every other event reaches ``on_object`` (the
+    object) then ``on_result``, after the parent has counted it for the threshold rules in input order, as
+    :func:`replay` does. ``keep`` drops items before anything else (as a filter in front of :func:`replay`);
+    ``on_file`` follows each finished file. Raises :class:`ReplayInputError` where :func:`replay` would.
+    """
+    global _WORK  # noqa: PLW0603 - the forked workers inherit it
+    paths = tuple(files)
+    summary = summary if summary is not None else ReplaySummary()
+    fast = evaluator if isinstance(evaluator, FastEvaluator) else FastEvaluator(evaluator)
+    gate = thresholds if thresholds is not None else ThresholdGate(MemoryWindowStore(), clock=None)
+    by_id = fast.evaluator.by_id
+    windowed = frozenset(r.id for r in fast.evaluator.rules if gated(r))
+    import collections  # noqa: PLC0415
+    import multiprocessing  # noqa: PLC0415
+
+    with _collector_paused():
+        _WORK = _Work(paths, fast, keep, none_line)
+        pool = multiprocessing.get_context("fork").Pool(max(1, jobs), initializer=_worker_init)
+        try:
+            pending: collections.deque[Any] = collections.deque()
+            following = iter(range(len(paths)))
+            for index in itertools.islice(following, max(1, jobs) * _IN_FLIGHT_PER_JOB):
+                pending.append((index, pool.apply_async(_judge_file, (index,))))
+            while pending:
+                index, future = pending.popleft()
+                entries = future.get()
+                nxt = next(following, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.apply_async(_judge_file, (nxt,))))
+                for entry in entries:
+                    kind = entry[0]
+                    if kind == "none":
+                        summary.events += entry[1]
+                        summary.verdicts["none"] += entry[1]
+                        if on_output is not None and entry[2]:
+                            on_output(entry[2])
+                    elif kind == "result":
+                        _, label, lineno, obj, result = entry
+                        try:
+                            if windowed and any(f.rule in windowed for f in result.findings):
+                                result = gate.apply_result(CloudTrailEvent(to_envelope(obj)), result, by_id)
+                        except RejectedEvent as exc:
+                            summary.rejected += 1
+                            if on_problem:
+                                on_problem(Problem(label, lineno, str(exc)))
+                            continue
+                        except Exception as exc:
+                            summary.errors += 1
+                            if on_problem:
+                                on_problem(Problem(label, lineno, _internal(exc)))
+                            continue
+                        summary.add(result)
+                        if on_object is not None:
+                            on_object(obj)
+                        if on_result is not None:
+                            on_result(result)
+                    elif kind == "rejected":
+                        summary.rejected += 1
+                        if on_problem:
+                            on_problem(entry[1])
+                    elif kind == "error":
+                        summary.errors += 1
+                        if on_problem:
+                            on_problem(entry[1])
+                    else:  # fatal
+                        raise ReplayInputError(entry[1])
+                if on_file is not None:
+                    on_file(paths[index])
+        finally:
+            pool.terminate()
+            pool.join()
+            _WORK = None
     return summary

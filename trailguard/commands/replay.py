@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -70,15 +71,21 @@ from trailguard.replay import (
     ReplaySummary,
     SkippedFile,
     build_evaluator,
+    can_fork,
+    default_jobs,
     expand_paths,
     iter_file,
     iter_stdin,
     replay,
+    replay_files,
     skipped_summary,
 )
 
 #: Show a progress bar (stderr, terminals only) above this many input bytes.
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+#: JSON Lines output is written in blocks of about this size: one write(2) per event costs more than judging
+#: most of them (issue 19; stdout is unbuffered under PYTHONUNBUFFERED).
+BLOCK_BYTES = 1 << 20
 
 
 class ModeOverride(StrEnum):
@@ -284,6 +291,16 @@ def replay_command(
         typer.Option("--patterns-from", help="Read the patterns from synthesized templates (cdk.out) instead."),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any input was skipped.")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes over the input files (default: the number of cores); the output is the same as "
+            "with --jobs 1. Standard input and a single file are judged in-process.",
+        ),
+    ] = None,
 ) -> None:
     """Run CloudTrail events through the deployed rules and the engine's decisions, in dry-run (no AWS calls).
 
@@ -342,7 +359,20 @@ def replay_command(
     except OutputError as exc:
         usage(str(exc))
     try:
-        code = _run(sink, fmt, files, evaluator, runtime, selection, floor, only_findings, strict, err, source)
+        code = _run(
+            sink,
+            fmt,
+            files,
+            evaluator,
+            runtime,
+            selection,
+            floor,
+            only_findings,
+            strict,
+            err,
+            source,
+            jobs=jobs if jobs is not None else default_jobs(),
+        )
     except EventHistoryError as exc:
         usage(str(exc))
     except PipeClosed:
@@ -366,15 +396,36 @@ def _run(
     strict: bool,
     err: Console,
     source: Iterator[Item] | None = None,
+    *,
+    jobs: int = 1,
 ) -> int:
-    """Judge, write, and return the exit code (``source``: items from elsewhere than ``files``, e.g. Event History)."""
+    """Judge, write, and return the exit code (``source``: items from elsewhere than ``files``, e.g. Event History).
+
+    With ``jobs`` > 1 and several files (no stdin), files are judged in worker processes; the output is the same.
+    """
     runbook = runtime.runbook_url
     by_id = evaluator.by_id
     current: list[Any] = [None]  # the object being judged (replay calls on_result right after reading it)
     rows: list[FindingRow] = []
     worst = [0]
+    block: list[bytes] = []
+    pending = [0]
+
+    def write(data: bytes) -> None:
+        block.append(data)
+        pending[0] += len(data)
+        if pending[0] >= BLOCK_BYTES:
+            flush_block()
+
+    def flush_block() -> None:
+        if block:
+            data = b"".join(block)
+            block.clear()
+            pending[0] = 0
+            sink.write(data)
 
     def on_problem(p: Problem) -> None:
+        flush_block()
         sink.flush()
         err.print(str(p), markup=False)
 
@@ -386,7 +437,6 @@ def _run(
     on_result: Callable[[EventResult], None]
     if fmt is Format.jsonl:
         dumps = orjson.dumps
-        write = sink.write
 
         def on_result(r: EventResult) -> None:
             if r.verdict == "none":
@@ -418,19 +468,39 @@ def _run(
         progress = Progress(
             TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
         )
+    parallel = source is None and jobs > 1 and len(files) > 1 and STDIN not in files and can_fork()
     try:
-        if progress is not None:
-            with progress:
+        with progress if progress is not None else contextlib.nullcontext():
+            if parallel:
+                summary = _replay_parallel(
+                    files,
+                    evaluator,
+                    min(jobs, len(files)),
+                    selection,
+                    fmt is Format.jsonl and not only_findings,
+                    write,
+                    current,
+                    on_result,
+                    on_problem,
+                    progress,
+                )
+            elif progress is not None:
                 summary = replay(
                     selected(_items(files, progress)), evaluator, on_result=on_result, on_problem=on_problem
                 )
-        else:
-            items = source if source is not None else _items(files, None)
-            summary = replay(selected(items), evaluator, on_result=on_result, on_problem=on_problem)
+            else:
+                items = source if source is not None else _items(files, None)
+                summary = replay(selected(items), evaluator, on_result=on_result, on_problem=on_problem)
     except ReplayInputError as exc:
+        flush_block()
         sink.flush()
         err.print(f"error: {exc}", markup=False)
         return 2
+    except KeyboardInterrupt:
+        with contextlib.suppress(PipeClosed):
+            flush_block()  # what was judged before the interrupt, as when every line was written at once
+        raise
+    flush_block()
     _emit(sink, fmt, sort_rows(rows), summary, by_id, runbook, only_findings)
     sink.close()
     if fmt is not Format.table and (summary.rejected or summary.errors):
@@ -443,6 +513,52 @@ def _run(
     if summary.errors or (strict and summary.rejected):
         return 1
     return 0
+
+
+def _replay_parallel(
+    files: list[str],
+    evaluator: Evaluator,
+    jobs: int,
+    selection: EventFilter,
+    none_lines: bool,
+    write: Callable[[bytes], None],
+    current: list[Any],
+    on_result: Callable[[EventResult], None],
+    on_problem: Callable[[Problem], None],
+    progress: Progress | None,
+) -> ReplaySummary:
+    """:func:`replay_files` wired like the in-process path: same filter, same lines, same callbacks."""
+    task = progress.add_task("replay", total=sum(_size(f) for f in files)) if progress else None
+
+    def on_file(path: str) -> None:
+        if progress is not None and task is not None:
+            progress.advance(task, _size(path))
+
+    return replay_files(
+        files,
+        evaluator,
+        jobs=jobs,
+        keep=selection.matches if selection.active else None,
+        none_line=none_line if none_lines else None,
+        on_output=write,
+        on_object=lambda obj: current.__setitem__(0, obj),
+        on_result=on_result,
+        on_problem=on_problem,
+        on_file=on_file,
+    )
+
+
+def none_line(obj: dict[str, Any]) -> bytes:
+    """The JSON line of a bare record that matches no rule, built directly (no EventResult; issue 19).
+
+    Byte for byte ``EventResult(eventID, eventName, "none", ()).to_json() | _where(obj)``, as the in-process path
+    writes it (tests/cli/test_replay_jobs.py compares them).
+    """
+    eid = obj.get("eventID")
+    doc = {"eventID": eid if isinstance(eid, str) else "", "eventName": obj["eventName"], "verdict": "none"}
+    doc["findings"] = []
+    doc.update(_where(obj))
+    return orjson.dumps(doc) + b"\n"
 
 
 def _where(obj: Any) -> dict[str, Any]:
