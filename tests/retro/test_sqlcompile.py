@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 import sqlglot
@@ -182,7 +183,27 @@ def test_source_mirrors_source_for(tmp_path: Path) -> None:
     check({"source": ["aws.unknown"]}, [rec(eventSource=".amazonaws.com"), rec(eventSource=" ")], [rec()], tmp_path)
 
 
+def test_source_operators_use_the_full_expression(tmp_path: Path) -> None:
+    check(
+        {"source": [{"prefix": "aws.s3x"}, {"anything-but": ["aws.ec2", "aws.s3"]}]},
+        [rec(eventSource="\u2003s3x.amazonaws.com.cn "), rec(eventSource="sts.amazonaws.com")],
+        [rec(eventSource="ec2.amazonaws.com"), rec(eventSource=" s3.amazonaws.com.cn")],
+        tmp_path,
+    )
+
+
+def test_source_implied_by_event_source_is_dropped(tmp_path: Path) -> None:
+    pattern = {"source": ["aws.s3"], "detail": {"eventSource": ["s3.amazonaws.com"]}}
+    pred = check(pattern, [rec()], [rec(eventSource="s3.amazonaws.com.cn")], tmp_path)
+    assert pred.sql == "eventsource = 's3.amazonaws.com'"
+    # not implied: both conjuncts stay (and nothing matches)
+    pattern = {"source": ["aws.ec2"], "detail": {"eventSource": ["s3.amazonaws.com"]}}
+    pred = check(pattern, [], [rec(), rec(eventSource="ec2.amazonaws.com")], tmp_path)
+    assert "regexp_replace" in pred.sql
+
+
 def test_detail_type_mirrors_detail_type_for(tmp_path: Path) -> None:
+    assert compile_pattern({"detail-type": ["AWS Console Signin via CloudTrail"]}, dialect="trino").sql == FALSE
     check({"detail-type": ["AWS Console Sign In via CloudTrail"]},
           [rec(eventName="ConsoleLogin"), rec(eventType="AwsConsoleSignIn")],
           [rec(eventName="ConsoleLogin", eventType="AwsApiCall"), rec()], tmp_path)  # fmt: skip
@@ -307,5 +328,22 @@ def test_every_catalog_rule_parses_as_trino() -> None:
     for rule_id, pred in preds.items():
         tree = sqlglot.parse_one(f"SELECT 1 FROM cloudtrail WHERE {pred.sql}", read="trino")
         assert tree.find(exp.Where) is not None, rule_id
+        assert "?" not in pred.sql, rule_id  # on Athena a ? is an execution parameter
     where = sqlglot.parse_one(f"SELECT 1 FROM cloudtrail WHERE {combined(preds.values())}", read="trino")
     assert isinstance(where, exp.Select)
+
+
+def test_folding_and_space_tables_are_pythons() -> None:
+    """The SQL tables of characters equal what ``str.casefold`` and ``str.strip`` use on this Python."""
+    from trailguard.retro import sqlcompile
+
+    folds = [chr(i) for i in range(128, 0x110000) if any(ord(c) < 128 for c in chr(i).casefold())]
+    assert [c for c, _ in sqlcompile._FOLD_TO_ASCII] == folds
+    spaces = [chr(i) for i in range(0x110000) if chr(i).isspace()]
+    pattern = sqlcompile._SPACE_CLASS
+    con = duckdb.connect()
+    (found,) = con.execute(
+        "SELECT list(i ORDER BY i) FROM range(1, 12289) t(i) WHERE regexp_full_match(chr(i::INTEGER), ?)", [pattern]
+    ).fetchone() or ([],)
+    con.close()
+    assert [chr(i) for i in found] == spaces

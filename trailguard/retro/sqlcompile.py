@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from trailguard_engine.events import detail_type_for
+from trailguard_engine.events import detail_type_for, source_for
 from trailguard_engine.matcher import matches, validate_pattern
 
 from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS
@@ -61,8 +61,10 @@ _SPACE_CLASS = (
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _LEADING_SPACE = r"\A" + _SPACE_CLASS + "+"
 _TRAILING_SPACE = _SPACE_CLASS + r"+\z"
-#: ``events._SUFFIX`` with ``\z``: Joni (Trino) reads ``$`` as end of line.
-_AWS_SUFFIX = r"\.amazonaws\.com(\.cn)?\z"
+#: ``events._SUFFIX`` with ``\z`` (Joni, Trino's regex engine, reads ``$`` as end of line) and ``(\.cn|)`` for
+#: ``(\.cn)?``: the compiler writes no ``?`` of its own (on Athena a ``?`` marks an execution parameter; a ``?``
+#: inside a pattern literal is still there, quoted, so a placeholder rewriter must skip string literals).
+_AWS_SUFFIX = r"\.amazonaws\.com(\.cn|)\z"
 _IPV4_TEXT = r"\A[0-9]{1,3}(\.[0-9]{1,3}){3}\z"
 
 #: ``eventType`` values with a detail-type of their own (``events.detail_type_for``).
@@ -186,8 +188,23 @@ def compile_pattern(pattern: Mapping[str, Any], *, dialect: Dialect) -> Compiled
         raise ValueError(f"unknown SQL dialect {dialect!r}")
     validate_pattern(pattern)
     ctx = _Ctx(dialect, len(_resource_paths(pattern, ())))
+    if _source_is_implied(pattern):
+        # source_for(eventSource) is in the source list for every listed eventSource: the eventSource IN (...)
+        # conjunct implies the source conjunct, which is dropped (shorter SQL: Athena caps a query at 256 KB).
+        pattern = {k: v for k, v in pattern.items() if k != "source"}
     sql = _object(pattern, (), ctx)
     return CompiledPredicate(sql, not ctx.reasons, tuple(ctx.reasons))
+
+
+def _source_is_implied(pattern: Mapping[str, Any]) -> bool:
+    sources = pattern.get("source")
+    detail = pattern.get("detail")
+    event_sources = detail.get("eventSource") if isinstance(detail, Mapping) else None
+    if not (isinstance(sources, list) and all(isinstance(x, str) for x in sources)):
+        return False
+    if not (isinstance(event_sources, list) and all(isinstance(x, str) for x in event_sources)):
+        return False
+    return all(source_for(x) in sources for x in event_sources)
 
 
 def compile_rules(rules: Iterable[_Rule], *, dialect: Dialect) -> dict[str, CompiledPredicate]:
@@ -230,6 +247,8 @@ def _field(path: tuple[str, ...], filters: Sequence[Any], ctx: _Ctx) -> str:
     if head in ("source", "detail-type", "account", "region", "time"):
         if len(path) > 1:
             return _static(filters, present=False)
+        if head in ("source", "detail-type") and all(isinstance(f, str) for f in filters):
+            return _source_in(filters) if head == "source" else _detail_type_in(filters)
         return _string_field(_envelope_expr(head), filters, ctx, nullable=False)
     if head == "version":
         return _static(filters, present=len(path) == 1, value="0")
@@ -250,6 +269,52 @@ def _static(filters: Sequence[Any], *, present: bool, value: Any = None) -> str:
     """A field whose value is known at compile time: let the matcher itself decide."""
     event = {"f": value} if present else {}
     return TRUE if matches({"f": list(filters)}, event) else FALSE
+
+
+def _source_in(sources: Sequence[str]) -> str:
+    """``source_for(eventSource) IN sources``, as the eventSource values (stripped) that give each source."""
+    candidates: list[str] = []
+    for source in dict.fromkeys(sources):
+        if not source.startswith("aws."):
+            continue
+        bare = source[len("aws.") :]
+        if bare == "unknown":
+            candidates += ["", ".amazonaws.com", ".amazonaws.com.cn"]
+        if bare:
+            candidates += [bare + ".amazonaws.com", bare + ".amazonaws.com.cn"]
+            if source_for(bare) == source:
+                candidates.append(bare)
+    candidates = [c for c in dict.fromkeys(candidates) if source_for(c) in sources]
+    if not candidates:
+        return FALSE
+    listed = ", ".join(sql_string(c) for c in candidates)
+    stripped = (
+        f"regexp_replace(regexp_replace(coalesce(eventsource, ''), {sql_string(_LEADING_SPACE)}, ''), "
+        f"{sql_string(_TRAILING_SPACE)}, '')"
+    )
+    return f"{stripped} IN ({listed})"
+
+
+def _detail_type_in(types: Sequence[str]) -> str:
+    """``detail_type_for(record) IN types``, one branch of ``detail_type_for`` per listed type."""
+    keys = ", ".join(sql_string(k) for k in _EVENT_TYPES)
+    other = f"coalesce(eventtype, '') NOT IN ({keys})"
+    console = "coalesce(eventname, '') = 'ConsoleLogin'"
+    fallbacks = {
+        detail_type_for({"eventName": "ConsoleLogin"}): f"({other} AND {console})",
+        detail_type_for(
+            {"serviceEventDetails": {}}
+        ): f"({other} AND NOT {console} AND serviceeventdetails IS NOT NULL)",
+        detail_type_for({}): f"({other} AND NOT {console} AND serviceeventdetails IS NULL)",
+    }
+    parts: list[str] = []
+    for wanted in dict.fromkeys(types):
+        by_type = [k for k in _EVENT_TYPES if detail_type_for({"eventType": k}) == wanted]
+        if by_type:
+            parts.append(f"eventtype IN ({', '.join(sql_string(k) for k in by_type)})")
+        if wanted in fallbacks:
+            parts.append(fallbacks[wanted])
+    return _or(parts)
 
 
 def _envelope_expr(head: str) -> str:
