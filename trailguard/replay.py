@@ -900,12 +900,13 @@ _GROUP_KEYS = ("source", "detail-type")
 
 @dataclass
 class _Group:
-    """The candidate patterns for one (source, detail-type, eventName), and a memo of their verdict."""
+    """The candidate patterns for one (source, detail-type, eventName), and a memo of the rules that match."""
 
     patterns: tuple[Mapping[str, Any], ...]
     detail_paths: tuple[tuple[str, ...], ...]
     top_paths: tuple[tuple[str, ...], ...]
-    memo: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()  # the rule of each pattern
+    memo: dict[tuple[Any, ...], tuple[Rule, ...]] = field(default_factory=dict)
 
 
 class FastEvaluator:
@@ -931,11 +932,15 @@ class FastEvaluator:
         self._groups: dict[tuple[str, str, str], _Group] = {}
         self._sources: dict[str, str] = {}
         self.enabled = not any(_reads_top_key(r.event_pattern, "id") for r in evaluator.rules)
+        #: The rules whose patterns matched the record :meth:`quick_none` last answered False for, in the pattern
+        #: index's order (memoized with the verdict: issue 19), or None when it did not find them.
+        self.matched: tuple[Rule, ...] | None = None
 
     def _group(self, env: Mapping[str, Any], name: str) -> _Group:
         key = (env["source"], env["detail-type"], name)
         patterns = []
-        for pattern, _rule in self.evaluator.index.candidates(env):
+        rules = []
+        for pattern, rule in self.evaluator.index.candidates(env):
             names = _name_filter(pattern.get("detail"))
             sources = _literal_set(pattern.get("source"))
             dtypes = _literal_set(pattern.get("detail-type"))
@@ -944,9 +949,11 @@ class FastEvaluator:
             if names is not None and name not in names[0] and not name.startswith(names[1]):
                 continue
             patterns.append(pattern)
+            rules.append(rule)
         paths = sorted({p for pat in patterns for p in _leaf_paths(pat)})
         group = _Group(
             patterns=tuple(patterns),
+            rules=tuple(rules),
             # eventName is part of the group key; every other path the candidates read is in the memo key
             detail_paths=tuple(p[1:] for p in paths if p[0] == "detail" and p != ("detail", "eventName")),
             top_paths=tuple(p for p in paths if p[0] not in ("detail", *_GROUP_KEYS)),
@@ -1005,15 +1012,19 @@ class FastEvaluator:
             if len(group.memo) >= self.MEMO_LIMIT:
                 group.memo.clear()
             env = env or self.light_envelope(record)
-            hit = group.memo[key] = not any(matches(p, env) for p in group.patterns)
-        return hit
+            hit = group.memo[key] = tuple(
+                r for p, r in zip(group.patterns, group.rules, strict=True) if matches(p, env)
+            )
+        self.matched = hit
+        return not hit
 
     def quick_none(self, obj: Any) -> bool:
         """True when ``obj`` is a bare record that matches no rule (its verdict is ``none``).
 
         Raises :class:`RejectedEvent` exactly as ``Evaluator.evaluate`` would for a
-        malformed bare record; False means "ask the Evaluator".
+        malformed bare record; False means "ask the Evaluator" (:meth:`judge`).
         """
+        self.matched = None
         if not (
             self.enabled
             and type(obj) is dict
@@ -1042,7 +1053,12 @@ class FastEvaluator:
         if self.quick_none(obj):
             eid = obj.get("eventID")
             return EventResult(eid if isinstance(eid, str) else "", obj["eventName"], "none", ())
-        return self.evaluator.evaluate(obj)
+        return self.judge(obj)
+
+    def judge(self, obj: Any) -> EventResult:
+        """``Evaluator.evaluate(obj)`` right after :meth:`quick_none` answered False for ``obj``: the patterns it
+        matched are not matched again."""
+        return self.evaluator.evaluate(obj, matched=self.matched)
 
 
 _MAX_EVENT_ID = 256
@@ -1178,7 +1194,7 @@ def _replay(
 ) -> ReplaySummary:
     summary = summary if summary is not None else ReplaySummary()
     fast = evaluator if isinstance(evaluator, FastEvaluator) else FastEvaluator(evaluator)
-    evaluate = fast.evaluator.evaluate
+    evaluate = fast.judge
     gate = thresholds if thresholds is not None else ThresholdGate(MemoryWindowStore(), clock=None)
     by_id = fast.evaluator.by_id
     windowed = frozenset(r.id for r in fast.evaluator.rules if gated(r))
@@ -1271,7 +1287,7 @@ def _judge_file(index: int) -> list[_Entry]:
     work = _WORK
     assert work is not None
     quick_none = work.fast.quick_none
-    evaluate = work.fast.evaluator.evaluate
+    evaluate = work.fast.judge
     keep, none_line = work.keep, work.none_line
     out: list[_Entry] = []
     block: list[bytes] = []

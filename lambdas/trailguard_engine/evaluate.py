@@ -190,10 +190,13 @@ class Evaluator:
         ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS (``read_only_events``), so
         replay and the log-file path skip the others exactly as EventBridge does.
         """
+        return self._delivered(envelope, self.index.match(envelope))
+
+    def _delivered(self, envelope: Mapping[str, Any], matched: Iterable[Rule]) -> list[Rule]:
         seen: set[str] = set()
         out = []
         read_only = _read_only_management(envelope)
-        for r in self.index.match(envelope):
+        for r in matched:
             if read_only and not r.read_only_events:
                 continue
             if r.id not in seen:
@@ -201,11 +204,15 @@ class Evaluator:
                 out.append(r)
         return out
 
-    def evaluate(self, obj: Any, only_rule: str | None = None) -> EventResult:
-        """Judge one input. Raises :class:`~trailguard_engine.exceptions.RejectedEvent` for bad input."""
+    def evaluate(self, obj: Any, only_rule: str | None = None, *, matched: Iterable[Rule] | None = None) -> EventResult:
+        """Judge one input. Raises :class:`~trailguard_engine.exceptions.RejectedEvent` for bad input.
+
+        ``matched``: the rules whose patterns match ``obj``, in the index's order, when the caller already knows
+        them (replay memoizes them per distinct field values; issue 19).
+        """
         envelope = to_envelope(obj)
         event = CloudTrailEvent(envelope)
-        rules = self.matching_rules(envelope)
+        rules = self.matching_rules(envelope) if matched is None else self._delivered(envelope, matched)
         if only_rule is not None:
             rules = [r for r in rules if r.id == only_rule]
         findings = tuple(decide(event, r, self.cfg) for r in rules)
