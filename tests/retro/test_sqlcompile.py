@@ -347,3 +347,11 @@ def test_folding_and_space_tables_are_pythons() -> None:
     ).fetchone() or ([],)
     con.close()
     assert [chr(i) for i in found] == spaces
+
+
+def test_anything_but_never_matches_an_absent_field_even_when_the_excluded_test_is_two_valued(tmp_path: Path) -> None:
+    """Found by hypothesis: ``anything-but {wildcard: '*'}`` compiled to ``NOT type IS NOT NULL`` (absent -> TRUE)."""
+    pattern = {"detail": {"userIdentity": {"type": [{"anything-but": {"wildcard": "*"}}]}}}
+    check(pattern, [], [rec(), rec(userIdentity={"type": "Root"})], tmp_path)
+    suffix = {"detail": {"userIdentity": {"type": [{"anything-but": {"suffix": "t"}}]}}}
+    check(suffix, [rec(userIdentity={"type": "IAMUser"})], [rec(), rec(userIdentity={"type": "Root"})], tmp_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import enum
 import io
 import json
 import sys
@@ -47,8 +46,21 @@ from trailguard.output import (
 from trailguard.replay import skipped_summary
 from trailguard.retro import athena as athena_lib
 from trailguard.retro import lake as lake_lib
+from trailguard.retro.cli_options import (
+    DEFAULT_DATABASE,
+    DEFAULT_TABLE,
+    DEFAULT_WORKGROUP,
+    AwsRegionOption,
+    DatabaseOption,
+    Engine,
+    EngineOption,
+    EventDataStoreOption,
+    ProfileOption,
+    TableOption,
+    WorkgroupOption,
+    aws_client,
+)
 from trailguard.retro.engines import (
-    RemoteQueryError,
     RemoteResult,
     filter_condition,
     qualified_table,
@@ -75,12 +87,6 @@ _WIDE_ONLY = frozenset(
 )  # fmt: skip
 #: Identifier columns: never wrapped (a split ARN or ID cannot be copied).
 _ID_HINTS = ("arn", "id", "account", "region", "time", "name", "source", "principal", "ip", "key")
-
-
-class Engine(enum.StrEnum):
-    duckdb = "duckdb"
-    athena = "athena"
-    lake = "lake"
 
 
 def _fail(message: str) -> NoReturn:
@@ -256,27 +262,13 @@ def hunt(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any input was skipped (bad lines, truncated files).")
     ] = False,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            "--engine", help="duckdb (local --logs), athena (the deployed table) or lake (an event data store)."
-        ),
-    ] = Engine.duckdb,
-    workgroup: Annotated[
-        str, typer.Option("--workgroup", help="athena: the workgroup (its result location and limits apply).")
-    ] = athena_lib.DEFAULT_WORKGROUP,
-    database: Annotated[
-        str, typer.Option("--database", help="athena: the Glue database.")
-    ] = athena_lib.DEFAULT_DATABASE,
-    table: Annotated[str, typer.Option("--table", help="athena: the CloudTrail table.")] = athena_lib.DEFAULT_TABLE,
-    event_data_store: Annotated[
-        str | None, typer.Option("--event-data-store", help="lake: the event data store ID or ARN (required).")
-    ] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="athena/lake: the AWS CLI profile.")] = None,
-    aws_region: Annotated[
-        str | None,
-        typer.Option("--aws-region", help="athena/lake: the AWS region of the API (--region filters events)."),
-    ] = None,
+    engine: EngineOption = Engine.duckdb,
+    workgroup: WorkgroupOption = DEFAULT_WORKGROUP,
+    database: DatabaseOption = DEFAULT_DATABASE,
+    table: TableOption = DEFAULT_TABLE,
+    event_data_store: EventDataStoreOption = None,
+    profile: ProfileOption = None,
+    aws_region: AwsRegionOption = None,
 ) -> None:
     """Hunt through local CloudTrail logs with the same SQL as the Athena named queries.
 
@@ -329,6 +321,8 @@ def hunt(
         if not logs:
             _fail("--logs DIR is required (a CloudTrail log directory or file)")
         logset = hunt_lib.discover(logs)
+        # Only the files whose AWSLogs/ account, region and date folders can hold selected events are read.
+        logset = hunt_lib.prune(logset, since=selection.since, accounts=selection.accounts, regions=selection.regions)
         size = logset.total_bytes()
         show = progress if progress is not None else size >= PROGRESS_MIN_BYTES
         bar, on_progress = _progress_bar(show, logset.count, size)
@@ -436,26 +430,6 @@ def remote_query(
     return with_cloudtrail(f"WITH {RELATION} AS (SELECT * FROM {source}{where})", body), params  # noqa: S608
 
 
-def _client(service: str, profile: str | None, aws_region: str | None) -> object:
-    import boto3  # noqa: PLC0415 - only the remote engines need the SDK
-    from botocore.exceptions import BotoCoreError  # noqa: PLC0415
-
-    try:
-        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
-        if session.get_credentials() is None:
-            raise RemoteQueryError(
-                "no AWS credentials found: pass --profile, set AWS_PROFILE, or run `aws sso login` / `aws configure`"
-            )
-        region = aws_region or session.region_name
-        if not region:
-            raise RemoteQueryError("no AWS region: pass --aws-region or set AWS_REGION / the profile's region")
-        return session.client(service, region_name=region)  # type: ignore[call-overload]
-    except BotoCoreError as exc:
-        raise RemoteQueryError(
-            f"cannot open AWS {'profile ' + repr(profile) if profile else 'session'}: {exc}"
-        ) from exc
-
-
 def _remote(
     engine: Engine,
     named: Query | None,
@@ -481,10 +455,12 @@ def _remote(
             _fail("--engine lake needs --event-data-store ID (or ARN)")
         store_id = lake_lib.event_data_store_id(store)
         text, params = remote_query(engine, named, values, sql, selection, source=store_id)
-        result = lake_lib.LakeRunner(_client("cloudtrail", profile, aws_region)).run(text, params)
+        result = lake_lib.LakeRunner(aws_client("cloudtrail", profile, aws_region)).run(text, params)
     else:
         text, params = remote_query(engine, named, values, sql, selection, source=qualified_table(database, table))
-        runner = athena_lib.AthenaRunner(_client("athena", profile, aws_region), workgroup=workgroup, database=database)
+        runner = athena_lib.AthenaRunner(
+            aws_client("athena", profile, aws_region), workgroup=workgroup, database=database
+        )
         result = runner.run(text, params)
     rows = tuple(tuple(r.get(c) for c in result.columns) for r in result.rows)
     try:

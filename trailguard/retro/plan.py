@@ -66,6 +66,16 @@ class ScanPlan:
             if not _REGION_RE.match(r):
                 raise PlanError(f"--regions {r!r}: expected a region name such as us-east-1")
 
+    @property
+    def date_lo(self) -> str:
+        """The first ``"date"`` partition to read (a day of margin for clock skew)."""
+        return (self.since - DATE_SLACK).astimezone(UTC).strftime("%Y/%m/%d")
+
+    @property
+    def date_hi(self) -> str:
+        """The last ``"date"`` partition to read (a day of margin for late delivery)."""
+        return (self.until + DATE_SLACK).astimezone(UTC).strftime("%Y/%m/%d")
+
     def split(self, *, accounts_per_query: int = ACCOUNTS_PER_QUERY, days: int = DAYS_PER_QUERY) -> list[ScanPlan]:
         """Queries to run in parallel: account groups times consecutive date ranges (at least one)."""
         groups: list[tuple[str, ...]] = [()]
@@ -101,8 +111,7 @@ class ScanPlan:
             named[name] = value
             return "$" + name
 
-        lo = (self.since - DATE_SLACK).astimezone(UTC).strftime("%Y/%m/%d")
-        hi = (self.until + DATE_SLACK).astimezone(UTC).strftime("%Y/%m/%d")
+        lo, hi = self.date_lo, self.date_hi
         parts = [f'"date" >= {bind("tg_date_lo", lo)}', f'"date" <= {bind("tg_date_hi", hi)}']
         for column, items in (("account", self.accounts), ("region", self.regions)):
             if items:

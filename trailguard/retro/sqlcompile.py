@@ -473,7 +473,9 @@ def _anything_but(arg: Any, expr: str, ctx: _Ctx) -> str | None:
             for why in probe.reasons:
                 ctx.inexact(why)
             return None  # the negation of a superset would be a subset
-        return f"(NOT {_or(e for e in excluded if e is not None)})"
+        # Only a present value can be "anything but": an excluded test that is two-valued on NULL (a '*'
+        # wildcard compiles to IS NOT NULL) must not turn an absent field into a match.
+        return f"({expr} IS NOT NULL AND NOT {_or(e for e in excluded if e is not None)})"
     values = arg if isinstance(arg, list) else [arg]
     if all(isinstance(v, str) for v in values):
         return f"{expr} NOT IN ({', '.join(sql_string(v) for v in dict.fromkeys(values))})"
