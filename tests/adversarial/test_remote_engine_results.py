@@ -48,7 +48,7 @@ class FakeLake:
 @pytest.fixture
 def lake(monkeypatch: pytest.MonkeyPatch) -> FakeLake:
     fake = FakeLake([[{"useragent": HIDE}, {"arn": FORMULA}], [{"useragent": FORMULA}, {"arn": HIDE}]])
-    monkeypatch.setattr("trailguard.commands.hunt._client", lambda service, profile, region: fake)
+    monkeypatch.setattr("trailguard.commands.hunt.aws_client", lambda service, profile, region: fake)
     return fake
 
 
