@@ -51,6 +51,7 @@ from trailguard_engine.remediations.iam import ROOT_TASK_POLICY
 from stacks import names
 from stacks.constructs.archive_notifications import RECONCILE_QUEUE_NAME
 from stacks.constructs.dashboard import MEMBER_DLQ_METRICS, OperatorDashboard
+from stacks.constructs.pyc_asset import StagedAsset, stage_with_pyc
 from stacks.forwarding import PATTERN_SPLIT_CHARS, engine_remediation_actions
 from stacks.member import DRIFT_ROLE_NAME, RECONCILE_ROLE_NAME, VERIFY_ROLE_NAME
 from trailguard.config import TrailguardConfig
@@ -58,6 +59,10 @@ from trailguard.config import TrailguardConfig
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_ROOT = ROOT / "lambdas"
 LAYER_DIR = ROOT / "build" / "lambda-layer"
+#: Where the assets are staged with Python 3.12 bytecode (:mod:`stacks.constructs.pyc_asset`).
+ASSET_STAGING = ROOT / "build" / "asset-staging"
+#: What of ``lambdas/`` never ships: the synth's own bytecode (the staged tree gets Lambda's 3.12 bytecode
+#: instead), caches and packaging metadata. Applied when staging; the staged tree is shipped whole.
 ASSET_EXCLUDES = [
     "**/__pycache__",
     "**/*.pyc",
@@ -121,6 +126,18 @@ def engine_input_template(rule_id: str) -> str:
     return '{"trailguard_rule": ' + json.dumps(rule_id) + ', "event": <aws.events.event.json>}'
 
 
+def engine_asset() -> StagedAsset:
+    """``lambdas/`` staged with Python 3.12 bytecode for ``/var/task``."""
+    return stage_with_pyc(
+        LAMBDA_ROOT, name="engine", runtime_dir="/var/task", staging_root=ASSET_STAGING, excludes=ASSET_EXCLUDES
+    )
+
+
+def layer_asset() -> StagedAsset:
+    """The dependencies layer staged with Python 3.12 bytecode for ``/opt`` (pip's 3.11 bytecode dropped)."""
+    return stage_with_pyc(layer_dir(), name="layer", runtime_dir="/opt", staging_root=ASSET_STAGING)
+
+
 def layer_dir() -> Path:
     """The dependencies layer built by ``make setup``; a one-line exit when it is missing."""
     if not (LAYER_DIR / "python").is_dir():
@@ -148,15 +165,20 @@ class DetectionStack(cdk.Stack):
         self.table = self._table()
         self.parameter = self._parameter()
         self._remediation_mode()
+        layer = layer_asset()
+        engine_code = engine_asset()
+        for staged in (layer, engine_code):
+            if staged.warning:
+                cdk.Annotations.of(self).add_warning_v2("trailguard:no-pyc", staged.warning)
         self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
-            code=lambda_.Code.from_asset(str(layer_dir())),
+            code=lambda_.Code.from_asset(str(layer.path)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="trailguard Lambda dependencies (lambdas/requirements.txt)",
         )
-        self.code = lambda_.Code.from_asset(str(LAMBDA_ROOT), exclude=ASSET_EXCLUDES)
+        self.code = lambda_.Code.from_asset(str(engine_code.path))
 
         self.engine_failure_dlq = self._queue("EngineFailureDlq", dlq=True)
         self.target_dlq = self._queue("RuleTargetDlq", dlq=True)

@@ -25,7 +25,8 @@ the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
    the record's account is the file's account. Any "verified" claim in the payload is ignored;
 3. remediate findings: honour ``dry_run``; assume the member role in the
    event's account and region (a failure alerts, counts ``AssumeRoleFailures``
-   and re-raises); check the resource's live tags against the exemption tags;
+   and re-raises); check the resource's live tags against the exemption tags (read only when
+   ``exemptions.resource_tags`` is configured; the remediation reuses that one read);
    apply the per-resource rate limit: at most ``max_actions_per_resource_per_hour`` actions that
    changed something in any 3600 seconds (a sliding window, :class:`~trailguard_engine.state.RateLimiter`),
    and never a third after a remediation was reverted twice (:data:`REVERTS_BEFORE_STOP`). Over the limit:
@@ -365,22 +366,20 @@ class Engine:
 
         if self.idempotency is None:
             return {**base, **work(), "duplicate": False}
-        self._check_claim(event, f, rule, rt, key)
-        out, ran = self.idempotency.once(key, work)
+        claim = f"{key['account']}#{key['eventID']}#{key['rule']}"
+        out, ran = self.idempotency.once(
+            key,
+            work,
+            claim=(claim, key["digest"]),
+            on_forged=lambda other: self._forged_copy(event, f, rt, key, other),
+        )
         if not ran:
             self.log.info("duplicate of an event already handled for %s; no action", f.rule)
             self.metric("Duplicates", f.rule, event.account)
         return {**base, **out, "duplicate": not ran}
 
-    def _check_claim(
-        self, event: CloudTrailEvent, f: Finding, rule: Rule | None, rt: Runtime, key: Mapping[str, str]
-    ) -> None:
-        """Alarm when this (account, eventID, rule) was seen before with other content: a forged copy."""
-        assert self.idempotency is not None
-        claim = f"{key['account']}#{key['eventID']}#{key['rule']}"
-        other = self.idempotency.claim_event_id(claim, key["digest"])
-        if other is None:
-            return
+    def _forged_copy(self, event: CloudTrailEvent, f: Finding, rt: Runtime, key: Mapping[str, str], other: str) -> None:
+        """Alarm: this (account, eventID, rule) was seen before with other content (digest ``other``)."""
         self.log.error("eventID %s seen with two different contents for %s", key["eventID"], f.rule)
         self.metric("EventIdMismatches", f.rule, event.account)
         body = {
@@ -533,8 +532,10 @@ class Engine:
         ctx = RemediationContext(f, event, rt.cfg, account, region, session, self.factory)
         claim: tuple[str, int, str] | None = None
         try:
-            if rem.tags is not None:
-                exempt = rt.cfg.tags_exempt(rem.tags(ctx))
+            # The live tags are read only when an exemption by tag is configured (``exemptions.resource_tags``,
+            # which applies to every rule); the remediation reuses the read (RemediationContext.tags).
+            if rem.tags is not None and rt.cfg.exempt_resource_tags:
+                exempt = rt.cfg.tags_exempt(ctx.tags(rem.tags))
                 if exempt:
                     self.log.info("resource is exempt by tag %s; no action", exempt)
                     self.metric("RemediationsSkipped", f.rule, account)

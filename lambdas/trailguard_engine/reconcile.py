@@ -64,8 +64,6 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from trailguard_engine.clients import ClientFactory, invoked_account
 from trailguard_engine.engine import ORIGIN_LOG_FILE, idempotency_key
@@ -84,6 +82,7 @@ from trailguard_engine.model import Rule
 from trailguard_engine.notify import Notifier
 from trailguard_engine.remediations import error_code
 from trailguard_engine.settings import Runtime, RuntimeLoader, Settings
+from trailguard_engine.sqs_batch import SqsMessage, process_batch
 from trailguard_engine.state import Idempotency, LogFileLedger
 
 __all__ = ["LOG_KEY", "Reconciler", "handler", "is_log_file", "key_account", "parse_notification"]
@@ -278,7 +277,7 @@ class Reconciler:
         return self._evaluator[1]
 
     # ------------------------------------------------------------------ #
-    def handle_message(self, record: SQSRecord, runtime: Runtime) -> list[FileScan]:
+    def handle_message(self, record: SqsMessage, runtime: Runtime) -> list[FileScan]:
         """Process one SQS message; raises :class:`ReconcileError` (or an AWS error) to fail it."""
         try:
             objects = parse_notification(record.body)
@@ -301,7 +300,7 @@ class Reconciler:
                 self.log.info("skipping s3://%s/%s: %s", obj.bucket, obj.key, reason)
                 continue
             try:
-                scans.append(self.scan(obj, runtime, first_receive=_receive_count(record) <= 1))
+                scans.append(self.scan(obj, runtime, first_receive=record.receive_count <= 1))
             except ReconcileError as exc:
                 failures.append(str(exc))
         if failures:
@@ -549,13 +548,6 @@ class Reconciler:
             emf.flush_metrics()
 
 
-def _receive_count(record: SQSRecord) -> int:
-    try:
-        return int(record.attributes.approximate_receive_count)
-    except (TypeError, ValueError, KeyError):
-        return 1
-
-
 # --------------------------------------------------------------------------- #
 # Lambda entry point
 # --------------------------------------------------------------------------- #
@@ -608,14 +600,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     reconciler = get_reconciler(context)
     try:
         runtime = get_runtime(reconciler)
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-        def one(record: SQSRecord) -> None:
-            reconciler.handle_message(record, runtime)
-
-        response: dict[str, Any] = dict(
-            process_partial_response(event=event, record_handler=one, processor=processor, context=context)
-        )
-        return response
+        return process_batch(event, lambda record: reconciler.handle_message(record, runtime), log=reconciler.log)
     finally:
         reconciler.flush_metrics()

@@ -2,7 +2,7 @@
 
 Several kinds of items share the table:
 
-* Powertools idempotency records, one per (account, CloudTrail ``eventID``, rule id, digest of
+* idempotency records (:class:`Idempotency`; the format Powertools' utility wrote), one per (account, CloudTrail ``eventID``, rule id, digest of
   the fields that matter), so an event delivered twice (EventBridge retries, the reconciliation
   path, concurrent deliveries) leads to exactly one action, and a forged copy that reuses a real
   ``eventID`` with other content cannot pre-claim the real event;
@@ -39,13 +39,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
 
 from trailguard_engine.remediations import error_code
 
@@ -84,76 +77,227 @@ def event_digest(detail: Mapping[str, Any], account: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _run(*, key: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    return work()
+#: Idempotency record statuses (the values Powertools wrote, so records of an earlier version still count).
+STATUS_IN_PROGRESS = "INPROGRESS"
+STATUS_COMPLETED = "COMPLETED"
+
+
+class IdempotencyInProgress(RuntimeError):
+    """Another delivery of the same event is being handled right now: Lambda retries this one later."""
+
+
+def record_id(key: Mapping[str, str]) -> str:
+    """The state-table id of ``key``'s idempotency record (the id Powertools gave it: same records across upgrades)."""
+    canonical = json.dumps(dict(key), sort_keys=True)
+    return f"{KEY_PREFIX}#{hashlib.md5(canonical.encode(), usedforsecurity=False).hexdigest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What :meth:`Idempotency.begin` found: ``stored`` is the result of an earlier run (a duplicate), else None;
+    ``forged`` the digest an earlier, different content recorded for the claimed (account, eventID, rule)."""
+
+    stored: dict[str, Any] | None
+    forged: str | None = None
 
 
 class Idempotency:
-    """Runs ``work`` at most once per ``key`` (Powertools DynamoDB persistence)."""
+    """Runs ``work`` at most once per ``key``, with conditional writes on the state table.
+
+    A run is **one** write before the work and one after (Powertools' idempotency utility made the same two, plus
+    one more for the forged-copy claim, and cost about 30 ms of cold start):
+
+    * :meth:`begin` puts the record ``INPROGRESS`` unless a live one exists, in the same ``TransactWriteItems`` as
+      the forged-copy claim (``claim#<account>#<eventID>#<rule>`` holding the first digest seen), so both
+      conditions are decided together;
+    * after the work, one ``UpdateItem`` marks it ``COMPLETED`` with the result (returned to later duplicates);
+      an exception in the work deletes the record instead (so Lambda's retry can act) and propagates.
+
+    An ``INPROGRESS`` record whose in-progress deadline (the invocation's remaining time, when a Lambda context
+    was registered) has passed belongs to a run that died (timeout, crash): the next delivery takes it over. A
+    live one raises :class:`IdempotencyInProgress` (Lambda retries the event later). Concurrent deliveries meet
+    in DynamoDB's condition check: exactly one begins.
+    """
 
     def __init__(self, *, table: str, client: Any, clock: Callable[[], float]) -> None:
+        self.table = table
+        self.client = client
         self.clock = clock
-        self.layer = DynamoDBPersistenceLayer(
-            table_name=table, key_attr="id", expiry_attr="expiration", boto3_client=client
-        )
-        self.config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True)
-        self._once = idempotent_function(
-            _run, data_keyword_argument="key", persistence_store=self.layer, config=self.config, key_prefix=KEY_PREFIX
-        )
+        self._context: Any = None
 
     def register_context(self, context: Any) -> None:
-        """Lets Powertools expire an in-progress record if the function times out."""
+        """Lets a run that times out expire its ``INPROGRESS`` record at the end of the invocation."""
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            self.config.register_lambda_context(context)
+            self._context = context
 
-    def once(self, key: dict[str, str], work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    # ------------------------------------------------------------------ #
+    def _item(self, key: Mapping[str, str]) -> dict[str, Any]:
+        now = self.clock()
+        item: dict[str, Any] = {
+            "id": {"S": record_id(key)},
+            "expiration": {"N": str(int(now) + IDEMPOTENCY_SECONDS)},
+            "status": {"S": STATUS_IN_PROGRESS},
+        }
+        if self._context is not None:
+            remaining = int(self._context.get_remaining_time_in_millis())
+            item["in_progress_expiration"] = {"N": str(int(now * 1000) + remaining)}
+        return item
+
+    def _put_args(self, key: Mapping[str, str]) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "TableName": self.table,
+            "Item": self._item(key),
+            "ConditionExpression": "attribute_not_exists(#id) OR #exp < :now OR "
+            "(#st = :inprogress AND attribute_exists(#ipe) AND #ipe < :now_ms)",
+            "ExpressionAttributeNames": {
+                "#id": "id",
+                "#exp": "expiration",
+                "#st": "status",
+                "#ipe": "in_progress_expiration",
+            },
+            "ExpressionAttributeValues": {
+                ":now": {"N": str(int(now))},
+                ":now_ms": {"N": str(int(now * 1000))},
+                ":inprogress": {"S": STATUS_IN_PROGRESS},
+            },
+        }
+
+    def _claim_args(self, claim: str, digest: str) -> dict[str, Any]:
+        return {
+            "TableName": self.table,
+            "Item": {
+                "id": {"S": f"claim#{claim}"},
+                "digest": {"S": digest},
+                "expiration": {"N": str(int(self.clock()) + IDEMPOTENCY_SECONDS)},
+            },
+            "ConditionExpression": "attribute_not_exists(id) OR #d = :d",
+            "ExpressionAttributeNames": {"#d": "digest"},
+            "ExpressionAttributeValues": {":d": {"S": digest}},
+        }
+
+    def _get(self, item_id: str) -> dict[str, Any]:
+        resp = self.client.get_item(TableName=self.table, Key={"id": {"S": item_id}}, ConsistentRead=True)
+        return dict(resp.get("Item") or {})
+
+    def _existing(self, key: Mapping[str, str]) -> Begun | None:
+        """The live record of ``key`` another run wrote: its stored result, or :class:`IdempotencyInProgress`."""
+        item = self._get(record_id(key))
+        if not item:
+            return None  # gone since the condition failed (that run failed and deleted it): try again
+        if item.get("status", {}).get("S") == STATUS_COMPLETED:
+            data = item.get("data", {}).get("S")
+            stored = json.loads(data) if isinstance(data, str) else {}
+            return Begun(dict(stored) if isinstance(stored, dict) else {})
+        raise IdempotencyInProgress(f"event {key.get('eventID', '')} for {key.get('rule', '')} is being handled")
+
+    def _put(self, key: Mapping[str, str], attempts: int = 3) -> Begun | None:
+        """Put the record ``INPROGRESS``: None when taken, else what a live record holds."""
+        for _ in range(attempts):
+            try:
+                self.client.put_item(**self._put_args(key))
+            except Exception as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                existing = self._existing(key)
+                if existing is not None:
+                    return existing
+                continue  # the other run failed and deleted its record since: try again
+            return None
+        raise IdempotencyInProgress(f"event {key.get('eventID', '')}: its record keeps changing; retry later")
+
+    def begin(self, key: Mapping[str, str], claim: tuple[str, str] | None = None) -> Begun:
+        """Take ``key`` (and record ``claim`` = (account#eventID#rule, digest)) in one conditional transaction."""
+        if claim is None:
+            return self._put(key) or Begun(None)
+        try:
+            self.client.transact_write_items(
+                TransactItems=[{"Put": self._claim_args(*claim)}, {"Put": self._put_args(key)}]
+            )
+        except Exception as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [
+                str(r.get("Code") or "None") for r in getattr(exc, "response", {}).get("CancellationReasons", [])
+            ]
+            if len(reasons) != 2 or not set(reasons) <= {"None", "ConditionalCheckFailed"}:
+                raise  # a conflict with another transaction, a throttle: Lambda retries the event
+            forged = None
+            if reasons[0] == "ConditionalCheckFailed":
+                forged = str(self._get(f"claim#{claim[0]}").get("digest", {}).get("S") or "unknown")
+            existing = self._existing(key) if reasons[1] == "ConditionalCheckFailed" else None
+            if existing is None:
+                existing = self._put(key)
+            return Begun(existing.stored if existing else None, forged)
+        return Begun(None)
+
+    def complete(self, key: Mapping[str, str], result: Mapping[str, Any]) -> None:
+        self.client.update_item(
+            TableName=self.table,
+            Key={"id": {"S": record_id(key)}},
+            UpdateExpression="SET #st = :done, #data = :data, #exp = :exp REMOVE #ipe",
+            ExpressionAttributeNames={
+                "#st": "status",
+                "#data": "data",
+                "#exp": "expiration",
+                "#ipe": "in_progress_expiration",
+            },
+            ExpressionAttributeValues={
+                ":done": {"S": STATUS_COMPLETED},
+                ":data": {"S": json.dumps(dict(result), sort_keys=True, default=str)},
+                ":exp": {"N": str(int(self.clock()) + IDEMPOTENCY_SECONDS)},
+            },
+        )
+
+    def abandon(self, key: Mapping[str, str]) -> None:
+        """Delete ``key``'s record after a failed run, so that a retry can act."""
+        self.client.delete_item(TableName=self.table, Key={"id": {"S": record_id(key)}})
+
+    def once(
+        self,
+        key: dict[str, str],
+        work: Callable[[], dict[str, Any]],
+        *,
+        claim: tuple[str, str] | None = None,
+        on_forged: Callable[[str], None] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
         """``(result, ran)``: ``ran`` is False when a stored result of an earlier run was returned.
 
-        An exception in ``work`` deletes the in-progress record (so a retry can
-        act) and propagates.
+        ``claim`` (``account#eventID#rule``, digest) is recorded in the same write; ``on_forged`` is called with
+        the earlier digest when it differs (before the work, which runs anyway: both copies are judged).
+        An exception in ``work`` deletes the in-progress record (so a retry can act) and propagates.
         """
-        ran: list[bool] = []
-
-        def tracked() -> dict[str, Any]:
-            ran.append(True)
-            return work()
-
-        result = self._once(key=key, work=tracked)
-        return dict(result), bool(ran)
+        begun = self.begin(key, claim)
+        if begun.forged is not None and on_forged is not None:
+            on_forged(begun.forged)
+        if begun.stored is not None:
+            return dict(begun.stored), False
+        try:
+            result = work()
+        except BaseException:
+            self.abandon(key)
+            raise
+        self.complete(key, result)
+        return dict(result), True
 
     def seen(self, key: dict[str, str]) -> bool:
         """True when ``key`` has a live record (handled, or being handled): one consistent GetItem.
 
         Used by the reconciliation path to tell events EventBridge delivered from missed ones.
         """
-        self.layer.configure(self.config, key_prefix=KEY_PREFIX)
-        try:
-            record = self.layer.get_record(data=key)
-        except IdempotencyItemNotFoundError:
-            return False
-        return record is not None and not record.is_expired
+        item = self._get(record_id(key))
+        exp = item.get("expiration", {}).get("N")
+        return bool(item) and (exp is None or float(exp) >= self.clock())
 
     def claim_event_id(self, claim: str, digest: str) -> str | None:
         """Record ``digest`` as the content of ``claim`` (account, eventID, rule); return the other
         digest when an earlier, different content was recorded for it (a forged copy), else None."""
-        client, table = self.layer.client, self.layer.table_name
         try:
-            client.put_item(
-                TableName=table,
-                Item={
-                    "id": {"S": f"claim#{claim}"},
-                    "digest": {"S": digest},
-                    "expiration": {"N": str(int(self._now()) + IDEMPOTENCY_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(id) OR #d = :d",
-                ExpressionAttributeNames={"#d": "digest"},
-                ExpressionAttributeValues={":d": {"S": digest}},
-            )
+            self.client.put_item(**self._claim_args(claim, digest))
         except Exception as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            item = client.get_item(TableName=table, Key={"id": {"S": f"claim#{claim}"}}, ConsistentRead=True)
-            return str(item.get("Item", {}).get("digest", {}).get("S") or "unknown")
+            return str(self._get(f"claim#{claim}").get("digest", {}).get("S") or "unknown")
         return None
 
     def _now(self) -> float:

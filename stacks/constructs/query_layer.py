@@ -36,6 +36,7 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.constructs.pyc_asset import stage_with_pyc
 from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, PARTITION_COLUMNS, Query, load_queries
 
 SERDE = "com.amazon.emr.hive.serde.CloudTrailSerde"
@@ -51,8 +52,10 @@ PROJECTION_START = "2013/11/01"
 #: Guard rail against runaway scans (Athena bills per byte scanned): 1 TiB per query.
 BYTES_SCANNED_CUTOFF = 1 << 40
 LAMBDA_ROOT = Path(__file__).resolve().parents[2] / "lambdas"
-#: The same exclusions as the detection stack's asset, so both stacks upload one identical asset.
+#: The same exclusions and staging (Python 3.12 bytecode, :mod:`stacks.constructs.pyc_asset`) as the detection
+#: stack's asset, so both stacks upload one identical asset.
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info", ".mypy_cache", ".pytest_cache", "requirements.txt"]
+ASSET_STAGING = LAMBDA_ROOT.parent / "build" / "asset-staging"
 ACCOUNT_SYNC_HANDLER = "trailguard_engine.athena_accounts.handler"
 #: ``trailguard-*`` like every role trailguard creates (the guardrail SCP protects the prefix).
 ACCOUNT_SYNC_ROLE_NAME = "trailguard-athena-accounts"
@@ -328,13 +331,18 @@ class AccountProjectionSync(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(sid="ListOrganizationAccounts", actions=["organizations:ListAccounts"], resources=["*"])
         )
+        staged = stage_with_pyc(
+            LAMBDA_ROOT, name="engine", runtime_dir="/var/task", staging_root=ASSET_STAGING, excludes=ASSET_EXCLUDES
+        )
+        if staged.warning:
+            cdk.Annotations.of(self).add_warning_v2("trailguard:no-pyc", staged.warning)
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=lambda_.Architecture.ARM_64,
             handler=ACCOUNT_SYNC_HANDLER,
-            code=lambda_.Code.from_asset(str(LAMBDA_ROOT), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(str(staged.path)),
             role=self.role,
             log_group=self.log_group,
             environment={

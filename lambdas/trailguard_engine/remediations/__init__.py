@@ -25,6 +25,8 @@ from trailguard_engine.model import Finding
 from trailguard_engine.runtime_config import RuntimeConfig
 
 Status = Literal["remediated", "already_safe", "skipped", "failed", "dry_run"]
+#: A tag reader, as the key of a context's tag cache.
+TagReaderKey = Callable[..., Mapping[str, str]]
 
 
 class ParamError(RemediationError):
@@ -56,6 +58,15 @@ class RemediationContext:
     session: MemberSession | None
     factory: ClientFactory
     notes: list[str] = field(default_factory=list)
+    #: Tags already read by each reader (:meth:`tags`): one ListTags serves the exemption check and the remediation.
+    _tags: dict[TagReaderKey, Mapping[str, str]] = field(default_factory=dict)
+
+    def tags(self, reader: TagReader) -> Mapping[str, str]:
+        """The resource's live tags as ``reader`` reads them, read at most once per context (one event)."""
+        hit = self._tags.get(reader)
+        if hit is None:
+            hit = self._tags[reader] = reader(self)
+        return hit
 
     def client(self, service: str) -> Any:
         """A client in the event's account and region, through the member role."""

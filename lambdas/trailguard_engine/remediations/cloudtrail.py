@@ -82,7 +82,7 @@ def start_logging(ctx: RemediationContext) -> ActionResult:
     if logging:
         return ActionResult("already_safe", f"trail {arn} is logging")
     if not is_own_trail(ctx, arn):
-        stack = trail_tags(ctx).get(STACK_NAME_TAG, "")
+        stack = ctx.tags(trail_tags).get(STACK_NAME_TAG, "")
         status = _stack_status(ctx, region, stack) if stack else ""
         if status in STACK_BUSY:
             return ActionResult(

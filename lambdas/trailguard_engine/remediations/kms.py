@@ -39,7 +39,7 @@ def _protected(ctx: RemediationContext, meta: Mapping[str, Any]) -> str | None:
             return f"{arn} is the protected key {protected}"
     want = ctx.cfg.protected_key_tag
     if want:
-        tags = key_tags(ctx)
+        tags = ctx.tags(key_tags)
         if all(tags.get(k) == v for k, v in want.items()):
             return "tagged " + ", ".join(f"{k}={v}" for k, v in want.items())
     return None

@@ -177,7 +177,7 @@ def _bpa_plan(ctx: RemediationContext, s3: Any, s3control: Any, bucket: str) -> 
         return BpaPlan(
             ActionResult("already_safe", f"bucket {bucket} is not public now ({before.describe()}): no change")
         )
-    website = ctx.cfg.intended.is_website(bucket_tags(ctx))
+    website = ctx.cfg.intended.is_website(ctx.tags(bucket_tags))
     if website and not before.beyond_reads:
         return BpaPlan(
             ActionResult(
