@@ -26,7 +26,6 @@ from rich.table import Table
 from rich.text import Text
 from trailguard_engine.events import CloudTrailEvent, to_envelope
 from trailguard_engine.model import EventResult, Finding, Rule
-from trailguard_engine.notify import Outcome, asff
 
 from trailguard import __version__
 from trailguard.filters import severity_rank
@@ -505,6 +504,9 @@ def asff_doc(row: FindingRow) -> dict[str, Any]:
     Replay runs nowhere: the event's account and region stand in for the engine's, and the event time for "now",
     so the same input gives the same output.
     """
+    # Imported here: the engine's notifier pulls in boto3, which every other format (and replay) does without.
+    from trailguard_engine.notify import Outcome, asff  # noqa: PLC0415
+
     e = row.event
     now = datetime.fromisoformat(e.event_time) if e.event_time else datetime(1970, 1, 1, tzinfo=UTC)
     return asff(

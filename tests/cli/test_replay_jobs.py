@@ -206,6 +206,6 @@ def test_replay_imports_only_its_command(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     modules = set(res.stderr.split())
     assert "trailguard.commands.replay" in modules
-    for heavy in ("duckdb", "trailguard.demo", "trailguard.commands.hunt", "trailguard.commands.demo"):
+    for heavy in ("boto3", "duckdb", "trailguard.demo", "trailguard.commands.hunt", "trailguard.commands.demo"):
         assert heavy not in modules, heavy
     assert json.loads(res.stdout)["verdict"] == "none"
