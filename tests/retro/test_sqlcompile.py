@@ -355,3 +355,14 @@ def test_anything_but_never_matches_an_absent_field_even_when_the_excluded_test_
     check(pattern, [], [rec(), rec(userIdentity={"type": "Root"})], tmp_path)
     suffix = {"detail": {"userIdentity": {"type": [{"anything-but": {"suffix": "t"}}]}}}
     check(suffix, [rec(userIdentity={"type": "IAMUser"})], [rec(), rec(userIdentity={"type": "Root"})], tmp_path)
+
+
+def test_json_exists_false_holds_where_the_path_holds_an_object(tmp_path: Path) -> None:
+    """Found by reading ``_json_field``: ``exists: false`` compiled to ``json_extract(...) IS NULL``, which drops a
+    record whose value at the path is an object (an object is never a leaf, so the matcher matches it)."""
+    check({"detail": {"requestParameters": {"items": [{"exists": False}]}}},
+          [rec(requestParameters={"items": {"group": "x"}}), rec(requestParameters="s"), rec()],
+          [rec(requestParameters={"items": "x"}), rec(requestParameters={"items": None})], tmp_path, exact=False)  # fmt: skip
+    check({"detail": {"requestParameters": [{"exists": False}]}},
+          [rec(requestParameters={"items": {"group": "x"}}), rec(requestParameters=[]), rec()],
+          [rec(requestParameters="s")], tmp_path, exact=False)  # fmt: skip

@@ -561,8 +561,10 @@ def _json_field(column: str, path: tuple[str, ...], filters: Sequence[Any], ctx:
         if isinstance(f, Mapping) and "exists" in f:
             if f["exists"]:
                 parts.append(f"{column} IS NOT NULL" if trino else f"json_extract({column}, {full}) IS NOT NULL")
-            else:
-                parts.append(f"json_extract({column}, {full}) IS NULL")
+            elif trino:  # NULL for an absent path, an object or an array (none is a leaf), and for JSON null
+                parts.append(f"json_extract_scalar({column}, {full}) IS NULL")
+            else:  # an object is no leaf either: exists false holds
+                parts.append(f"coalesce(json_type({column}, {full}) IN ('OBJECT', 'ARRAY'), TRUE)")
         elif isinstance(f, bool):
             parts.append(f"{text} = {sql_string(str(f).lower())}")
         elif isinstance(f, str) or (
