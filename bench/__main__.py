@@ -102,8 +102,52 @@ def hunt_lines(hn: dict[str, Any]) -> list[str]:
     return lines
 
 
+def retro_lines(rt: dict[str, Any]) -> list[str]:
+    """Table rows for :func:`bench.retro.run`: retro vs replay, the findings compared, bytes with and without pruning."""
+    r, w, f = rt["results"], rt["whole"], rt["findings"]
+    lines = [
+        f"| `trailguard retro --engine duckdb DIR {rt['pruning']['window']} -o jsonl > /dev/null`, {rt['records']:,} "
+        f"records in {rt['files']} gzip files ({rt['source']}), median of {rt['repeat']} alternating; "
+        f"{w['candidates']:,} candidates reach Python | {r['retro']['seconds']:.2f} s (CPU {r['retro']['cpu_seconds']:.2f} s), "
+        f"peak RSS {_mb(r['retro']['max_rss_mb'])} | `replay --json DIR` on the same files: {r['replay']['seconds']:.2f} s "
+        f"(CPU {r['replay']['cpu_seconds']:.2f} s), peak RSS {_mb(r['replay']['max_rss_mb'])} "
+        f"| {rt['ratio']:.2f}x (CPU {rt['cpu_ratio']:.2f}x) | < 1x (retro faster) |"
+    ]
+
+    def names(rules: dict[str, int]) -> str:
+        more = f" and {len(rules) - 6} more" if len(rules) > 6 else ""
+        return ", ".join(list(rules)[:6]) + more
+
+    if f["identical"]:
+        same = f"identical: {f['retro']:,} finding lines each"
+    else:
+        d, o = f["vs_replay"], f["vs_replay_time_ordered"]
+        same = (
+            f"differ: {d['only_first']:,} lines only in retro, {d['only_second']:,} only in replay (rules: "
+            f"{names(d['rules'])}); {f['files_not_time_ordered']} of {rt['files']} files are not in time order. "
+            f"Against replay fed the same records in retro's order (eventTime, eventID): "
+            + ("identical" if f["identical_time_ordered"] else
+               f"{o['only_first']:,} only in retro, {o['only_second']:,} only in replay (rules: {names(o['rules'])})")
+        )  # fmt: skip
+    lines.append(
+        f"| Findings, retro vs replay (`-o jsonl --only-findings`, lines sorted), {rt['records']:,} records | {same} "
+        f"| retro {f['retro']:,} / replay {f['replay']:,} lines | — | identical |"
+    )
+    pr = rt["pruning"]
+    whole, pruned = pr["whole"], pr["pruned"]
+    t = pr["results"]
+    lines.append(
+        f"| Retro partition pruning on the partitioned {rt['records']:,} set (local stand-in for Athena's partition "
+        f"projection: files pruned by their AWSLogs account/region/date path), `{pr['filter']}`, median of "
+        f"{rt['repeat']} alternating | {pruned['files']} files, {pruned['bytes'] / 1e6:.1f} MB scanned, "
+        f"{t['pruned']['seconds']:.2f} s | whole set: {whole['files']} files, {whole['bytes'] / 1e6:.1f} MB, "
+        f"{t['whole']['seconds']:.2f} s | {pruned['bytes'] / whole['bytes']:.3f} of the bytes | — |"
+    )
+    return lines
+
+
 def method_paragraph(rp: dict[str, Any]) -> str:
-    """The machine, the data and the method of the replay and hunt rows, in one paragraph (issue 19)."""
+    """The machine, the data and the method of the replay, hunt and retro rows, in one paragraph (issue 19)."""
     row = rp["rows"][0]
     if row["source"] == "corpus":
         data = (
@@ -115,7 +159,7 @@ def method_paragraph(rp: dict[str, Any]) -> str:
     else:
         data = "synthetic records from `bench/replay.py` (the shared corpus was absent)"
     return (
-        f'Replay and hunt rows: machine {_machine()}. Data: {data}, written as 100 gzip `{{"Records": [...]}}` '
+        f'Replay, hunt and retro rows: machine {_machine()}. Data: {data}, written as 100 gzip `{{"Records": [...]}}` '
         "files in the CloudTrail layout `AWSLogs/<account>/CloudTrail/<region>/yyyy/MM/dd/` (2 accounts x 2 "
         "regions x 25 days; each record's account, region and date set to its file's). Method: every command "
         "runs as its own process (interpreter start and imports included), output to /dev/null; the figure is "
@@ -126,7 +170,7 @@ def method_paragraph(rp: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    from bench import cold_start, demo, engine_overhead, hunt, replay, synth, verify
+    from bench import cold_start, demo, engine_overhead, hunt, replay, retro, synth, verify
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     if "--full" in sys.argv[1:]:
@@ -140,6 +184,8 @@ def main() -> int:
     rp = _quiet(replay.run)
     print("hunt vs replay, CLI subprocesses, and partition pruning ...", file=sys.stderr)
     hn = _quiet(hunt.run)
+    print("retro (DuckDB) vs replay, CLI subprocesses, and partition pruning ...", file=sys.stderr)
+    rt = _quiet(retro.run)
     print("engine overhead (moto server) ...", file=sys.stderr)
     eo = _quiet(engine_overhead.run, 30)["engine_overhead"]
     print("log file verification (moto server) ...", file=sys.stderr)
@@ -168,6 +214,7 @@ def main() -> int:
         f"| {cs['ratio']:.2f}x | <= {cs['budget']}x |",
         *replay_lines(rp),
         *hunt_lines(hn),
+        *retro_lines(rt),
     ]
     lines.append(
         f"| Log file verification (`trailguard verify`): {vf['log_files']} log files of {vf['records_per_file']} records in "
@@ -194,7 +241,7 @@ def main() -> int:
         + ". The minimum is the one write; the rest are the live re-read, the exemption-tag read, idempotency and rate-limit "
         "state, the SNS alert and the Security Hub finding.",
         "",
-        "Reproduce: `make bench` (or `.venv/bin/python -m bench.<name>` for one of cold_start, replay, hunt, corpus_set, engine_overhead, verify, synth, demo; `--full` adds the 1M-record rows to replay and hunt).",
+        "Reproduce: `make bench` (or `.venv/bin/python -m bench.<name>` for one of cold_start, replay, hunt, retro, corpus_set, engine_overhead, verify, synth, demo; `--full` adds the 1M-record rows to replay and hunt).",
         "",
     ]
     OUT.write_text("\n".join(lines), encoding="utf-8")
