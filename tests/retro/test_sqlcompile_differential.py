@@ -137,8 +137,10 @@ def _leaf_filter() -> st.SearchStrategy[Any]:
         st.fixed_dictionaries({"equals-ignore-case": word}),
         st.fixed_dictionaries({"wildcard": wildcard}),
         st.fixed_dictionaries({"exists": st.booleans()}),
-        st.fixed_dictionaries({"cidr": st.sampled_from(["10.0.0.0/8", "fe80::/16"])}),
-        st.fixed_dictionaries({"numeric": st.sampled_from([[">", 0], ["<=", 2], [">=", -1, "<", 3]])}),
+        st.fixed_dictionaries(
+            {"cidr": st.sampled_from(["10.0.0.0/8", "fe80::/16", "0.0.0.0/0", "::/0", "10.0.0.1/32"])}
+        ),
+        st.fixed_dictionaries({"numeric": st.sampled_from([[">", 0], ["<=", 2], [">=", -1, "<", 3], ["=", 1]])}),
         st.fixed_dictionaries({"anything-but": st.lists(word, min_size=1, max_size=2) | word}),
         st.fixed_dictionaries({"anything-but": st.fixed_dictionaries({"prefix": word})}),
         st.fixed_dictionaries({"anything-but": st.fixed_dictionaries({"equals-ignore-case": word})}),
@@ -165,6 +167,8 @@ _PATHS: list[tuple[str, ...]] = [
     ("detail", "requestParameters", "name"),
     ("detail", "requestParameters", "x-amz-acl"),
     ("detail", "requestParameters", "items", "group"),
+    ("detail", "requestParameters", "items"),
+    ("detail", "requestParameters"),
     ("detail", "notAColumn"),
 ]
 
