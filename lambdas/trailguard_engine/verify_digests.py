@@ -49,8 +49,6 @@ from typing import Any, BinaryIO
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from trailguard_engine.clients import ClientFactory, invoked_account, partition_for
 from trailguard_engine.exceptions import EngineError
@@ -72,6 +70,7 @@ from trailguard_engine.integrity import (
 from trailguard_engine.notify import Notifier
 from trailguard_engine.reconcile import DIGEST, RESCAN, BadMessage, parse_notification
 from trailguard_engine.settings import Settings
+from trailguard_engine.sqs_batch import SqsMessage, process_batch
 from trailguard_engine.state import LogFileLedger
 
 SERVICE = "trailguard-verify"
@@ -215,7 +214,7 @@ class DigestVerifier:
     # ------------------------------------------------------------------ #
     # one digest
     # ------------------------------------------------------------------ #
-    def handle_message(self, record: SQSRecord) -> list[DigestOutcome]:
+    def handle_message(self, record: SqsMessage) -> list[DigestOutcome]:
         targets = self._targets(record.body)
         return [self.verify(bucket, key) for bucket, key in targets]
 
@@ -551,12 +550,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         finally:
             verifier.flush_metrics()
     try:
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-        def one(record: SQSRecord) -> None:
-            verifier.handle_message(record)
-
-        return dict(process_partial_response(event=event, record_handler=one, processor=processor, context=context))
+        return process_batch(event, verifier.handle_message, log=logger)
     finally:
         verifier.flush_metrics()
 
