@@ -240,7 +240,7 @@ def test_the_path_partition_decides_what_retro_reads(claim_tree: Path) -> None:
     """--accounts A does not read B's folder, whatever the records inside claim: B cannot add to A's scan.
 
     --accounts B reads it (the file is B's), and the finding keeps the record's own claim as its account (A), as
-    ``replay`` shows it. Pinned as today's behaviour; see the report on #18 about labelling such records.
+    ``replay`` shows it, but never silently: stderr names the record, the folder and the claim.
     """
     for_a = _retro(str(claim_tree), "--since", "30d", "--accounts", A, "-o", "jsonl")
     assert for_a.exit_code == 0, for_a.output
@@ -251,6 +251,8 @@ def test_the_path_partition_decides_what_retro_reads(claim_tree: Path) -> None:
     (doc,) = _lines(for_b.stdout)
     assert doc["eventID"] == "claims-a" and doc["account"] == A
     assert RULE in {f["rule"] for f in doc["findings"]}
+    assert "1 candidate record(s) claim an account other than the AWSLogs/ folder" in for_b.stderr
+    assert f"claims-a in AWSLogs/{B}/ claims account {A}" in for_b.stderr
 
 
 def test_the_same_claim_on_athena_is_read_by_the_partition_account(

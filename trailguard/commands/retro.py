@@ -193,6 +193,8 @@ def retro_command(
     except PipeClosed:
         quiet_broken_pipe()
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    for warning in stats.warnings():
+        err.print(warning, markup=False)
     err.print(stats.line(), markup=False)
     if out is not None:
         err.print(f"wrote {fmt.value} to {out}", markup=False)
