@@ -59,6 +59,12 @@ RUNS: tuple[Run, ...] = (
         "Ad-hoc, read-only SQL over the logs",
         ("hunt", "--sql", "SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY 1", "--logs", "logs"),
     ),
+    Run(
+        "Retro-detection: the catalog compiled to SQL, only candidates judged (the same findings as replay)",
+        ("retro", "logs", "--since", "2015-01-01", "--only-findings"),
+        stderr=True,
+    ),
+    Run("Retro on Athena or CloudTrail Lake", ("retro", "--help")),
     Run("The catalog", ("rules",), 12),
     Run("One rule", ("rules", "cloudtrail-stop-logging"), 30),
     Run("What it costs", ("cost", "--accounts", "50", "--regions", "4", "--events-per-day", "200000")),

@@ -113,7 +113,7 @@ class RetroStats:
         if self.files:
             parts.append(f"{self.files} files")
         parts.append(f"{_size(self.bytes_scanned)} scanned")
-        if self.cost_usd is not None:
+        if self.cost_usd is not None and self.engine != "duckdb":  # local: nothing is billed
             parts.append(f"~${self.cost_usd:.4f}")
         parts.append(f"{self.exact_rules}/{self.rules} rules compiled exactly")
         if self.coarse_rules:
