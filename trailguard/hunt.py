@@ -40,7 +40,7 @@ from sqlglot import exp
 
 from trailguard.exceptions import TrailguardError
 from trailguard.replay import Problem, ReplayInputError, SkippedFile, iter_file, skipped_kind
-from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS, RELATION, Query
+from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS, RELATION, RESOURCE_KEYS, STRUCT_KEYS, Query
 
 
 class HuntError(TrailguardError):
@@ -56,17 +56,6 @@ COMPAT_MACROS: tuple[str, ...] = (
 LOG_SUFFIXES: tuple[str, ...] = (".json", ".json.gz")
 JSONL_SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
-#: CloudTrail JSON key for each lower-case struct field of the Glue schema.
-_JSON_KEYS: dict[str, str] = {
-    k.lower(): k
-    for k in (
-        "type", "principalId", "arn", "accountId", "invokedBy", "accessKeyId", "userName", "onBehalfOf",
-        "userId", "identityStoreArn", "sessionContext", "attributes", "mfaAuthenticated", "creationDate",
-        "sessionIssuer", "sourceIdentity", "ec2RoleDelivery", "tlsVersion", "cipherSuite", "clientProvidedHostHeader",
-    )
-}  # fmt: skip
-#: ``resources[].ARN`` is upper-case in CloudTrail.
-_RESOURCE_KEYS: dict[str, str] = {"arn": "ARN", "accountid": "accountId", "type": "type"}
 
 _PATH_RE = r"/AWSLogs/(?:o-[a-z0-9]+/)?([0-9]{12})/CloudTrail/([a-z0-9-]+)/([0-9]{4}/[0-9]{2}/[0-9]{2})/"
 _MAX_OBJECT_BYTES = 128 << 20  # one CloudTrail log file, uncompressed
@@ -266,12 +255,12 @@ def _duck_type(hive: str, keys: Mapping[str, str]) -> str:
         return "VARCHAR"
     if hive.startswith("array<") and hive.endswith(">"):
         inner = hive[len("array<") : -1]
-        return _duck_type(inner, _RESOURCE_KEYS) + "[]"
+        return _duck_type(inner, RESOURCE_KEYS) + "[]"
     if hive.startswith("struct<") and hive.endswith(">"):
         fields = []
         for part in _split_fields(hive[len("struct<") : -1]):
             name, _, typ = part.partition(":")
-            fields.append(f'"{keys.get(name, _JSON_KEYS.get(name, name))}" {_duck_type(typ, _JSON_KEYS)}')
+            fields.append(f'"{keys.get(name, STRUCT_KEYS.get(name, name))}" {_duck_type(typ, STRUCT_KEYS)}')
         return "STRUCT(" + ", ".join(fields) + ")"
     raise HuntError(f"unsupported column type {hive!r}")  # pragma: no cover - schema is static
 
@@ -280,7 +269,7 @@ def record_type() -> str:
     """DuckDB type of one CloudTrail record, keyed by CloudTrail's own (camelCase) JSON names."""
     fields = []
     for col, hive, key in CLOUDTRAIL_COLUMNS:
-        typ = "JSON" if col in JSON_STRING_COLUMNS else _duck_type(hive, _JSON_KEYS)
+        typ = "JSON" if col in JSON_STRING_COLUMNS else _duck_type(hive, STRUCT_KEYS)
         fields.append(f'"{key}" {typ}')
     return "STRUCT(" + ", ".join(fields) + ")"
 
@@ -291,12 +280,12 @@ def _structure(hive: str, keys: Mapping[str, str]) -> Any:
     if hive == "string":
         return "VARCHAR"
     if hive.startswith("array<") and hive.endswith(">"):
-        return [_structure(hive[len("array<") : -1], _RESOURCE_KEYS)]
+        return [_structure(hive[len("array<") : -1], RESOURCE_KEYS)]
     if hive.startswith("struct<") and hive.endswith(">"):
         fields: dict[str, Any] = {}
         for part in _split_fields(hive[len("struct<") : -1]):
             name, _, typ = part.partition(":")
-            fields[keys.get(name, _JSON_KEYS.get(name, name))] = _structure(typ, _JSON_KEYS)
+            fields[keys.get(name, STRUCT_KEYS.get(name, name))] = _structure(typ, STRUCT_KEYS)
         return fields
     raise HuntError(f"unsupported column type {hive!r}")  # pragma: no cover - schema is static
 
@@ -304,7 +293,7 @@ def _structure(hive: str, keys: Mapping[str, str]) -> Any:
 def record_structure() -> dict[str, Any]:
     """One CloudTrail record as a ``json_transform`` structure, keyed by CloudTrail's (camelCase) JSON names."""
     return {
-        key: "JSON" if col in JSON_STRING_COLUMNS else _structure(hive, _JSON_KEYS)
+        key: "JSON" if col in JSON_STRING_COLUMNS else _structure(hive, STRUCT_KEYS)
         for col, hive, key in CLOUDTRAIL_COLUMNS
     }
 
@@ -320,7 +309,7 @@ def _file_list(files: Sequence[Path]) -> str:
 def _record_columns() -> str:
     items = []
     for col, hive, key in CLOUDTRAIL_COLUMNS:
-        typ = "JSON" if col in JSON_STRING_COLUMNS else _duck_type(hive, _JSON_KEYS)
+        typ = "JSON" if col in JSON_STRING_COLUMNS else _duck_type(hive, STRUCT_KEYS)
         items.append(f"{_sql_str(key)}: {_sql_str(typ)}")
     return "{" + ", ".join(items) + "}"
 

@@ -88,6 +88,18 @@ CLOUDTRAIL_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("tlsdetails", "struct<tlsversion:string,ciphersuite:string,clientprovidedhostheader:string>", "tlsDetails"),
 )
 
+#: CloudTrail JSON key of each lower-case struct member of the Glue schema (DuckDB view, retro rows, SQL).
+STRUCT_KEYS: dict[str, str] = {
+    k.lower(): k
+    for k in (
+        "type", "principalId", "arn", "accountId", "invokedBy", "accessKeyId", "userName", "onBehalfOf",
+        "userId", "identityStoreArn", "sessionContext", "attributes", "mfaAuthenticated", "creationDate",
+        "sessionIssuer", "sourceIdentity", "ec2RoleDelivery", "tlsVersion", "cipherSuite", "clientProvidedHostHeader",
+    )
+}  # fmt: skip
+#: ``resources[].ARN`` is upper-case in CloudTrail.
+RESOURCE_KEYS: dict[str, str] = {"arn": "ARN", "accountid": "accountId", "type": "type"}
+
 #: Partition columns (projected on Athena, derived from the file path locally).
 PARTITION_COLUMNS: tuple[str, ...] = ("account", "region", "date")
 

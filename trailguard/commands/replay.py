@@ -93,6 +93,28 @@ class ModeOverride(StrEnum):
     alert = "alert"
 
 
+# Options shared with ``trailguard retro`` (declared once).
+OutOption = Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")]
+OnlyFindingsOption = Annotated[
+    bool, typer.Option("--only-findings", help="Only findings: no summary tables, no events without findings.")
+]
+FailOnOption = Annotated[
+    str | None,
+    typer.Option("--fail-on", help="Exit 3 if a finding is at or above: info, low, medium, high, critical."),
+]
+RuleOption = Annotated[list[str] | None, typer.Option("--rule", help="Only this rule; repeatable.")]
+SeverityOption = Annotated[
+    str | None, typer.Option("--severity", help="Only rules at or above: info, low, medium, high, critical.")
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Deployment config (exemptions, rule modes, allowed ports).")
+]
+ModeOverrideOption = Annotated[
+    ModeOverride | None,
+    typer.Option("--mode-override", help="Judge every enabled rule in this mode (remediate: full auto-fix)."),
+]
+
+
 def _runtime(path: Path | None) -> Runtime:
     """The runtime config and the runbook links the engine would use."""
     cfg = load_config(path)
@@ -262,30 +284,18 @@ def replay_command(
             "--output", "-o", help="table (default), json, jsonl (one line per event), csv, sarif, ocsf, asff."
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")] = None,
-    only_findings: Annotated[
-        bool, typer.Option("--only-findings", help="Only findings: no summary tables, no events without findings.")
-    ] = False,
-    fail_on: Annotated[
-        str | None,
-        typer.Option("--fail-on", help="Exit 3 if a finding is at or above: info, low, medium, high, critical."),
-    ] = None,
+    out: OutOption = None,
+    only_findings: OnlyFindingsOption = False,
+    fail_on: FailOnOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule; repeatable.")] = None,
-    severity: Annotated[
-        str | None, typer.Option("--severity", help="Only rules at or above: info, low, medium, high, critical.")
-    ] = None,
+    rule: RuleOption = None,
+    severity: SeverityOption = None,
     account: AccountOption = None,
     region: RegionOption = None,
     principal: PrincipalOption = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="Deployment config (exemptions, rule modes, allowed ports).")
-    ] = None,
-    mode_override: Annotated[
-        ModeOverride | None,
-        typer.Option("--mode-override", help="Judge every enabled rule in this mode (remediate: full auto-fix)."),
-    ] = None,
+    config: ConfigOption = None,
+    mode_override: ModeOverrideOption = None,
     patterns_from: Annotated[
         Path | None,
         typer.Option("--patterns-from", help="Read the patterns from synthesized templates (cdk.out) instead."),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -13,7 +12,17 @@ from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.exceptions import RuntimeConfigError
 
 from trailguard.cli import app
-from trailguard.commands.replay import ModeOverride, _run, _runtime
+from trailguard.commands.replay import (
+    ConfigOption,
+    FailOnOption,
+    ModeOverrideOption,
+    OnlyFindingsOption,
+    OutOption,
+    RuleOption,
+    SeverityOption,
+    _run,
+    _runtime,
+)
 from trailguard.exceptions import ConfigError, TrailguardError
 from trailguard.filters import (
     FilterError,
@@ -85,29 +94,17 @@ def retro_command(
         list[str] | None, typer.Option("--regions", "--region", help="Only these regions (comma list; repeatable).")
     ] = None,
     principal: PrincipalOption = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule; repeatable.")] = None,
-    severity: Annotated[
-        str | None, typer.Option("--severity", help="Only rules at or above: info, low, medium, high, critical.")
-    ] = None,
+    rule: RuleOption = None,
+    severity: SeverityOption = None,
     output: Annotated[
         Format | None,
         typer.Option("--output", "-o", help="table (default), json, jsonl, csv, sarif, ocsf, asff (as replay)."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")] = None,
-    only_findings: Annotated[
-        bool, typer.Option("--only-findings", help="Only findings: no summary tables, no events without findings.")
-    ] = False,
-    fail_on: Annotated[
-        str | None,
-        typer.Option("--fail-on", help="Exit 3 if a finding is at or above: info, low, medium, high, critical."),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="Deployment config (exemptions, rule modes, allowed ports).")
-    ] = None,
-    mode_override: Annotated[
-        ModeOverride | None,
-        typer.Option("--mode-override", help="Judge every enabled rule in this mode (remediate: full auto-fix)."),
-    ] = None,
+    out: OutOption = None,
+    only_findings: OnlyFindingsOption = False,
+    fail_on: FailOnOption = None,
+    config: ConfigOption = None,
+    mode_override: ModeOverrideOption = None,
     show_sql: Annotated[
         bool, typer.Option("--show-sql", help="Print the statements the engine would run, then exit (no AWS calls).")
     ] = False,

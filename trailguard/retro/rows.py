@@ -21,21 +21,10 @@ from typing import Any, Literal
 
 import orjson
 
-from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS, PARTITION_COLUMNS
+from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS, PARTITION_COLUMNS, RESOURCE_KEYS, STRUCT_KEYS
 
 Dialect = Literal["trino", "duckdb"]
 
-#: CloudTrail JSON key of each lower-case struct member (as ``trailguard.hunt`` maps them).
-STRUCT_KEYS: dict[str, str] = {
-    k.lower(): k
-    for k in (
-        "type", "principalId", "arn", "accountId", "invokedBy", "accessKeyId", "userName", "onBehalfOf",
-        "userId", "identityStoreArn", "sessionContext", "attributes", "mfaAuthenticated", "creationDate",
-        "sessionIssuer", "sourceIdentity", "ec2RoleDelivery", "tlsVersion", "cipherSuite", "clientProvidedHostHeader",
-    )
-}  # fmt: skip
-#: ``resources[].ARN`` is upper-case in CloudTrail.
-RESOURCE_KEYS: dict[str, str] = {"arn": "ARN", "accountid": "accountId", "type": "type"}
 
 _COMPLEX = {col: hive for col, hive, _ in CLOUDTRAIL_COLUMNS if hive != "string"}
 _KEY = {col: key for col, _, key in CLOUDTRAIL_COLUMNS}

@@ -36,7 +36,7 @@ from typing import Any, Literal, Protocol
 from trailguard_engine.events import detail_type_for, source_for
 from trailguard_engine.matcher import matches, validate_pattern
 
-from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS
+from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS, RESOURCE_KEYS, STRUCT_KEYS
 
 Dialect = Literal["trino", "duckdb"]
 TRUE = "TRUE"
@@ -72,16 +72,6 @@ _EVENT_TYPES = (
     "AwsApiCall", "AwsConsoleSignIn", "AwsConsoleAction", "AwsServiceEvent", "AwsCloudTrailInsight", "AwsVpceEvent",
 )  # fmt: skip
 _COLUMN_OF_KEY: dict[str, tuple[str, str]] = {key: (col, hive) for col, hive, key in CLOUDTRAIL_COLUMNS}
-#: CloudTrail JSON key of each lower-case struct field (the same map the DuckDB view uses).
-_STRUCT_KEYS: dict[str, str] = {
-    k.lower(): k
-    for k in (
-        "type", "principalId", "arn", "accountId", "invokedBy", "accessKeyId", "userName", "onBehalfOf",
-        "userId", "identityStoreArn", "sessionContext", "attributes", "mfaAuthenticated", "creationDate",
-        "sessionIssuer", "sourceIdentity", "ec2RoleDelivery", "tlsVersion", "cipherSuite", "clientProvidedHostHeader",
-    )
-}  # fmt: skip
-_RESOURCE_KEYS: dict[str, str] = {"arn": "ARN", "accountid": "accountId", "type": "type"}
 
 
 @dataclass(frozen=True)
@@ -353,7 +343,7 @@ def _detail_field(path: tuple[str, ...], filters: Sequence[Any], ctx: _Ctx) -> s
     if column == "readonly":
         return _readonly_field(filters, ctx) if not rest else _static(filters, present=False)
     if column == "resources":
-        if len(rest) == 1 and rest[0] in _RESOURCE_KEYS.values():
+        if len(rest) == 1 and rest[0] in RESOURCE_KEYS.values():
             return _resource_field(rest[0].lower(), filters, ctx)
         return _static(filters, present=False)
     expr = column
@@ -386,7 +376,7 @@ def _struct_member(hive: str, key: str) -> tuple[str, str] | None:
     members.append(body[start:])
     for member in members:
         name, _, typ = member.partition(":")
-        if _STRUCT_KEYS.get(name, name) == key:
+        if STRUCT_KEYS.get(name, name) == key:
             return name, typ
     return None
 
