@@ -511,11 +511,12 @@ def _lake_value(key: str, value: Any) -> Any:
     if key in _LAKE_STRUCTS:
         return _camel_struct(value)
     if isinstance(value, dict):  # a map<string,string> column: nested values are JSON text
-        return {k: _maybe_json(v) for k, v in value.items()}
+        return {k: maybe_json(v) for k, v in value.items()}
     return value
 
 
-def _maybe_json(value: Any) -> Any:
+def maybe_json(value: Any) -> Any:
+    """A CloudTrail Lake map value: JSON text of an object or array is parsed, anything else is kept."""
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return orjson.loads(value)

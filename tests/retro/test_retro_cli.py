@@ -26,6 +26,7 @@ from trailguard.cli import app
 from trailguard.retro import run as retro_lib
 from trailguard.retro.engines import ManyResults, RemoteResult, inline_parameters
 from trailguard.retro.plan import ScanPlan
+from trailguard.retro.rows import columns as row_columns
 from trailguard.retro.rows import record_from_row, select_list
 
 assert trailguard.commands.replay  # registers `replay` on the app
@@ -219,3 +220,39 @@ def test_remote_rows_are_merged_across_statements_and_rebuilt_from_strings(tree:
     first = record_from_row(dup)
     assert any(i[2] == first for i in items)
     assert isinstance(first.get("userIdentity", {}), dict)
+
+
+def test_on_lake_no_statement_reads_inside_json_fields_and_nested_json_text_is_parsed_back() -> None:
+    """Lake keeps a nested object in requestParameters as JSON text: a path into it would be a subset there."""
+    plan = ScanPlan(datetime(2026, 5, 1, tzinfo=UTC), NOW)
+    queries = retro_lib.remote_statements(
+        plan, load_catalog(), relation=retro_lib.lake_relation("EXAMPLE-f852-4e8f"), max_sql=retro_lib.LAKE_MAX_SQL,
+        engine="lake",
+    )  # fmt: skip
+    for sql, _params in queries:
+        predicates = sql.rsplit(" FROM cloudtrail WHERE ", 1)[1]  # the WHERE after the CTE and the select list
+        assert "json_extract" not in predicates
+        for column in ("requestparameters", "responseelements", "additionaleventdata"):
+            assert column not in predicates
+    rule = next(r for r in load_catalog() if r.id == "s3-account-block-public-access-removed")
+    record = dict(rule.examples_positive[0]["detail"])
+    row = dict.fromkeys(row_columns())
+    row.update(
+        eventversion="1.08", eventtime=record["eventTime"], eventsource=record["eventSource"],
+        eventname=record["eventName"], awsregion=record["awsRegion"], eventid="lake-1", eventtype="AwsApiCall",
+        recipientaccountid=record["recipientAccountId"], account=record["recipientAccountId"],
+        useridentity=json.dumps(record["userIdentity"]),
+        # as Lake stores it: a map of strings, the nested object as JSON text
+        requestparameters=json.dumps({k: json.dumps(v) if isinstance(v, dict) else v
+                                      for k, v in record["requestParameters"].items()}),
+    )  # fmt: skip
+
+    def run_many(queries: Any) -> ManyResults:
+        return ManyResults((RemoteResult("lake", "q", tuple(row), iter([row]), 1, None, 0.0),), 1, 0.0)
+
+    items = list(retro_lib.remote_items(run_many, [("q", [])], engine="lake", stats=retro_lib.RetroStats("lake")))
+    (item,) = items
+    assert item[2]["requestParameters"] == record["requestParameters"]
+    from trailguard_engine.evaluate import Evaluator
+
+    assert "s3-account-block-public-access-removed" in {f.rule for f in Evaluator().evaluate(item[2]).findings}

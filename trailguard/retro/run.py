@@ -37,12 +37,12 @@ from trailguard_engine.model import Rule
 
 from trailguard import hunt
 from trailguard.exceptions import TrailguardError
-from trailguard.replay import Item
+from trailguard.replay import Item, maybe_json
 from trailguard.retro.plan import ScanPlan, scan_sql
 from trailguard.retro.rows import columns as row_columns
 from trailguard.retro.rows import record_from_row, select_list
 from trailguard.retro.sqlcompile import CompiledPredicate, Dialect, compile_pattern, compile_rules
-from trailguard.sqlcatalog import RELATION
+from trailguard.sqlcatalog import CLOUDTRAIL_COLUMNS, JSON_STRING_COLUMNS, RELATION
 
 Engine = Literal["duckdb", "athena", "lake"]
 ENGINES: tuple[str, ...] = ("duckdb", "athena", "lake")
@@ -55,6 +55,10 @@ LAKE_MAX_SQL = 10_000
 _COARSE_KEEP: frozenset[tuple[str, ...]] = frozenset(
     {("detail", "eventSource"), ("detail", "eventName"), ("detail", "errorCode")}
 )
+
+
+#: The record keys of the Glue table's JSON-string columns (Lake keeps them as maps of strings).
+_JSON_KEYS: tuple[str, ...] = tuple(key for col, _hive, key in CLOUDTRAIL_COLUMNS if col in JSON_STRING_COLUMNS)
 
 
 class RetroError(TrailguardError):
@@ -162,19 +166,19 @@ def coarse_pattern(pattern: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def statements(
-    rules: Sequence[Rule], *, dialect: Dialect, budget: int
+    rules: Sequence[Rule], *, dialect: Dialect, budget: int, coarse_inexact: bool = False
 ) -> tuple[list[list[str]], dict[str, CompiledPredicate], list[str]]:
     """Predicates packed into statements of at most ``budget`` characters each.
 
     Returns the statements (each a list of predicates to OR), the exact compilations by rule, and the rules whose
-    predicate was too long and was replaced by its coarse form.
+    predicate was too long (or, with ``coarse_inexact``, not exact) and was replaced by its coarse form.
     """
     compiled = compile_rules(rules, dialect=dialect)
     terms: list[str] = []
     coarse: list[str] = []
     for rule in rules:
         sql = compiled[rule.id].sql
-        if len(sql) > budget:
+        if len(sql) > budget or (coarse_inexact and not compiled[rule.id].exact):
             reduced = coarse_pattern(rule.event_pattern)
             sql = compile_pattern(reduced, dialect=dialect).sql if reduced else "TRUE"
             coarse.append(rule.id)
@@ -223,10 +227,18 @@ def _merge(results: Iterable[Rows]) -> list[dict[str, Any]]:
     return out
 
 
-def _items(rows: Iterable[Mapping[str, Any]], label: str, stats: RetroStats) -> Iterator[Item]:
+def _items(
+    rows: Iterable[Mapping[str, Any]], label: str, stats: RetroStats, *, nested_json: bool = False
+) -> Iterator[Item]:
+    """Records rebuilt from rows; ``nested_json`` (Lake): map values that hold JSON text are parsed, as replay does."""
     for i, row in enumerate(rows, 1):
         stats.candidates += 1
         record = record_from_row(row)
+        if nested_json:
+            for key in _JSON_KEYS:
+                value = record.get(key)
+                if isinstance(value, dict):
+                    record[key] = {k: maybe_json(v) for k, v in value.items()}
         folder, claim = row.get("account"), record.get("recipientAccountId")
         if isinstance(folder, str) and isinstance(claim, str) and folder != claim:
             # The archive's folder is where CloudTrail (or whoever could write there) put the file; the record's
@@ -343,7 +355,10 @@ def remote_statements(
     budget = max_sql - overhead - 16
     if budget <= 0:
         raise RetroError(f"{engine}: the scan clause alone exceeds the {max_sql}-character statement limit")
-    packed, compiled, coarse = statements(rules, dialect="trino", budget=budget)
+    # Lake stores a nested object inside requestParameters (a map of strings) as JSON text, so a path into it finds
+    # nothing there: the predicates that read inside JSON columns (the inexact ones) would be a subset on Lake.
+    # Their coarse forms read only top-level columns.
+    packed, compiled, coarse = statements(rules, dialect="trino", budget=budget, coarse_inexact=engine == "lake")
     if stats is not None:
         _count(stats, rules, compiled, coarse, packed)
     return [_statement(p, relation, _predicate(batch)) for p in parts for batch in packed]
@@ -365,7 +380,7 @@ def remote_items(
     if many.results:
         stats.info.update({k: v for k, v in many.results[0].info.items() if v is not None})
     merged = _merge([r.rows for r in many.results])
-    return _items(merged, engine, stats)
+    return _items(merged, engine, stats, nested_json=engine == "lake")
 
 
 def _statement(plan: ScanPlan, relation: str | Callable[[ScanPlan], str], predicate: str) -> tuple[str, list[str]]:
