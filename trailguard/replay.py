@@ -1204,9 +1204,7 @@ def _replay(
     none = 0
     for label, lineno, obj in items:
         if type(obj) is _Bad:
-            summary.rejected += 1
-            if on_problem:
-                on_problem(Problem(label, lineno, obj.reason))
+            _skipped(summary, on_problem, Problem(label, lineno, obj.reason), error=False)
             continue
         try:
             if quick_none(obj):
@@ -1219,14 +1217,10 @@ def _replay(
             if windowed and any(f.rule in windowed for f in result.findings):
                 result = gate.apply_result(CloudTrailEvent(to_envelope(obj)), result, by_id)
         except RejectedEvent as exc:
-            summary.rejected += 1
-            if on_problem:
-                on_problem(Problem(label, lineno, str(exc)))
+            _skipped(summary, on_problem, Problem(label, lineno, str(exc)), error=False)
             continue
         except Exception as exc:  # a bug in a decision function: report it, never stop the run
-            summary.errors += 1
-            if on_problem:
-                on_problem(Problem(label, lineno, f"internal error judging the event: {type(exc).__name__}: {exc}"))
+            _skipped(summary, on_problem, Problem(label, lineno, _internal(exc)), error=True)
             continue
         add(result)
         if on_result:
@@ -1338,6 +1332,18 @@ def _internal(exc: Exception) -> str:
     return f"internal error judging the event: {type(exc).__name__}: {exc}"
 
 
+def _skipped(
+    summary: ReplaySummary, on_problem: Callable[[Problem], None] | None, problem: Problem, *, error: bool
+) -> None:
+    """Count an event that could not be judged (rejected input, or an internal error) and report it."""
+    if error:
+        summary.errors += 1
+    else:
+        summary.rejected += 1
+    if on_problem:
+        on_problem(problem)
+
+
 def replay_files(
     files: Iterable[str],
     evaluator: Evaluator | FastEvaluator,
@@ -1399,28 +1405,18 @@ def replay_files(
                             if windowed and any(f.rule in windowed for f in result.findings):
                                 result = gate.apply_result(CloudTrailEvent(to_envelope(obj)), result, by_id)
                         except RejectedEvent as exc:
-                            summary.rejected += 1
-                            if on_problem:
-                                on_problem(Problem(label, lineno, str(exc)))
+                            _skipped(summary, on_problem, Problem(label, lineno, str(exc)), error=False)
                             continue
                         except Exception as exc:
-                            summary.errors += 1
-                            if on_problem:
-                                on_problem(Problem(label, lineno, _internal(exc)))
+                            _skipped(summary, on_problem, Problem(label, lineno, _internal(exc)), error=True)
                             continue
                         summary.add(result)
                         if on_object is not None:
                             on_object(obj)
                         if on_result is not None:
                             on_result(result)
-                    elif kind == "rejected":
-                        summary.rejected += 1
-                        if on_problem:
-                            on_problem(entry[1])
-                    elif kind == "error":
-                        summary.errors += 1
-                        if on_problem:
-                            on_problem(entry[1])
+                    elif kind in ("rejected", "error"):
+                        _skipped(summary, on_problem, entry[1], error=kind == "error")
                     else:  # fatal
                         raise ReplayInputError(entry[1])
                 if on_file is not None:
