@@ -58,7 +58,8 @@ def replay_lines(rp: dict[str, Any]) -> list[str]:
         r = row["results"]
         us = r["replay"]["seconds"] / row["records"] * 1e6
         lines.append(
-            f"| Replay, CLI as a subprocess (`trailguard replay --json DIR > /dev/null`), {row['records']:,} records "
+            f"| Replay, CLI as a subprocess, one process (`trailguard replay --json DIR{' --jobs 1' if rp['jobs'] else ''} "
+            f"> /dev/null`), {row['records']:,} records "
             f"in {row['files']} gzip files ({row['source']}), median of {rp['repeat']} alternating "
             f"| {r['replay']['seconds']:.2f} s ({us:.0f} µs/record, CPU {r['replay']['cpu_seconds']:.2f} s), "
             f"peak RSS {_mb(r['replay']['max_rss_mb'])} "

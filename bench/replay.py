@@ -4,7 +4,8 @@ On each record set of :mod:`bench.corpus_set` (20k and 200k records, 1M with ``-
 the shared corpus is present), alternating, ``repeat`` rounds, median wall time and the child's peak RSS of:
 
 * ``parse``: a Python process that decompresses and orjson-parses every file (the floor any Python reader pays);
-* ``replay``: ``trailguard replay --json DIR > /dev/null`` (reader, every rule, decisions, output);
+* ``replay``: ``trailguard replay --json DIR --jobs 1 > /dev/null`` (reader, every rule, decisions, output, one
+  process: replay's default ``--jobs`` is every core);
 * ``replay --jobs 2``: when this checkout's replay has ``--jobs``.
 
 The ratio is parse time / replay time (replay's rate as a share of parse-only); targets: >= 0.5 single process,
@@ -215,6 +216,17 @@ def sizes(full: bool | None = None) -> tuple[int, ...]:
     return (*SIZES, FULL_SIZE) if full else SIZES
 
 
+def commands(root: Path, jobs: bool) -> dict[str, list[str]]:
+    """What one round runs: parse-only, replay in one process, and (when replay has ``--jobs``) two processes.
+
+    replay's default ``--jobs`` is every core, so the single-process row asks for one explicitly.
+    """
+    cmds = {"parse": parse_cmd(root), "replay": replay_cmd(root, 1 if jobs else None)}
+    if jobs:
+        cmds["replay_jobs2"] = replay_cmd(root, 2)
+    return cmds
+
+
 def run(full: bool | None = None, repeat: int = 3) -> dict[str, Any]:
     """Replay CLI vs parse-only, per record set; median of ``repeat`` alternating runs each."""
     from bench.corpus_set import build
@@ -224,10 +236,7 @@ def run(full: bool | None = None, repeat: int = 3) -> dict[str, Any]:
     for n in sizes(full):
         rs = build(n)
         measure(parse_cmd(rs.root))  # warm the page cache; not counted
-        cmds: dict[str, list[str]] = {"parse": parse_cmd(rs.root), "replay": replay_cmd(rs.root)}
-        if jobs:
-            cmds["replay_jobs2"] = replay_cmd(rs.root, 2)
-        res = alternate(cmds, repeat)
+        res = alternate(commands(rs.root, jobs), repeat)
         row: dict[str, Any] = {
             "records": n, "files": len(rs.files), "gzip_bytes": rs.gzip_bytes, "source": rs.source,
             "base_records": rs.base_records, "results": res,

@@ -194,7 +194,20 @@ def _find_stack_tag(obj: object, depth: int) -> str:
 
 
 def classify(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
-    """The caller class of ``event``. Never raises; falls back to ``unknown``."""
+    """The caller class of ``event``. Never raises; falls back to ``unknown``.
+
+    Remembered on the event for the same ``cfg`` object (the event is read-only, and so is the
+    configuration the engine and replay hold): each matching rule of an event asks again.
+    """
+    memo = event.caller_memo
+    if memo is not None and memo[0] is cfg:
+        return memo[1]  # type: ignore[no-any-return]
+    caller = _classify(event, cfg)
+    event.caller_memo = (cfg, caller)
+    return caller
+
+
+def _classify(event: CloudTrailEvent, cfg: RuntimeConfig) -> Caller:
     arn = event.principal_arn
     itype = event.identity_type
     invoked_by = event.invoked_by

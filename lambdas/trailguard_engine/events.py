@@ -11,9 +11,15 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from trailguard_engine.exceptions import RejectedEvent
+
+
+def _is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, with JSON's plain dict answered first (the ABC check is the slow path)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
 
 SIGNIN_DETAIL_TYPE = "AWS Console Sign In via CloudTrail"
 SIGNIN_DETAIL_TYPES = ("AWS Console Sign In via CloudTrail", "AWS Console Signin via CloudTrail")
@@ -114,11 +120,11 @@ def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_envelope(obj: Any) -> dict[str, Any]:
     """Return an EventBridge envelope for ``obj`` or raise :class:`RejectedEvent`."""
-    if not isinstance(obj, Mapping):
+    if not _is_map(obj):
         raise RejectedEvent(f"expected a JSON object, got {type(obj).__name__}")
     if "detail" in obj and "detail-type" in obj:
         detail = obj.get("detail")
-        if not isinstance(detail, Mapping):
+        if not _is_map(detail):
             raise RejectedEvent("envelope 'detail' is not an object")
         if not _is_record(detail):
             raise RejectedEvent("envelope 'detail' is not a CloudTrail record (no eventName/eventSource)")
@@ -154,7 +160,7 @@ def _check_record(record: Mapping[str, Any]) -> None:
         raise RejectedEvent("eventID is not a string of at most 256 characters")
     for key in ("userIdentity", "requestParameters", "responseElements"):
         value = record.get(key)
-        if value is not None and not isinstance(value, Mapping):
+        if value is not None and not _is_map(value):
             raise RejectedEvent(f"{key} is a {type(value).__name__}, expected an object or null")
 
 
@@ -165,12 +171,14 @@ class CloudTrailEvent:
     missing or mistyped fields: decision functions can stay simple.
     """
 
-    __slots__ = ("detail", "envelope")
+    __slots__ = ("caller_memo", "detail", "envelope")
 
     def __init__(self, envelope: Mapping[str, Any]) -> None:
         self.envelope = envelope
+        #: (config, Caller) of the last ``caller.classify`` of this event: every matching rule asks again
+        self.caller_memo: tuple[Any, Any] | None = None
         detail = envelope.get("detail")
-        self.detail: Mapping[str, Any] = detail if isinstance(detail, Mapping) else {}
+        self.detail: Mapping[str, Any] = detail if _is_map(detail) else {}
 
     # --- scalar fields ----------------------------------------------------- #
     def _str(self, key: str) -> str:
@@ -247,7 +255,7 @@ class CloudTrailEvent:
     @property
     def identity(self) -> Mapping[str, Any]:
         v = self.detail.get("userIdentity")
-        return v if isinstance(v, Mapping) else {}
+        return v if _is_map(v) else {}
 
     def identity_str(self, key: str) -> str:
         v = self.identity.get(key)
@@ -265,9 +273,9 @@ class CloudTrailEvent:
     @property
     def session_issuer_arn(self) -> str:
         ctx = self.identity.get("sessionContext")
-        if isinstance(ctx, Mapping):
+        if _is_map(ctx):
             issuer = ctx.get("sessionIssuer")
-            if isinstance(issuer, Mapping):
+            if _is_map(issuer):
                 arn = issuer.get("arn")
                 return arn if isinstance(arn, str) else ""
         return ""
@@ -275,9 +283,9 @@ class CloudTrailEvent:
     @property
     def mfa_authenticated(self) -> bool:
         ctx = self.identity.get("sessionContext")
-        if isinstance(ctx, Mapping):
+        if _is_map(ctx):
             attrs = ctx.get("attributes")
-            if isinstance(attrs, Mapping):
+            if _is_map(attrs):
                 v = attrs.get("mfaAuthenticated")
                 return v is True or v == "true"
         return False
@@ -298,17 +306,17 @@ class CloudTrailEvent:
     @property
     def request(self) -> Mapping[str, Any]:
         v = self.detail.get("requestParameters")
-        return v if isinstance(v, Mapping) else {}
+        return v if _is_map(v) else {}
 
     @property
     def response(self) -> Mapping[str, Any]:
         v = self.detail.get("responseElements")
-        return v if isinstance(v, Mapping) else {}
+        return v if _is_map(v) else {}
 
     @property
     def additional(self) -> Mapping[str, Any]:
         v = self.detail.get("additionalEventData")
-        return v if isinstance(v, Mapping) else {}
+        return v if _is_map(v) else {}
 
     def req(self, *path: str | int) -> Any:
         """Walk ``requestParameters`` by keys/indices; ``None`` when any step is missing."""
@@ -329,7 +337,7 @@ def get_ci(obj: Any, *keys: str) -> Any:
     CloudTrail renders one request field in camelCase, PascalCase or lower case depending on the API, the
     SDK and the XML body (S3, EC2, Security Hub ...). None when ``obj`` is not a mapping or no key is present.
     """
-    if not isinstance(obj, Mapping):
+    if not _is_map(obj):
         return None
     for key in keys:
         if key in obj:
@@ -350,7 +358,7 @@ def dig(obj: Any, *path: str | int) -> Any:
                 cur = cur[step]
             else:
                 return None
-        elif isinstance(cur, Mapping):
+        elif _is_map(cur):
             cur = cur.get(step)
         else:
             return None

@@ -657,6 +657,12 @@ def _catalogue() -> frozenset[str]:
     return frozenset(all_permissions)
 
 
+@lru_cache(maxsize=1)
+def _iam_catalogue() -> frozenset[str]:
+    """The catalogue's IAM actions (built once: admin_like asks for them on every policy it judges)."""
+    return frozenset(a for a in _catalogue() if a.startswith("iam:"))
+
+
 def _pattern(action: str) -> str:
     # IAM wildcards are * and ?; brackets are literal in IAM, character classes in fnmatch.
     return action.strip().lower().replace("[", "[[]")
@@ -726,8 +732,6 @@ def admin_like(document: Mapping[str, Any] | None) -> list[str]:
       it can grant itself anything.
     """
     found: list[str] = []
-    all_actions: frozenset[str] | None = None
-    iam_actions: frozenset[str] | None = None
     for i, stmt in enumerate(statements(document)):
         if not is_allow(stmt) or _has(stmt, "Principal") or _has(stmt, "NotPrincipal"):
             continue
@@ -738,13 +742,9 @@ def admin_like(document: Mapping[str, Any] | None) -> list[str]:
                 found.append(f"{label}: Allow NotAction on every resource (everything except {excluded})")
             continue
         actions = statement_actions(stmt)
-        if all_actions is None:
-            all_actions = _catalogue()
-            iam_actions = frozenset(a for a in all_actions if a.startswith("iam:"))
-        assert iam_actions is not None
-        if actions >= all_actions and _all_resources(stmt):
+        if actions >= _catalogue() and _all_resources(stmt):
             found.append(f"{label}: Allow * on * (every action on every resource)")
-        elif actions >= iam_actions and _all_resources(stmt, _IAM_PROBES):
+        elif actions >= _iam_catalogue() and _all_resources(stmt, _IAM_PROBES):
             found.append(
                 f"{label}: Allow iam:* on * (every IAM action on every IAM resource: can grant itself anything)"
             )

@@ -215,6 +215,17 @@ def test_a_pinned_iac_principal_does_not_cover_the_same_name_in_another_account(
     assert finding(rec, cfg).decision == "remediate"
 
 
+def test_the_class_remembered_on_an_event_is_never_reused_for_another_configuration() -> None:
+    """classify remembers its answer on the event for speed (issue 19), keyed by the configuration object:
+    an event judged under a configuration that trusts its role is judged afresh under one that does not."""
+    trusting = replace(ALL_NOTICE, iac_principal_patterns=(f"arn:aws:iam::{ACCOUNT}:role/terraform-ci",))
+    event = CloudTrailEvent(to_envelope(sg_open(role("terraform-ci", "run"))))
+    assert classify(event, trusting).kind == "iac"
+    assert classify(event, trusting) is classify(event, trusting)
+    assert classify(event, RuntimeConfig()).kind == "unknown"
+    assert classify(event, trusting).kind == "iac"
+
+
 def test_callers_modes_cannot_unsilence_or_change_the_loop_guard_or_name_unknown_rules() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"callers": {"modes": {"*": {"trailguard": "remediate"}}}}, "cfg.yaml")

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from cli_helpers import bare, catalog_examples, write_jsonl, write_log_file
+from cli_helpers import bare, catalog_examples, load_bench, write_jsonl, write_log_file
 from trailguard_engine.catalog import load_catalog
 from trailguard_engine.evaluate import Evaluator
 from trailguard_engine.model import EventResult
@@ -209,3 +209,11 @@ def test_replay_imports_only_its_command(tmp_path: Path) -> None:
     for heavy in ("boto3", "duckdb", "trailguard.demo", "trailguard.commands.hunt", "trailguard.commands.demo"):
         assert heavy not in modules, heavy
     assert json.loads(res.stdout)["verdict"] == "none"
+
+
+def test_bench_single_process_row_asks_for_one_process(tmp_path: Path) -> None:
+    """replay's default --jobs is every core: the bench's single-process figure must pin --jobs 1 (issue 19)."""
+    cmds = load_bench("replay").commands(tmp_path, True)
+    assert cmds["replay"][-2:] == ["--jobs", "1"]
+    assert cmds["replay_jobs2"][-2:] == ["--jobs", "2"]
+    assert "--jobs" not in load_bench("replay").commands(tmp_path, False)["replay"]  # a replay without --jobs

@@ -116,8 +116,12 @@ def critical_actions(rules: Iterable[Rule]) -> tuple[Action, ...]:
 
 
 @lru_cache(maxsize=1)
-def _catalog_actions() -> tuple[Action, ...]:
-    return critical_actions(load_catalog())
+def _catalog_actions() -> dict[str, tuple[Action, ...]]:
+    """The watched actions by event source (an event is compared with its own service's actions only)."""
+    by_source: dict[str, list[Action]] = {}
+    for a in critical_actions(load_catalog()):
+        by_source.setdefault(a.event_source, []).append(a)
+    return {source: tuple(actions) for source, actions in by_source.items()}
 
 
 @decision("failed_critical")
@@ -125,7 +129,13 @@ def failed_critical(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> A
     """Alert (never remediate) on an access-denied call to a watched action."""
     if not is_access_denied(event.error_code):
         return Assessment(False, f"not an access-denied failure ({event.error_code or 'no errorCode'})")
-    hits = sorted({a.rule_id for a in _catalog_actions() if a.covers(event.event_source, event.event_name)})
+    hits = sorted(
+        {
+            a.rule_id
+            for a in _catalog_actions().get(event.event_source, ())
+            if a.covers(event.event_source, event.event_name)
+        }
+    )
     if not hits:
         return Assessment(False, f"{event.event_name} is not watched by a CRITICAL or HIGH rule")
     who = event.principal_arn or event.identity_type or "unknown principal"
