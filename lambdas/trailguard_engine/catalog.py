@@ -16,7 +16,7 @@ from typing import Any
 
 from trailguard_engine.caller import CALLER_KINDS, CALLER_MODES
 from trailguard_engine.exceptions import CatalogError
-from trailguard_engine.matcher import PatternError, validate_pattern
+from trailguard_engine.matcher import PatternError, compile_pattern
 from trailguard_engine.model import MODES, SEVERITIES, RemediationSpec, Rule, Runbook
 from trailguard_engine.window import check_rule as check_threshold
 
@@ -60,7 +60,9 @@ def parse_rule(doc: Any, where: str = "<rule>") -> Rule:
         )
     pattern = _req(doc, "event_pattern", dict, where)
     try:
-        validate_pattern(pattern)  # what EventBridge would refuse at deploy time is refused here, by rule name
+        # What EventBridge would refuse at deploy time is refused here, by rule name. The compiled form is kept
+        # (by identity) for the evaluator, which compiles the same catalog objects: no second compilation.
+        compile_pattern(pattern)
     except PatternError as exc:
         raise CatalogError(f"{where}: event_pattern: {exc}") from exc
     caller_modes = _caller_modes(doc, where)

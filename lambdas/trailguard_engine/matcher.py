@@ -72,15 +72,8 @@ def matches(pattern: Mapping[str, Any], event: Any) -> bool:
 
 
 def validate_pattern(pattern: Any) -> None:
-    """Raise :class:`PatternError` (naming the offending path) if EventBridge would reject ``pattern``.
-
-    A valid object pattern's compiled form is kept (:func:`compile_pattern`): the catalog validates every
-    rule's pattern when it loads, and the evaluator then compiles the same objects.
-    """
-    if isinstance(pattern, Mapping):
-        compile_pattern(pattern)
-    else:
-        _compile(pattern)  # raises: a pattern must be an object
+    """Raise :class:`PatternError` (naming the offending path) if EventBridge would reject ``pattern``."""
+    _compile(pattern)
 
 
 def compile_pattern(pattern: Mapping[str, Any]) -> CompiledPattern:
