@@ -32,7 +32,7 @@ import re
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -1238,11 +1238,30 @@ _IN_FLIGHT_PER_JOB = 2
 
 
 def default_jobs() -> int:
-    """The number of cores this process may run on (``--jobs`` default)."""
+    """The number of cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+#: Below this much JSON the workers cost more than they save: forking, the workers' start and the results'
+#: trip back took ~0.5 s, while 20k records (1.9 MB of gzip) took ~0.9 s to judge in one process and
+#: ``--jobs 2`` was 0.25 s slower (``bench/replay.py``, 2 cores; the crossover was near 4 MB of gzip).
+PARALLEL_MIN_JSON_BYTES = 32 * 1024 * 1024
+#: A CloudTrail log file's gzip is about an eighth of its JSON (the bench's corpus set: 18.9 MB for ~150 MB).
+GZIP_RATIO = 8
+
+
+def auto_jobs(files: Sequence[str]) -> int:
+    """``--jobs`` when not given: every core for inputs of at least :data:`PARALLEL_MIN_JSON_BYTES` of JSON
+    (gzip counted :data:`GZIP_RATIO` times), else one process (small inputs are faster without workers)."""
+    total = 0
+    for f in files:
+        with contextlib.suppress(OSError, ValueError):
+            size = os.path.getsize(f)
+            total += size * GZIP_RATIO if f.endswith(".gz") else size
+    return default_jobs() if total >= PARALLEL_MIN_JSON_BYTES else 1
 
 
 def can_fork() -> bool:

@@ -217,3 +217,39 @@ def test_bench_single_process_row_asks_for_one_process(tmp_path: Path) -> None:
     assert cmds["replay"][-2:] == ["--jobs", "1"]
     assert cmds["replay_jobs2"][-2:] == ["--jobs", "2"]
     assert "--jobs" not in load_bench("replay").commands(tmp_path, False)["replay"]  # a replay without --jobs
+
+
+def test_default_jobs_follow_the_input_size(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --jobs, small inputs are judged in one process (workers cost more than they save) and large ones
+    over every core; gzip counts for its JSON. An explicit --jobs is always obeyed."""
+    from trailguard import replay as replay_mod
+    from trailguard.commands import replay as command
+
+    used: list[int] = []
+    real = command._replay_parallel
+
+    def spy(files: list[str], evaluator: Any, jobs: int, *rest: Any) -> Any:
+        used.append(jobs)
+        return real(files, evaluator, jobs, *rest)
+
+    monkeypatch.setattr(command, "_replay_parallel", spy)
+    monkeypatch.setattr(replay_mod, "default_jobs", lambda: 2)
+    files = sorted(str(p) for p in tree.iterdir())
+    sizes = {f: os.path.getsize(f) for f in files}
+    json_bytes = sum(s * replay_mod.GZIP_RATIO if f.endswith(".gz") else s for f, s in sizes.items())
+    assert replay_mod.auto_jobs(files) == 1 and json_bytes < replay_mod.PARALLEL_MIN_JSON_BYTES
+
+    small = _run(str(tree), "--json")
+    assert small.exit_code == 0 and used == []  # judged in-process
+
+    monkeypatch.setattr(replay_mod, "PARALLEL_MIN_JSON_BYTES", json_bytes)
+    assert replay_mod.auto_jobs(files) == 2
+    monkeypatch.setattr(replay_mod, "PARALLEL_MIN_JSON_BYTES", json_bytes + 1)
+    assert replay_mod.auto_jobs(files) == 1  # one byte short, with the gzip file counted 8 times
+    monkeypatch.setattr(replay_mod, "PARALLEL_MIN_JSON_BYTES", json_bytes)
+    large = _run(str(tree), "--json")
+    assert used == [2] and large.stdout == small.stdout
+
+    used.clear()
+    monkeypatch.setattr(replay_mod, "PARALLEL_MIN_JSON_BYTES", 1 << 60)
+    assert _run(str(tree), "--json", "--jobs", "2").stdout == small.stdout and used == [2]

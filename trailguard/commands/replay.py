@@ -70,9 +70,9 @@ from trailguard.replay import (
     ReplayInputError,
     ReplaySummary,
     SkippedFile,
+    auto_jobs,
     build_evaluator,
     can_fork,
-    default_jobs,
     expand_paths,
     iter_file,
     iter_stdin,
@@ -307,8 +307,9 @@ def replay_command(
             "--jobs",
             "-j",
             min=1,
-            help="Worker processes over the input files (default: the number of cores); the output is the same as "
-            "with --jobs 1. Standard input and a single file are judged in-process.",
+            help="Worker processes over the input files (default: the number of cores for 32 MiB of JSON or more, "
+            "gzip counted 8 times, else 1); the output is the same as with --jobs 1. Standard input and a single "
+            "file are judged in-process.",
         ),
     ] = None,
 ) -> None:
@@ -381,7 +382,7 @@ def replay_command(
             strict,
             err,
             source,
-            jobs=jobs if jobs is not None else default_jobs(),
+            jobs=jobs if jobs is not None else auto_jobs(files),
         )
     except EventHistoryError as exc:
         usage(str(exc))
