@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.procenv import measured_env
 from trailguard.demo.records import Caller, cloudtrail_record
 
 TARGET_RATIO = 0.5
@@ -163,7 +164,9 @@ def measure(cmd: Sequence[str]) -> Sample:
     """Run ``cmd`` with stdout to /dev/null; wall time and peak RSS of that one child."""
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            list(cmd), stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL, env=measured_env()
+        )
         _pid, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t
         proc.returncode = os.waitstatus_to_exitcode(status)

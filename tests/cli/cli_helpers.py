@@ -43,6 +43,13 @@ def load_bench(name: str) -> Any:
     """``bench/<name>.py`` as a module (``bench`` is not an installed package)."""
     import importlib.util
 
+    if "bench" not in sys.modules:  # the bench modules import their siblings as bench.<name>
+        pkg = importlib.util.spec_from_file_location(
+            "bench", ROOT / "bench" / "__init__.py", submodule_search_locations=[str(ROOT / "bench")]
+        )
+        assert pkg is not None and pkg.loader is not None
+        sys.modules["bench"] = importlib.util.module_from_spec(pkg)
+        pkg.loader.exec_module(sys.modules["bench"])
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
