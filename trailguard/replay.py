@@ -1245,12 +1245,13 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-#: Below this much JSON the workers cost more than they save: forking, the workers' start and the results'
-#: trip back took ~0.5 s, while 20k records (1.9 MB of gzip) took ~0.9 s to judge in one process and
-#: ``--jobs 2`` was 0.25 s slower (``bench/replay.py``, 2 cores; the crossover was near 4 MB of gzip).
-PARALLEL_MIN_JSON_BYTES = 32 * 1024 * 1024
-#: A CloudTrail log file's gzip is about an eighth of its JSON (the bench's corpus set: 18.9 MB for ~150 MB).
-GZIP_RATIO = 8
+#: Below this much JSON the workers cost more than they save: on 20k records (1.9 MB of gzip) ``--jobs 2``
+#: was 0.25 s slower than one process, on 200k (18.9 MB) ~2 s faster; a line through the two put the
+#: crossover near 4 MB of gzip, ~48 MiB of JSON (``bench/replay.py``, 2 cores, a shared machine).
+PARALLEL_MIN_JSON_BYTES = 48 * 1024 * 1024
+#: JSON bytes per gzip byte of CloudTrail log files: the bench's 200k corpus set is 18,894,774 bytes of gzip
+#: for 237,860,833 of JSON (12.6).
+GZIP_RATIO = 12
 
 
 def auto_jobs(files: Sequence[str]) -> int:

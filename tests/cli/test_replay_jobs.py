@@ -245,7 +245,7 @@ def test_default_jobs_follow_the_input_size(tree: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(replay_mod, "PARALLEL_MIN_JSON_BYTES", json_bytes)
     assert replay_mod.auto_jobs(files) == 2
     monkeypatch.setattr(replay_mod, "PARALLEL_MIN_JSON_BYTES", json_bytes + 1)
-    assert replay_mod.auto_jobs(files) == 1  # one byte short, with the gzip file counted 8 times
+    assert replay_mod.auto_jobs(files) == 1  # one byte short, with the gzip file counted GZIP_RATIO times
     monkeypatch.setattr(replay_mod, "PARALLEL_MIN_JSON_BYTES", json_bytes)
     large = _run(str(tree), "--json")
     assert used == [2] and large.stdout == small.stdout

@@ -307,8 +307,8 @@ def replay_command(
             "--jobs",
             "-j",
             min=1,
-            help="Worker processes over the input files (default: the number of cores for 32 MiB of JSON or more, "
-            "gzip counted 8 times, else 1); the output is the same as with --jobs 1. Standard input and a single "
+            help="Worker processes over the input files (default: the number of cores for 48 MiB of JSON or more, "
+            "gzip counted 12 times, else 1); the output is the same as with --jobs 1. Standard input and a single "
             "file are judged in-process.",
         ),
     ] = None,
