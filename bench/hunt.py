@@ -4,7 +4,7 @@ On each record set of :mod:`bench.corpus_set` (20k and 200k records, 1M with ``-
 ``repeat`` rounds, median wall time, CPU time and peak RSS of:
 
 * ``hunt``: ``trailguard hunt <query> --logs DIR -o jsonl > /dev/null`` (DuckDB over the ``cloudtrail`` view);
-* ``replay``: ``trailguard replay --json DIR > /dev/null`` on the same files.
+* ``replay``: ``trailguard replay --json DIR --jobs <cores> > /dev/null`` on the same files (every core, as DuckDB uses).
 
 Target (issue 18): hunt costs at most 1.5x replay per record. Then, on the 200k set, the bytes of log files a hunt
 opens (traced with ``strace -e openat``) with and without ``--since``/``--account`` filters: with partition
@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.replay import BIN, alternate, measure, replay_cmd, sizes
+from bench.replay import BIN, alternate, baseline_jobs, measure, replay_cmd, sizes
 
 TARGET_RATIO = 1.5
 QUERY = "principal-summary"  # groups every record: no query can skip the scan
@@ -70,10 +70,11 @@ def run(full: bool | None = None, repeat: int = 3) -> dict[str, Any]:
     from bench.corpus_set import build
 
     rows = []
+    jobs = baseline_jobs()
     for n in sizes(full):
         rs = build(n)
         measure(hunt_cmd(rs.root))  # warm the page cache; not counted
-        res = alternate({"hunt": hunt_cmd(rs.root), "replay": replay_cmd(rs.root)}, repeat)
+        res = alternate({"hunt": hunt_cmd(rs.root), "replay": replay_cmd(rs.root, jobs)}, repeat)
         row = {
             "records": n, "files": len(rs.files), "source": rs.source, "results": res,
             "ratio": res["hunt"]["seconds"] / res["replay"]["seconds"],
@@ -96,7 +97,9 @@ def run(full: bool | None = None, repeat: int = 3) -> dict[str, Any]:
         traced = opened_bytes(cmd, rs.root)
         pruning[name] = None if traced is None else {"files": traced[0], "bytes": traced[1]}
     print(f"pruning ({pruning['filter']}): {pruning}")
-    return {"query": QUERY, "rows": rows, "repeat": repeat, "target": TARGET_RATIO, "pruning": pruning}
+    return {
+        "query": QUERY, "rows": rows, "repeat": repeat, "target": TARGET_RATIO, "pruning": pruning, "replay_jobs": jobs,
+    }  # fmt: skip
 
 
 if __name__ == "__main__":

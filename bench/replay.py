@@ -199,6 +199,14 @@ def replay_cmd(root: Path, jobs: int | None = None) -> list[str]:
     return [*cmd, "--jobs", str(jobs)] if jobs else cmd
 
 
+def baseline_jobs() -> int | None:
+    """The ``--jobs`` hunt and retro compare against: every core, as DuckDB uses (None: this replay has no ``--jobs``).
+
+    Stated, not left to replay's default, which depends on the input's size.
+    """
+    return (os.cpu_count() or 1) if supports_jobs() else None
+
+
 def parse_cmd(root: Path) -> list[str]:
     return [sys.executable, "-c", PARSE_ONLY, str(root)]
 

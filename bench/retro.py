@@ -6,7 +6,7 @@ both measured as CLI subprocesses with :func:`bench.replay.alternate` (median wa
 
 * ``retro``: ``trailguard retro --engine duckdb DIR --since/--until <covering the set> -o jsonl`` (DuckDB scans
   with the compiled catalog, only candidates reach Python);
-* ``replay``: ``trailguard replay --json DIR`` (every record through Python).
+* ``replay``: ``trailguard replay --json DIR --jobs <cores>`` (every record through Python, on every core as DuckDB).
 
 Then the pruning row: retro over the whole set against ``--since <last 5 days> --accounts <one> --regions <one>``,
 the files and bytes of the stats line retro prints on stderr, and wall time. This is the local stand-in for Athena's
@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from bench.corpus_set import ACCOUNTS, FILES, FIRST_DAY, REGIONS, build
-from bench.replay import BIN, alternate, replay_cmd
+from bench.replay import BIN, alternate, baseline_jobs, replay_cmd
 
 RECORDS = 200_000
 DAYS = FILES // (len(ACCOUNTS) * len(REGIONS))
@@ -143,7 +143,8 @@ def run(repeat: int = 3) -> dict[str, Any]:
     """Retro vs replay on the 200k set; the findings compared; retro's bytes with and without partition pruning."""
     rs = build(RECORDS)
     whole = stats_of(retro_cmd(rs.root))  # also warms the page cache; not counted
-    res = alternate({"retro": retro_cmd(rs.root), "replay": replay_cmd(rs.root)}, repeat)
+    jobs = baseline_jobs()
+    res = alternate({"retro": retro_cmd(rs.root), "replay": replay_cmd(rs.root, jobs)}, repeat)
     print(
         f"{RECORDS:,} records: retro {res['retro']['seconds']:.2f}s (CPU {res['retro']['cpu_seconds']:.2f}s, "
         f"{res['retro']['max_rss_mb']:.0f} MB), replay {res['replay']['seconds']:.2f}s "
@@ -159,7 +160,7 @@ def run(repeat: int = 3) -> dict[str, Any]:
         "records": RECORDS, "files": len(rs.files), "gzip_bytes": rs.gzip_bytes, "source": rs.source,
         "repeat": repeat, "results": res, "ratio": res["retro"]["seconds"] / res["replay"]["seconds"],
         "cpu_ratio": res["retro"]["cpu_seconds"] / res["replay"]["cpu_seconds"], "whole": whole,
-        "findings": findings,
+        "findings": findings, "replay_jobs": jobs,
         "pruning": {"window": " ".join(WINDOW), "filter": " ".join(PRUNED), "whole": whole, "pruned": pruned,
                     "results": prune_times},
     }  # fmt: skip

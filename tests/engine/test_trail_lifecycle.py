@@ -2,7 +2,8 @@
 
 CloudFormation stops a trail it replaces or deletes. The remediation must not start such a trail
 (it would fight the stack) but alert; a trail that no longer exists needs nothing; and trailguard's
-own trail is started whatever its stack is doing.
+own trail is started whatever its stack is doing. A person's stop is never the stack's: their trail is
+started without asking CloudFormation.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def test_a_trail_its_stack_is_replacing_or_deleting_is_alerted_not_started(world
     assert ct.get_trail_status(Name=arn)["IsLogging"] is False
     subjects = [s for s, _ in world.messages()]
     assert subjects, "the skip is reported, never silent"
+
+
+PERSON = {
+    "type": "IAMUser",
+    "arn": f"arn:aws:iam::{MEMBER}:user/mallory",
+    "accountId": MEMBER,
+    "principalId": "AIDAEXAMPLE0000000001",
+    "userName": "mallory",
+}
+
+
+def test_a_persons_stop_is_undone_whatever_the_stack_does(world: World) -> None:
+    """CloudFormation stops a trail by its own calls or a custom resource's role, never as an IAM user: the stack
+    is not asked about, and its being busy cannot keep a person's stop in place."""
+    ct, arn = _trail(world, "app-trail", stack="app-audit", status="UPDATE_IN_PROGRESS")
+    event = ct_event("cloudtrail", "StopLogging", {"name": arn}, identity=PERSON)
+    finding = remediate(world, "start_logging", event)
+    assert finding["status"] == "remediated", finding
+    assert finding["caller"] == "human"
+    assert ct.get_trail_status(Name=arn)["IsLogging"] is True
+    assert not any(service == "cloudformation" for service, _ in world.member_calls())
 
 
 def test_a_settled_stack_does_not_stop_the_remediation(world: World) -> None:

@@ -51,6 +51,19 @@ def is_own_trail(ctx: RemediationContext, arn: str) -> bool:
     return bool(own) and own == arn
 
 
+def stopped_by_a_person(ctx: RemediationContext) -> bool:
+    """The stop was made by a person (caller class ``human``: the root user, an IAM user, a console, federated,
+    Identity Center user or MFA session), never by CloudFormation.
+
+    CloudFormation stops a trail through its own calls (``invokedBy cloudformation.amazonaws.com``: class
+    ``iac``) or through a custom resource's function (a role session: class ``unknown``); a person's stop is
+    neither, so the stack is not asked about: the trail is started whatever its stack is doing. An unclassified
+    finding is not a person's.
+    """
+    caller = ctx.finding.caller
+    return caller is not None and caller.kind == "human"
+
+
 def _stack_status(ctx: RemediationContext, region: str, stack: str) -> str:
     try:
         stacks = ctx.session_client("cloudformation", region).describe_stacks(StackName=stack)["Stacks"]
@@ -67,8 +80,9 @@ def start_logging(ctx: RemediationContext) -> ActionResult:
 
     A trail CloudFormation manages (tag ``aws:cloudformation:stack-name``, which only CloudFormation
     can set) whose stack is being updated or deleted is alerted, not started: the stack stops a
-    trail it replaces or deletes. trailguard's own trail is always started, whoever stopped it and
-    whatever its stack is doing (self-protection).
+    trail it replaces or deletes. A person's stop (:func:`stopped_by_a_person`) is not the stack's, so
+    its trail is started without asking CloudFormation. trailguard's own trail is always started, whoever
+    stopped it and whatever its stack is doing (self-protection).
     """
     arn = _trail_arn(ctx)
     region = _trail_region(arn, ctx.region)
@@ -81,7 +95,7 @@ def start_logging(ctx: RemediationContext) -> ActionResult:
         raise
     if logging:
         return ActionResult("already_safe", f"trail {arn} is logging")
-    if not is_own_trail(ctx, arn):
+    if not is_own_trail(ctx, arn) and not stopped_by_a_person(ctx):
         stack = ctx.tags(trail_tags).get(STACK_NAME_TAG, "")
         status = _stack_status(ctx, region, stack) if stack else ""
         if status in STACK_BUSY:
