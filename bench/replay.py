@@ -230,7 +230,8 @@ def sizes(full: bool | None = None) -> tuple[int, ...]:
 def commands(root: Path, jobs: bool) -> dict[str, list[str]]:
     """What one round runs: parse-only, replay in one process, and (when replay has ``--jobs``) two processes.
 
-    replay's default ``--jobs`` is every core, so the single-process row asks for one explicitly.
+    replay's default ``--jobs`` depends on the input's size (:func:`trailguard.replay.auto_jobs`), so the
+    single-process row asks for one explicitly.
     """
     cmds = {"parse": parse_cmd(root), "replay": replay_cmd(root, 1 if jobs else None)}
     if jobs:
