@@ -51,7 +51,9 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def run(iterations: int = 30) -> dict[str, Any]:
+def run(iterations: int = 30, *, own_trail: bool = False) -> dict[str, Any]:
+    """``own_trail``: the trail is trailguard's own (``trailguard_trail`` in the runtime document), whose
+    remediation reads no exemption tags (no tag exempts trailguard's own resources); else any member trail."""
     import trailguard_engine.handler as handler_module
     from trailguard_engine import clients
 
@@ -70,6 +72,11 @@ def run(iterations: int = 30) -> dict[str, Any]:
     try:
         with moto_server() as _url:
             sb = seed(runtime_document=json.dumps(doc), remediation_permissions=permissions)
+            if own_trail:
+                doc["trailguard_trail"] = {"arn": sb.trail_arn}
+                client("ssm", region=sb.region).put_parameter(
+                    Name=sb.config_parameter, Value=json.dumps(doc), Type="String", Overwrite=True
+                )
             ct = client("cloudtrail", region=sb.region)
             env = {
                 "TRAILGUARD_CONFIG_PARAMETER": sb.config_parameter,
@@ -126,6 +133,7 @@ def run(iterations: int = 30) -> dict[str, Any]:
     return {
         "engine_overhead": {
             "remediation": f"{RULE} -> start_logging",
+            "trail": "trailguard's own trail" if own_trail else "a member's trail",
             "iterations": iterations,
             "engine_ms_median": engine_ms,
             "bare_boto3_ms_median": bare_ms,
@@ -138,4 +146,5 @@ def run(iterations: int = 30) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 30), indent=2))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    print(json.dumps({"member_trail": run(n), "own_trail": run(n, own_trail=True)}, indent=2))

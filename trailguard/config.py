@@ -248,7 +248,8 @@ class Exemptions(_Strict):
     )
     resource_tags: dict[str, str] = Field(
         default_factory=lambda: {"trailguard:exempt": "true"},
-        description="A resource carrying any of these tag key/value pairs is never remediated (read live).",
+        description="A resource carrying any of these tag key/value pairs is never remediated (read live). "
+        "trailguard's own resources (its trail, rules, roles, functions, stacks) are never exempt by tag.",
     )
     source_cidrs: list[Cidr] = Field(
         default_factory=list,

@@ -26,7 +26,8 @@ the fields that matter; see :func:`~trailguard_engine.state.event_digest`):
 3. remediate findings: honour ``dry_run``; assume the member role in the
    event's account and region (a failure alerts, counts ``AssumeRoleFailures``
    and re-raises); check the resource's live tags against the exemption tags (read only when
-   ``exemptions.resource_tags`` is configured; the remediation reuses that one read);
+   ``exemptions.resource_tags`` is configured, and never for trailguard's own resources, which no tag
+   exempts; the remediation reuses that one read);
    apply the per-resource rate limit: at most ``max_actions_per_resource_per_hour`` actions that
    changed something in any 3600 seconds (a sliding window, :class:`~trailguard_engine.state.RateLimiter`),
    and never a third after a remediation was reverted twice (:data:`REVERTS_BEFORE_STOP`). Over the limit:
@@ -533,8 +534,9 @@ class Engine:
         claim: tuple[str, int, str] | None = None
         try:
             # The live tags are read only when an exemption by tag is configured (``exemptions.resource_tags``,
-            # which applies to every rule); the remediation reuses the read (RemediationContext.tags).
-            if rem.tags is not None and rt.cfg.exempt_resource_tags:
+            # which applies to every rule); the remediation reuses the read (RemediationContext.tags). Never for
+            # trailguard's own resource: whoever can tag it must not be able to switch its self-protection off.
+            if rem.tags is not None and rt.cfg.exempt_resource_tags and not f.own_resource:
                 exempt = rt.cfg.tags_exempt(ctx.tags(rem.tags))
                 if exempt:
                     self.log.info("resource is exempt by tag %s; no action", exempt)

@@ -113,7 +113,8 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     # What the caller's class allows: the least of the rule mode and the class mode. Forgeable evidence
     # (a user agent, invokedBy CloudFormation) lowers to an alert at most, never to a notice.
     class_mode, source = cfg.caller_mode_for(rule, caller.kind)
-    if a.own_resource or rule.category == SELF_PROTECTION:
+    own = a.own_resource or rule.category == SELF_PROTECTION
+    if own:
         class_mode = "remediate"  # trailguard's own resources: the caller class never lowers the action
     forgeable = class_mode == "notice" and not caller.can_silence
     if forgeable:
@@ -135,7 +136,15 @@ def decide(event: CloudTrailEvent, rule: Rule, cfg: RuntimeConfig) -> Finding:
     can_remediate = acts and not by_class and a.remediable and not cidr and not blocker
     if can_remediate and rule.remediation is not None:
         return Finding(
-            rule.id, rule.severity, "remediate", rule.remediation.action, a.reason, a.resource, a.params, caller=caller
+            rule.id,
+            rule.severity,
+            "remediate",
+            rule.remediation.action,
+            a.reason,
+            a.resource,
+            a.params,
+            caller=caller,
+            own_resource=own,
         )
     reason = a.reason
     if by_class:

@@ -101,6 +101,9 @@ class Finding:
     #: An alert only because its caller class lowered remediate to alert (and for no other reason): the
     #: engine reads the live state first (the remediation's ``check``) and stays quiet when it is benign.
     lowered_by_caller: bool = False
+    #: The target is trailguard's own resource (:attr:`Assessment.own_resource`): no exemption tag on it is
+    #: honoured (a tag is set by whoever can tag the resource, and self-protection must not be switched off by one).
+    own_resource: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out = {
